@@ -1,0 +1,5 @@
+import sys
+
+from skeletok.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""Input validation shared by every public entry point.
+
+Public functions and modules validate their inputs here so that bad input raises a
+`ValueError` naming the argument, what was received and what was expected, instead of a
+traceback from deep inside torch or einops.
+
+Shape specs are tuples whose items are ints (an exact size), strings (a named size that
+must agree across every tensor checked with the same ``dims`` dict) or ``None`` (any size).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = ["check_tensor", "check_visibility", "check_choice", "check_index_range"]
+
+ShapeSpec = Sequence[int | str | None]
+
+
+def _fmt(spec: ShapeSpec) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in spec) + ")"
+
+
+def check_tensor(
+    name: str,
+    x,
+    shape: ShapeSpec,
+    *,
+    dims: dict[str, int] | None = None,
+    kind: str = "float",
+    finite: bool = True,
+) -> torch.Tensor:
+    """Check that ``x`` is a tensor of the expected shape, dtype kind and finiteness.
+
+    Args:
+        name: argument name used in the error message.
+        x: the value to check.
+        shape: expected shape; ints are exact, strings are named sizes bound in ``dims``,
+            ``None`` matches any size.
+        dims: named sizes shared between calls; bound on first use, checked afterwards.
+        kind: ``"float"``, ``"int"`` (integer dtypes) or ``"bool"``; ``"any"`` skips the check.
+        finite: for floats, reject NaN and inf.
+
+    Returns:
+        ``x`` unchanged.
+
+    Raises:
+        ValueError: with the argument name, the received and the expected shape or value.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape {_fmt(shape)}, got {type(x).__name__}")
+    if x.ndim != len(shape):
+        raise ValueError(f"{name} must have shape {_fmt(shape)} ({len(shape)} dims), got {tuple(x.shape)}")
+    dims = {} if dims is None else dims
+    for axis, (size, want) in enumerate(zip(x.shape, shape)):
+        if want is None:
+            continue
+        if isinstance(want, str):
+            bound = dims.setdefault(want, size)
+            if bound != size:
+                raise ValueError(
+                    f"{name} has size {size} on axis {axis} ('{want}'), but '{want}' is {bound} "
+                    f"elsewhere; expected shape {_fmt(shape)} with {want}={bound}, got {tuple(x.shape)}"
+                )
+        elif size != want:
+            raise ValueError(f"{name} must have shape {_fmt(shape)}, got {tuple(x.shape)}")
+    if kind == "float" and not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
+    if kind == "int" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
+        raise ValueError(f"{name} must be an integer tensor (token indices), got dtype {x.dtype}")
+    if kind == "bool" and x.dtype != torch.bool:
+        raise ValueError(f"{name} must be a bool tensor, got dtype {x.dtype}")
+    if finite and x.is_floating_point() and not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).sum().item()
+        raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s) in a tensor of shape {tuple(x.shape)}")
+    return x
+
+
+def check_visibility(name: str, v, shape: ShapeSpec, *, dims: dict[str, int] | None = None) -> torch.Tensor | None:
+    """Check an optional per-point visibility mask; bool, or 0/1 floats/ints (converted to bool).
+
+    Returns:
+        The mask as a bool tensor, or ``None`` when ``v`` is ``None``.
+    """
+    if v is None:
+        return None
+    check_tensor(name, v, shape, dims=dims, kind="any", finite=False)
+    if v.dtype != torch.bool:
+        if not torch.isin(v.float(), torch.tensor([0.0, 1.0], device=v.device)).all():
+            raise ValueError(f"{name} must be bool or contain only 0/1, got values outside {{0, 1}}")
+        v = v.bool()
+    return v
+
+
+def check_choice(name: str, value, choices: Sequence) -> None:
+    """Raise ``ValueError`` if ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_index_range(name: str, x: torch.Tensor, size: int) -> torch.Tensor:
+    """Check integer indices lie in ``[0, size)``."""
+    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
+        raise ValueError(f"{name} must hold indices in [0, {size}), got range [{int(x.min())}, {int(x.max())}]")
+    return x
