@@ -1,0 +1,239 @@
+"""Retarget joint-position motion capture onto the skinned body by per-bone rotations.
+
+Shape notation: ``t`` frames, ``j`` source joints, ``k`` rig joints, ``v`` vertices.
+
+The motion is first renamed to the rig's joint names (``mapping.apply``; the committed rig uses the CMU
+MotionBuilder BVH names). Then, for every rig joint ``a`` that is solved (the root, and every mapped joint reached
+from a solved joint), the targets are its *effective descendants*: walking down the rig from ``a``, the first mapped
+joints whose distance from ``a`` is at least ``min_bone`` both on the rig at rest and in the motion (median over
+frames). Joints passed over on the way (unmapped, or mapped but coincident with ``a``, like the CMU ``LHipJoint``,
+``LowerBack``, ``Neck`` and ``LeftShoulder`` which sit on their parents) turn with ``a``, i.e. keep their rest
+orientation relative to their parent. ``a``'s global rotation is then
+
+- with one target: the minimal (swing) rotation taking the bone direction, already turned by the parent's
+  rotation, to the motion's direction, composed with the parent's rotation (so twist is inherited);
+- with two or more non-collinear targets: the rotation best aligning all rest directions with the motion's
+  directions (Kabsch). The pelvis (hips left-right plus spine up) and the chest (neck plus both shoulders) are
+  solved this way, so their twist is not lost;
+- with none (a leaf such as ``Head`` or ``LeftHand`` without mapped descendants): the parent's rotation.
+
+Only directions are matched, so the rig keeps its own proportions. The root follows the motion's root trajectory
+scaled by ``scale`` (``"auto"``: body leg length over source leg length, hip to knee to ankle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from skeletok.data.body import BodyModel
+
+if TYPE_CHECKING:
+    from skeletok.data.mapping import JointMapping
+    from skeletok.data.motion import Motion
+
+__all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
+
+LEG_CHAINS = (("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot"))
+
+
+@dataclass(frozen=True, eq=False)
+class Retargeted:
+    """A motion retargeted onto the body.
+
+    Attributes:
+        vertices: ``(t, v, 3)`` float32 skinned mesh, metres, world frame (Z-up).
+        joints: ``(t, k, 3)`` float32 rig joint heads, metres.
+        global_rotations: ``(t, k, 3, 3)`` float32 bone rotations relative to the rest pose.
+        root_translation: ``(t, 3)`` float32 displacement of the root joint from its rest position, metres.
+        shape: the body shape index used.
+        scale: the factor applied to the motion's root trajectory.
+    """
+
+    vertices: np.ndarray
+    joints: np.ndarray
+    global_rotations: np.ndarray
+    root_translation: np.ndarray
+    shape: int
+    scale: float
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def swing_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The minimal rotation taking direction ``a`` to direction ``b``.
+
+    Args:
+        a: ``(..., 3)`` source directions (any non-zero length).
+        b: ``(..., 3)`` target directions, broadcastable with ``a``.
+
+    Returns:
+        ``(..., 3, 3)`` rotation matrices ``R`` with ``R a / |a| = b / |b|``; for opposite directions, the half turn
+        about an axis perpendicular to ``a``.
+    """
+    a, b = np.broadcast_arrays(_unit(np.asarray(a, np.float64)), _unit(np.asarray(b, np.float64)))
+    v = np.cross(a, b)
+    c = np.sum(a * b, axis=-1)[..., None, None]
+    vx = np.zeros(a.shape + (3,))
+    vx[..., 0, 1], vx[..., 0, 2], vx[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    vx = vx - np.swapaxes(vx, -1, -2)
+    rot = np.eye(3) + vx + vx @ vx / np.maximum(1.0 + c, 1e-12)
+    # opposite directions: half turn about the axis perpendicular to a that is least aligned with a basis axis
+    helper = np.eye(3)[np.argmin(np.abs(a), axis=-1)]
+    n = _unit(np.cross(a, helper))
+    half = 2.0 * n[..., :, None] * n[..., None, :] - np.eye(3)
+    return np.where(c < -1.0 + 1e-9, half, rot)
+
+
+def kabsch_rotation(rest: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rotation best aligning several unit directions with targets (Kabsch / Wahba).
+
+    Args:
+        rest: ``(n, 3)`` or ``(t, n, 3)`` unit directions to turn.
+        target: ``(t, n, 3)`` unit target directions.
+
+    Returns:
+        ``rotation (t, 3, 3)`` maximising ``sum_i target_i . (R rest_i)``, and ``conditioning (t,)``, the ratio of
+        the second to the first singular value of the cross-covariance (near 0: the directions are collinear and
+        the twist about them is undetermined).
+    """
+    cov = np.einsum("...ni,tnj->tij", rest, target)
+    u, s, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(np.swapaxes(vt, -1, -2) @ np.swapaxes(u, -1, -2)))
+    fix = np.broadcast_to(np.eye(3), cov.shape).copy()
+    fix[:, 2, 2] = np.where(d == 0, 1.0, d)
+    rot = np.swapaxes(vt, -1, -2) @ fix @ np.swapaxes(u, -1, -2)
+    return rot, s[:, 1] / np.maximum(s[:, 0], 1e-12)
+
+
+def _effective_targets(body: BodyModel, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int],
+                       min_bone: float) -> dict[int, list[int]]:
+    """For each solved rig joint, its effective descendants (see module doc); unsolved joints are absent."""
+    children = [[] for _ in range(body.num_joints)]
+    for j, p in enumerate(body.parents):
+        if p >= 0:
+            children[p].append(j)
+    median = {}
+
+    def far(a: int, c: int) -> bool:
+        if np.linalg.norm(rest[c] - rest[a]) < min_bone:
+            return False
+        key = (a, c)
+        if key not in median:
+            median[key] = float(np.median(np.linalg.norm(source[:, mapped[c]] - source[:, mapped[a]], axis=-1)))
+        return median[key] >= min_bone
+
+    targets: dict[int, list[int]] = {}
+    stack = [0]
+    while stack:
+        a = stack.pop()
+        found, walk = [], list(children[a])
+        while walk:
+            c = walk.pop(0)
+            if c in mapped and far(a, c):
+                found.append(c)
+            else:
+                walk.extend(children[c])
+        targets[a] = found
+        stack.extend(found)
+    return targets
+
+
+def _auto_scale(body: BodyModel, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int],
+                targets: dict[int, list[int]]) -> float:
+    """Body leg length over source leg length; without mapped legs, the same ratio over all solved segments."""
+    names = [[body.joint_names.index(n) for n in chain] for chain in LEG_CHAINS]
+    if all(j in mapped for chain in names for j in chain):
+        pairs = [(chain[i], chain[i + 1]) for chain in names for i in range(2)]
+    else:
+        pairs = [(a, d) for a, found in targets.items() for d in found]
+    if not pairs:
+        return 1.0
+    body_len = sum(np.linalg.norm(rest[d] - rest[a]) for a, d in pairs)
+    src_len = sum(np.median(np.linalg.norm(source[:, mapped[d]] - source[:, mapped[a]], axis=-1)) for a, d in pairs)
+    if not src_len > 0:
+        raise ValueError("motion has zero-length bones between all mapped joints; cannot infer scale, pass scale=")
+    return float(body_len / src_len)
+
+
+def retarget(
+    motion: Motion,
+    body: BodyModel,
+    *,
+    mapping: JointMapping | None = None,
+    shape: int = 0,
+    scale: float | str = "auto",
+    min_bone: float = 0.01,
+) -> Retargeted:
+    """Retarget a joint-position motion onto the body's rig and skin the mesh.
+
+    Args:
+        motion: a :class:`skeletok.data.motion.Motion` (``joint_names``, ``positions (t, j, 3)`` metres, Z-up).
+        body: the body model (see :class:`skeletok.data.body.BodyModel`).
+        mapping: renames the motion's joints to the rig's names (``mapping.apply(motion)``); ``None`` when the
+            motion already uses them. Joints the rig lacks are ignored; the root (``Hips``) must be present.
+        shape: body shape index in ``[0, body.num_shapes)``.
+        scale: factor applied to the motion's root trajectory, or ``"auto"`` (leg length ratio, body / source).
+        min_bone: distance (metres) under which a joint counts as sitting on its ancestor (see module doc).
+
+    Returns:
+        A :class:`Retargeted` with the skinned vertices, rig joints, rotations and root translation.
+
+    Raises:
+        ValueError: on missing root joint, bad positions, duplicate names, bad shape index or bad scale.
+    """
+    if mapping is not None:
+        motion = mapping.apply(motion)
+    names = [str(n) for n in getattr(motion, "joint_names", ())]
+    try:
+        source = np.asarray(getattr(motion, "positions"), dtype=np.float64)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"motion must have positions of shape (t, j, 3), got {type(motion).__name__}") from exc
+    if source.ndim != 3 or source.shape[1:] != (len(names), 3) or len(source) == 0:
+        raise ValueError(f"motion.positions must have shape (t, {len(names)}, 3) with t >= 1 (one column per "
+                         f"joint name), got {source.shape}")
+    if not np.isfinite(source).all():
+        raise ValueError(f"motion.positions must be finite, got {int((~np.isfinite(source)).sum())} NaN/inf values")
+    if len(set(names)) != len(names):
+        raise ValueError(f"motion.joint_names must be unique, got duplicates {sorted({n for n in names if names.count(n) > 1})}")
+    rest_pose = body.rest_pose(shape)[1].astype(np.float64)
+    mapped = {k: names.index(n) for k, n in enumerate(body.joint_names) if n in names}
+    root = body.joint_names[0]
+    if 0 not in mapped:
+        raise ValueError(f"motion.joint_names must contain the rig root {root!r} (after mapping), got {names}")
+    if not (scale == "auto" or (isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0)):
+        raise ValueError(f"scale must be 'auto' or a positive number, got {scale!r}")
+
+    targets = _effective_targets(body, rest_pose, source, mapped, min_bone)
+    t = len(source)
+    rot = np.empty((t, body.num_joints, 3, 3))
+    for j, p in enumerate(body.parents):
+        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if p < 0 else rot[:, p]
+        found = targets.get(j, [])
+        if not found:
+            rot[:, j] = parent
+            continue
+        rest_dir = _unit(np.stack([rest_pose[d] - rest_pose[j] for d in found]))
+        src_dir = _unit(np.stack([source[:, mapped[d]] - source[:, mapped[j]] for d in found], axis=1))
+        swing = swing_rotation(np.einsum("tab,b->ta", parent, rest_dir[0]), src_dir[:, 0]) @ parent
+        if len(found) == 1:
+            rot[:, j] = swing
+            continue
+        fit, conditioning = kabsch_rotation(rest_dir, src_dir)
+        rot[:, j] = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
+
+    factor = _auto_scale(body, rest_pose, source, mapped, targets) if scale == "auto" else float(scale)
+    translation = factor * source[:, mapped[0]] - rest_pose[0]
+    vertices, joints = body.pose(rot, translation, shape)
+    return Retargeted(
+        vertices=vertices,
+        joints=joints,
+        global_rotations=rot.astype(np.float32),
+        root_translation=translation.astype(np.float32),
+        shape=int(shape),
+        scale=factor,
+    )
