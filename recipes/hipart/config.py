@@ -1,0 +1,350 @@
+"""Typed configurations and named presets for HiPART's three training stages.
+
+One dataclass per stage (`TokenizerConfig`, `PriorConfig`, `LifterConfig`), all sharing the run fields of
+`RunConfig` (data, run directory, seed, device, optimisation schedule, logging). Presets are small functions
+over one builder per stage (timm-style) and live in the `PRESETS` registry:
+
+    cfg = get_preset("prior", "demo", ["batch_size=32", "max_steps=100"])
+
+`key=value` overrides are parsed against the dataclass field types; an unknown key or a bad value raises a
+`ValueError` that lists the valid keys. Every run writes its resolved configuration as JSON into its run
+directory (`save_config`).
+
+The ``h36m`` presets are the paper's settings (supplementary Section C). Values the paper does not give
+(codebook sizes, code width, lifter depth, occlusion augmentation strength) are our choices and say so below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+__all__ = [
+    "RunConfig",
+    "TokenizerConfig",
+    "PriorConfig",
+    "LifterConfig",
+    "PRESETS",
+    "STAGES",
+    "get_preset",
+    "apply_overrides",
+    "save_config",
+    "config_from_dict",
+    "stage_of",
+]
+
+Schedule = Literal["cosine", "constant", "step"]
+Optimizer = Literal["adamw", "adam"]
+
+
+@dataclass
+class RunConfig:
+    """Fields shared by every stage: data, run directory, optimisation and logging.
+
+    Attributes:
+        data: dataset `.npz` (docs/concepts.md format); empty = the default dataset (`build_default_dataset`).
+        run_dir: directory shared by the stages of one run; final weights go to ``run_dir/<name>.pt``,
+            the resolved config, ``metrics.jsonl`` and the resume checkpoint to ``run_dir/<name>/``.
+        seed: seeds torch, numpy, python and the data order / occlusion streams.
+        device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
+        epochs: training length; also the horizon of the learning-rate schedule.
+        max_steps: stop after this many optimiser steps (0 = run all epochs). The schedule keeps the
+            ``epochs`` horizon, so a run stopped early and resumed matches an uninterrupted one.
+        batch_size: global batch size (split evenly over DDP ranks).
+        optimizer: ``adamw`` or ``adam`` (Adam adds ``weight_decay`` as L2 to the gradient).
+        lr: peak learning rate.
+        weight_decay: decoupled (AdamW) or L2 (Adam) weight decay.
+        warmup_steps: linear warm-up iterations from 0 to ``lr``.
+        schedule: ``cosine`` (to 0 over the epochs), ``constant``, or ``step`` (x ``gamma`` every
+            ``step_epochs`` epochs).
+        step_epochs: period of the ``step`` schedule, epochs.
+        gamma: factor of the ``step`` schedule.
+        grad_clip: max gradient norm (0 = off).
+        num_workers: DataLoader workers.
+        log_every: steps between ``metrics.jsonl`` records.
+        ckpt_every: steps between resume checkpoints (one is also written at each epoch end and at the end).
+        bf16: bf16 autocast (CUDA only; ignored on CPU).
+        progress: show tqdm progress bars (rank 0 only).
+    """
+
+    data: str = ""
+    run_dir: str = "runs/hipart"
+    seed: int = 0
+    device: str = "auto"
+    epochs: int = 1
+    max_steps: int = 0
+    batch_size: int = 64
+    optimizer: Optimizer = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: Schedule = "constant"
+    step_epochs: int = 4
+    gamma: float = 0.96
+    grad_clip: float = 0.0
+    num_workers: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    bf16: bool = True
+    progress: bool = True
+
+
+@dataclass
+class TokenizerConfig(RunConfig):
+    """Stage 1, MSST: `HierarchicalPoseTokenizer` trained on fine and dense 2D poses.
+
+    Attributes:
+        dim, depth: Mixer width D1 and blocks L1.
+        code_dim: codebook entry width (not in the paper; `HierarchicalPoseTokenizer`'s default, 128).
+        codebook_size_sparse, codebook_size_dense: entries of C_s and C_d (not in the paper; the tokenizer's
+            documented defaults, 256 and 512).
+        decay: EMA decay of the codebooks.
+        projection: ``part`` (part-structured pooling, default) or ``dense`` (PCT's learned projection).
+        mask_rate: fraction of fine points replaced by the learned "invisible" embedding in training.
+        beta, lambda_local, lambda_global, tau: loss weights and temperature (Eq. 3, 5, 6).
+        dropout: dropout inside the Mixer blocks.
+        use_actions: train the global (action) alignment term on the dataset's action labels.
+    """
+
+    dim: int = 128
+    depth: int = 4
+    code_dim: int = 128
+    codebook_size_sparse: int = 256
+    codebook_size_dense: int = 512
+    projection: Literal["part", "dense"] = "part"
+    mask_rate: float = 0.2
+    beta: float = 0.25
+    lambda_local: float = 1.0
+    lambda_global: float = 0.3
+    tau: float = 0.07
+    dropout: float = 0.0
+    decay: float = 0.99
+    use_actions: bool = True
+
+
+@dataclass
+class PriorConfig(RunConfig):
+    """Stage 2, HiARM: `HierarchicalARPrior` over the frozen tokenizer's tokens.
+
+    Attributes:
+        tokenizer: the stage-1 weights; empty = ``run_dir/tokenizer.pt``.
+        tokens: ``precompute`` (encode every training pose once before training: the tokenizer is frozen
+            and its input, the clean fine pose, does not change between epochs, so this is exact and
+            faster) or ``online`` (encode each batch).
+        dim, depth, heads, lsab_depth, dropout, lambda_d: prior width D2, GCSAB blocks L2, heads, LSAB blocks,
+            dropout and the dense cross-entropy weight.
+        mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse condition
+            (`skeletok.data.Occlusion`; strengths are our choice, the paper trains on CPN detections).
+    """
+
+    tokenizer: str = ""
+    tokens: Literal["precompute", "online"] = "precompute"
+    dim: int = 128
+    depth: int = 12
+    heads: int = 8
+    lsab_depth: int = 1
+    dropout: float = 0.25
+    lambda_d: float = 1.5
+    mask_ratio: float = 0.2
+    crop_ratio: float = 0.2
+    noise_px: float = 2.0
+    occlusion_prob: float = 0.5
+
+
+@dataclass
+class LifterConfig(RunConfig):
+    """Stage 3: `HierarchicalLifter` from 2D levels to root-relative 3D joints (MPJPE loss, metres).
+
+    Attributes:
+        mode: ``hipart`` ([sparse, generated dense, generated fine]), ``sparse_only`` (17 points) or
+            ``oracle`` (ground-truth dense and fine).
+        tokenizer, prior: frozen stage-1/2 weights for ``hipart``; empty = ``run_dir/{tokenizer,prior}.pt``.
+        generated: ``once`` (generate the dense/fine levels for the whole training set once, with argmax,
+            from one occlusion draw, and train on that fixed set: the practical choice on CPU) or ``online``
+            (generate for every batch from that epoch's occluded input).
+        dim, depth, heads, dropout: spatial transformer (depth/heads are our choice; the paper gives none).
+        mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse input.
+    """
+
+    mode: Literal["hipart", "sparse_only", "oracle"] = "hipart"
+    tokenizer: str = ""
+    prior: str = ""
+    generated: Literal["once", "online"] = "once"
+    dim: int = 128
+    depth: int = 4
+    heads: int = 8
+    dropout: float = 0.0
+    mask_ratio: float = 0.2
+    crop_ratio: float = 0.2
+    noise_px: float = 2.0
+    occlusion_prob: float = 0.5
+
+
+STAGES: dict[str, type[RunConfig]] = {"tokenizer": TokenizerConfig, "prior": PriorConfig, "lifter": LifterConfig}
+PRESETS: dict[str, dict[str, Callable[[], RunConfig]]] = {stage: {} for stage in STAGES}
+
+
+def _register(stage: str) -> Callable:
+    def wrap(fn: Callable[[], RunConfig]) -> Callable[[], RunConfig]:
+        PRESETS[stage][fn.__name__.split("_", 1)[1]] = fn
+        return fn
+
+    return wrap
+
+
+def _build(stage: str, **kwargs) -> RunConfig:
+    """The one builder behind every preset: the stage's dataclass with ``kwargs`` over its defaults."""
+    return STAGES[stage](**kwargs)
+
+
+# --- paper settings (supplementary Section C) -------------------------------------------------------------
+
+
+@_register("tokenizer")
+def tokenizer_h36m() -> TokenizerConfig:
+    """MSST: AdamW lr 1e-3, wd 0.15, 500 warm-up iterations then cosine, batch 128, 20 epochs, L1=4, D1=128."""
+    return _build("tokenizer", epochs=20, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.15,
+                  warmup_steps=500, schedule="cosine", dim=128, depth=4, beta=0.25, lambda_local=1.0,
+                  lambda_global=0.3, tau=0.07, mask_rate=0.2)
+
+
+@_register("prior")
+def prior_h36m() -> PriorConfig:
+    """HiARM: AdamW lr 5e-4, wd 0.03, batch 64, 50 epochs, L2=12, D2=128, lambda_d 1.5, dropout 0.25."""
+    return _build("prior", epochs=50, batch_size=64, optimizer="adamw", lr=5e-4, weight_decay=0.03,
+                  schedule="constant", dim=128, depth=12, heads=8, dropout=0.25, lambda_d=1.5)
+
+
+@_register("lifter")
+def lifter_h36m() -> LifterConfig:
+    """Lifter: Adam lr 1e-3 decayed x0.96 every 4 epochs, 25 epochs, batch 256."""
+    return _build("lifter", epochs=25, batch_size=256, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                  schedule="step", step_epochs=4, gamma=0.96, dim=128, depth=4, heads=8)
+
+
+# --- demo: small enough that all three stages train in minutes on two CPU cores --------------------------
+
+_DEMO_RUN = dict(run_dir="runs/demo", log_every=20, ckpt_every=200)
+
+
+@_register("tokenizer")
+def tokenizer_demo() -> TokenizerConfig:
+    """Small MSST (D1=64, L1=2, small codebooks) with the paper's optimiser recipe, shortened."""
+    return _build("tokenizer", **_DEMO_RUN, epochs=4, batch_size=128, optimizer="adamw", lr=2e-3,
+                  weight_decay=0.15, warmup_steps=50, schedule="cosine", dim=64, depth=2, code_dim=32,
+                  codebook_size_sparse=128, codebook_size_dense=256)
+
+
+@_register("prior")
+def prior_demo() -> PriorConfig:
+    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser, shortened."""
+    return _build("prior", **_DEMO_RUN, epochs=4, batch_size=128, optimizer="adamw", lr=1e-3,
+                  weight_decay=0.03, warmup_steps=20, schedule="cosine", dim=64, depth=3, heads=4,
+                  dropout=0.1)
+
+
+@_register("lifter")
+def lifter_demo() -> LifterConfig:
+    """Small lifter (D=64, 2 blocks) with the paper's Adam step schedule, per epoch instead of per 4."""
+    return _build("lifter", **_DEMO_RUN, epochs=6, batch_size=256, optimizer="adam", lr=1e-3,
+                  schedule="step", step_epochs=1, gamma=0.9, dim=64, depth=2, heads=4)
+
+
+# --- overrides -------------------------------------------------------------------------------------------
+
+
+def _parse_value(cls: type, key: str, raw: str, hint) -> object:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if raw not in choices:
+            raise ValueError(f"override {key}={raw!r} for {cls.__name__}: expected one of {list(choices)}")
+        return raw
+    if hint is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"override {key}={raw!r} for {cls.__name__}: expected a bool (true/false/1/0)")
+    if hint in (int, float):
+        try:
+            return hint(raw)
+        except ValueError:
+            raise ValueError(
+                f"override {key}={raw!r} for {cls.__name__}: expected {hint.__name__}"
+            ) from None
+    return raw
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Return a copy of ``cfg`` with ``key=value`` strings applied, each parsed against the field's type.
+
+    Raises:
+        ValueError: for a malformed item, an unknown key (the message lists the valid keys) or a value that
+            does not parse as the field's type (bool, int, float or one of a fixed set of choices).
+    """
+    cls = type(cfg)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    changes = {}
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ValueError(f"override {item!r}: expected key=value; valid keys for {cls.__name__}: {names}")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in hints:
+            raise ValueError(f"unknown override key {key!r} for {cls.__name__}; valid keys: {names}")
+        changes[key] = _parse_value(cls, key, raw.strip(), hints[key])
+    return dataclasses.replace(cfg, **changes)
+
+
+def get_preset(stage: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Build preset ``name`` of ``stage`` (``tokenizer``, ``prior`` or ``lifter``) with overrides applied.
+
+    Raises:
+        ValueError: unknown stage or preset (listing the known ones), or a bad override.
+    """
+    if stage not in PRESETS:
+        raise ValueError(f"stage must be one of {list(PRESETS)}, got {stage!r}")
+    if name not in PRESETS[stage]:
+        raise ValueError(f"preset for stage {stage!r} must be one of {sorted(PRESETS[stage])}, got {name!r}")
+    return apply_overrides(PRESETS[stage][name](), overrides)
+
+
+def config_from_dict(stage: str, values: dict) -> RunConfig:
+    """Rebuild a stage config from a plain dict (as stored in checkpoints and ``config.json``).
+
+    Raises:
+        ValueError: unknown stage or keys that are not fields of the stage's config.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+    cls = STAGES[stage]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"config for stage {stage!r} has unknown keys {unknown}; valid keys: {sorted(names)}")
+    return cls(**values)
+
+
+def save_config(cfg: RunConfig, path: str | Path, **extra) -> Path:
+    """Write the resolved config (plus ``extra`` plain values) as indented JSON to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"stage": stage_of(cfg), "config": dataclasses.asdict(cfg), **extra}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def stage_of(cfg: RunConfig) -> str:
+    """The stage name (``tokenizer``, ``prior`` or ``lifter``) of a config object."""
+    for stage, cls in STAGES.items():
+        if type(cfg) is cls:
+            return stage
+    raise ValueError(f"cfg must be one of {[c.__name__ for c in STAGES.values()]}, got {type(cfg).__name__}")
+

@@ -1,0 +1,149 @@
+"""Data plumbing shared by the HiPART recipes: resolving the dataset file, its metadata, occlusion, wrappers.
+
+The dataset file and its items are fixed in docs/concepts.md; the recipes read them through
+`skeletok.data.dataset.HierarchicalPoseDataset`. This file only adds what training needs on top:
+
+- `resolve_data`: the configured ``.npz`` or the default dataset (built once, by rank 0);
+- `dataset_meta`: part ids and action count, read from the file (they size the tokenizer);
+- `occlusion_of`: the config's augmentation as an `Occlusion` protocol;
+- `Indexed` / `Attached` / `TensorItems`: wrappers adding a sample's index, per-sample precomputed tensors
+  (tokens, generated levels), or serving precomputed tensors as items.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from recipes.hipart.config import RunConfig
+from recipes.hipart.distributed import DistInfo, barrier
+
+__all__ = ["resolve_data", "dataset_meta", "occlusion_of", "make_dataset", "Indexed", "Attached", "TensorItems",
+           "ordered_batches"]
+
+
+def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
+    """The dataset file: ``cfg.data`` if set, else the default dataset (built by rank 0 if missing).
+
+    Raises:
+        FileNotFoundError: when ``cfg.data`` names a file that does not exist.
+    """
+    if cfg.data:
+        path = Path(cfg.data)
+        if not path.is_file():
+            raise FileNotFoundError(f"data={cfg.data!r}: no such dataset file (build one with `skeletok data build`)")
+        return path
+    from skeletok.data.build import build_default_dataset
+
+    if info.is_main:
+        path = build_default_dataset()
+    barrier(info)
+    if not info.is_main:
+        path = build_default_dataset()
+    return Path(path)
+
+
+def dataset_meta(path: str | Path) -> dict:
+    """Plain metadata of a dataset file: ``parts_fine``, ``parts_dense`` (lists), ``num_actions``, sizes.
+
+    Raises:
+        ValueError: from `skeletok.data.load_dataset` when the file is not a valid dataset.
+    """
+    from skeletok.data.fileformat import load_dataset
+
+    arrays = load_dataset(path)
+    split = np.asarray(arrays["split"])
+    return {
+        "parts_fine": [int(v) for v in arrays["parts_fine"]],
+        "parts_dense": [int(v) for v in arrays["parts_dense"]],
+        "num_parts": int(max(np.max(arrays["parts_fine"]), np.max(arrays["parts_dense"]))) + 1,
+        "num_actions": int(len(arrays["action_names"])),
+        "frames_train": int((split == 0).sum()),
+        "frames_test": int((split == 1).sum()),
+        "cameras": int(arrays["cam_R"].shape[0]),
+    }
+
+
+def occlusion_of(cfg: RunConfig):
+    """The config's occlusion augmentation: per sample, with probability ``occlusion_prob``, crop and mask
+    ratios drawn uniformly in ``[0, crop_ratio]`` and ``[0, mask_ratio]``; ``noise_px`` of 2D noise always."""
+    from skeletok.data.occlusion import Occlusion
+
+    return Occlusion(mask_ratio=(0.0, float(cfg.mask_ratio)), crop_ratio=(0.0, float(cfg.crop_ratio)),
+                     noise_px=float(cfg.noise_px), probability=float(cfg.occlusion_prob))
+
+
+def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0) -> Dataset:
+    """`HierarchicalPoseDataset` over ``split`` (``train``/``test``) with an optional occlusion protocol."""
+    from skeletok.data.dataset import HierarchicalPoseDataset
+
+    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed)
+
+
+class Indexed(Dataset):
+    """Adds ``index`` (long scalar) to every item of ``base``; forwards ``set_epoch``."""
+
+    def __init__(self, base: Dataset):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.base[i])
+        item["index"] = torch.tensor(i, dtype=torch.long)
+        return item
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+
+class Attached(Indexed):
+    """Items of ``base`` plus per-sample tensors: ``tensors[name][i]`` is added to item ``i`` as ``name``.
+
+    Raises:
+        ValueError: when a tensor's first axis does not match ``len(base)``.
+    """
+
+    def __init__(self, base: Dataset, **tensors: torch.Tensor):
+        super().__init__(base)
+        for name, value in tensors.items():
+            if value.shape[0] != len(base):
+                raise ValueError(f"{name} has {value.shape[0]} rows, expected one per sample ({len(base)})")
+        self.tensors = tensors
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        item.update({name: value[i] for name, value in self.tensors.items()})
+        return item
+
+
+class TensorItems(Dataset):
+    """A dataset whose item ``i`` is ``{name: tensors[name][i]}`` (precomputed training sets).
+
+    Raises:
+        ValueError: when the tensors disagree on the number of rows.
+    """
+
+    def __init__(self, **tensors: torch.Tensor):
+        sizes = {name: value.shape[0] for name, value in tensors.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"tensors must share their first axis, got sizes {sizes}")
+        self.tensors = tensors
+        self.size = next(iter(sizes.values()))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, i: int) -> dict:
+        return {name: value[i] for name, value in self.tensors.items()}
+
+
+def ordered_batches(dataset: Dataset, batch_size: int, num_workers: int = 0):
+    """Iterate ``dataset`` in index order in batches (for precomputation passes; no shuffling, no RNG use)."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(0))

@@ -1,0 +1,185 @@
+"""Stage 3 of HiPART: train the lifter from 2D levels to root-relative 3D joints (MPJPE loss, metres).
+
+Launch (single process, CPU or one GPU)::
+
+    python -m recipes.hipart.train_lifter --preset demo run_dir=runs/demo mode=hipart
+    skeletok hipart train-lifter --preset h36m run_dir=runs/h36m mode=sparse_only
+
+Launch (DDP; ``batch_size`` is the global batch)::
+
+    torchrun --nproc_per_node 4 -m recipes.hipart.train_lifter --preset h36m run_dir=runs/h36m mode=hipart
+
+Resume a stopped run with the same command plus ``--resume``.
+
+Modes (the lifter's input levels, concatenated along the point axis):
+
+- ``hipart``: ``[sparse_2d, x̂_d, x̂_f]`` with the dense and fine poses *generated* from the occluded sparse
+  pose by the frozen prior (argmax tokens) and decoded by the frozen tokenizer (``tokenizer``/``prior``
+  default to ``run_dir/{tokenizer,prior}.pt``). With ``generated=once`` (default) the training set is
+  occluded once (epoch 0's draw), the levels generated once for every sample, and the lifter trains on that
+  fixed set: on a CPU the 16 autoregressive steps per sample would otherwise dominate training. With
+  ``generated=online`` every batch is generated afresh from that epoch's occlusion draw.
+- ``sparse_only``: the 17 sparse points (the baseline; same architecture).
+- ``oracle``: ``[sparse_2d, dense_2d, fine_2d]`` with the ground-truth dense and fine poses (the upper bound).
+
+The sparse input is noisy and occluded (`recipes.hipart.data.occlusion_of`); hidden joints are passed as
+invisible, never zero-filled. Target: ``sparse_3d`` (camera frame, root-relative, metres).
+Output: ``run_dir/lifter_<mode>.pt`` and ``run_dir/lifter_<mode>/`` (config.json, metrics.jsonl, checkpoint.pt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from recipes.hipart.checkpoint import export_model, load_exported
+from recipes.hipart.config import LifterConfig
+from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
+from recipes.hipart.distributed import DistInfo, barrier, init_distributed
+from recipes.hipart.launch import add_stage_parser, stage_main
+from recipes.hipart.loop import seed_all, train
+from recipes.hipart.train_prior import load_prior
+from recipes.hipart.train_tokenizer import load_tokenizer
+from skeletok.lifter import HierarchicalLifter
+from skeletok.prior import HierarchicalARPrior
+from skeletok.tokenizer import HierarchicalPoseTokenizer
+
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "generate_levels", "mpjpe_loss", "run", "load_lifter",
+           "add_parser", "main"]
+
+MODES = ("hipart", "sparse_only", "oracle")
+
+
+def lifter_kwargs(cfg: LifterConfig) -> dict:
+    """Constructor keyword arguments of the lifter for ``cfg.mode`` (17 points for ``sparse_only``)."""
+    levels = (17,) if cfg.mode == "sparse_only" else (17, 48, 96)
+    return dict(level_points=levels, num_joints=17, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads,
+                dropout=cfg.dropout)
+
+
+@torch.no_grad()
+def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseTokenizer, sparse_2d: torch.Tensor,
+                    visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer.
+
+    Args:
+        prior, tokenizer: the frozen stage-2 and stage-1 models.
+        sparse_2d: ``(b, 17, 2)`` normalised sparse pose.
+        visible: ``(b, 17)`` bool.
+
+    Returns:
+        ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates.
+    """
+    q_s, q_d = prior.generate(sparse_2d, visible, temperature=0.0, use_cache=True)
+    return tokenizer.decode(q_s, q_d)
+
+
+def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """The lifter's ``(levels, visibility)`` for ``mode`` from a batch.
+
+    ``hipart`` reads the generated ``dense_hat``/``fine_hat``, ``oracle`` the ground-truth ``dense_2d``/``fine_2d``;
+    the dense and fine levels are fully visible, the sparse one carries ``sparse_visible``.
+    """
+    if mode == "sparse_only":
+        return [batch["sparse_2d"]], [batch["sparse_visible"]]
+    dense, fine = (batch["dense_hat"], batch["fine_hat"]) if mode == "hipart" else (batch["dense_2d"], batch["fine_2d"])
+    return [batch["sparse_2d"], dense, fine], [batch["sparse_visible"], None, None]
+
+
+def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint Euclidean error of ``(b, j, 3)`` poses, in the unit of the inputs (metres here)."""
+    return (pred - target).norm(dim=-1).mean()
+
+
+def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None):
+    def step(net: torch.nn.Module, batch: dict):
+        if generator is not None:
+            batch = dict(batch)
+            batch["dense_hat"], batch["fine_hat"] = generate_levels(*generator, batch["sparse_2d"],
+                                                                    batch["sparse_visible"])
+        levels, visibility = lifter_inputs(mode, batch)
+        loss = mpjpe_loss(net(levels, visibility).float(), batch["sparse_3d"])
+        return loss, {"mpjpe_mm": loss.detach() * 1000.0}
+
+    return step
+
+
+@torch.no_grad()
+def _precompute(cfg: LifterConfig, dataset, prior, tokenizer, device) -> TensorItems:
+    keep = ("sparse_2d", "sparse_visible", "sparse_3d")
+    columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, "dense_hat", "fine_hat")}
+    dataset.set_epoch(0)
+    for batch in ordered_batches(dataset, 512):
+        dense, fine = generate_levels(prior, tokenizer, batch["sparse_2d"].to(device),
+                                      batch["sparse_visible"].to(device))
+        for k in keep:
+            columns[k].append(batch[k])
+        columns["dense_hat"].append(dense.cpu())
+        columns["fine_hat"].append(fine.cpu())
+    return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
+
+
+def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None) -> Path:
+    """Train the lifter for ``cfg.mode`` and export ``run_dir/lifter_<mode>.pt``.
+
+    Args:
+        cfg: stage-3 config (`recipes.hipart.config.get_preset("lifter", ...)`).
+        resume: continue from ``run_dir/lifter_<mode>/checkpoint.pt``.
+        info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
+
+    Returns:
+        The exported model path.
+
+    Raises:
+        FileNotFoundError: in ``hipart`` mode, when the tokenizer or prior file does not exist.
+    """
+    info = info or init_distributed(cfg.device)
+    name = f"lifter_{cfg.mode}"
+    data = resolve_data(cfg, info)
+    train_set = make_dataset(data, split="train", occlusion=occlusion_of(cfg), seed=cfg.seed)
+    extra = {"data_file": str(data), "mode": cfg.mode}
+    generator = None
+    if cfg.mode == "hipart":
+        run_dir = Path(cfg.run_dir)
+        tok_path = Path(cfg.tokenizer) if cfg.tokenizer else run_dir / "tokenizer.pt"
+        prior_path = Path(cfg.prior) if cfg.prior else run_dir / "prior.pt"
+        tokenizer = load_tokenizer(tok_path).to(info.device)
+        prior = load_prior(prior_path).to(info.device)
+        extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
+        if cfg.generated == "once":
+            train_set = _precompute(cfg, train_set, prior, tokenizer, info.device)
+        else:
+            generator = (prior, tokenizer)
+    kwargs = lifter_kwargs(cfg)
+    seed_all(cfg.seed)
+    model = HierarchicalLifter(**kwargs)
+    model = train(cfg, name=name, model=model, train_set=train_set, step=_step(cfg.mode, generator), info=info,
+                  resume=resume, extra_config=extra)
+    out = Path(cfg.run_dir) / f"{name}.pt"
+    if info.is_main:
+        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
+                     extra=extra)
+    barrier(info)
+    return out
+
+
+def load_lifter(path: str | Path, *, map_location="cpu") -> tuple[HierarchicalLifter, str]:
+    """The exported lifter at ``path`` (eval mode, frozen) and its mode (``hipart``/``sparse_only``/``oracle``)."""
+    model, payload = load_exported(path, HierarchicalLifter, map_location=map_location)
+    return model.requires_grad_(False), str(payload["extra"]["mode"])
+
+
+def add_parser(subparsers) -> None:
+    """Register ``skeletok hipart train-lifter``."""
+    add_stage_parser(subparsers, "train-lifter", "lifter", run,
+                     help="stage 3: train the lifter (mode=hipart|sparse_only|oracle)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("lifter", run, "HiPART stage 3: train the lifter", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Stage 2 of HiPART: train the Hierarchical AutoRegressive prior (HiARM) over the frozen tokenizer's tokens.
+
+Launch (single process, CPU or one GPU; ``tokenizer`` defaults to ``run_dir/tokenizer.pt``)::
+
+    python -m recipes.hipart.train_prior --preset demo run_dir=runs/demo
+    skeletok hipart train-prior --preset h36m data=data/h36m.npz run_dir=runs/h36m
+
+Launch (DDP; ``batch_size`` is the global batch)::
+
+    torchrun --nproc_per_node 4 -m recipes.hipart.train_prior --preset h36m run_dir=runs/h36m
+
+Resume a stopped run with the same command plus ``--resume``.
+
+Targets: the tokens ``(q_s, q_d)`` of each training sample's clean fine pose under the frozen stage-1
+tokenizer. With ``tokens=precompute`` (default) they are computed once, in index order, before training:
+the tokenizer is frozen and its input does not change between epochs, so this is exact, and it costs one
+encoder pass over the training set instead of one per epoch. ``tokens=online`` encodes every batch instead.
+Condition: ``sparse_2d`` (noisy) and ``sparse_visible`` after the Dataset's occlusion augmentation
+(`recipes.hipart.data.occlusion_of`), drawn afresh every epoch. The prior's code tables are the tokenizer's
+(``load_codebooks``, frozen).
+
+Output: ``run_dir/prior.pt`` and ``run_dir/prior/`` (config.json, metrics.jsonl, checkpoint.pt).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from recipes.hipart.checkpoint import export_model, load_exported
+from recipes.hipart.config import PriorConfig
+from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
+from recipes.hipart.distributed import DistInfo, barrier, init_distributed
+from recipes.hipart.launch import add_stage_parser, stage_main
+from recipes.hipart.loop import seed_all, train
+from recipes.hipart.train_tokenizer import load_tokenizer
+from skeletok.prior import HierarchicalARPrior
+from skeletok.tokenizer import HierarchicalPoseTokenizer
+
+__all__ = ["NAME", "prior_kwargs", "encode_dataset", "run", "load_prior", "add_parser", "main"]
+
+NAME = "prior"
+
+
+def prior_kwargs(cfg: PriorConfig, tokenizer: HierarchicalPoseTokenizer) -> dict:
+    """Constructor keyword arguments (plain values) of the prior over ``tokenizer``'s codebooks."""
+    sparse, dense = tokenizer.codebook.codes(0), tokenizer.codebook.codes(1)
+    return dict(num_parts=tokenizer.num_parts, dense_per_part=tokenizer.dense_per_part,
+                codebook_size_sparse=int(sparse.shape[0]), codebook_size_dense=int(dense.shape[0]),
+                code_dim=(int(sparse.shape[1]), int(dense.shape[1])), dim=cfg.dim, depth=cfg.depth,
+                heads=cfg.heads, lsab_depth=cfg.lsab_depth, dropout=cfg.dropout, lambda_d=cfg.lambda_d)
+
+
+@torch.no_grad()
+def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size: int = 512,
+                   device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens of every sample's ``fine_2d`` in index order.
+
+    Returns:
+        ``q_s (n, p)`` and ``q_d (n, p, r)`` long, on the CPU.
+    """
+    tokenizer = tokenizer.to(device).eval()
+    q_s, q_d = [], []
+    for batch in ordered_batches(dataset, batch_size):
+        s, d = tokenizer.encode(batch["fine_2d"].to(device))
+        q_s.append(s.cpu())
+        q_d.append(d.cpu())
+    return torch.cat(q_s), torch.cat(q_d)
+
+
+def _step(tokenizer: HierarchicalPoseTokenizer | None):
+    def step(net: torch.nn.Module, batch: dict):
+        if tokenizer is None:
+            q_s, q_d = batch["q_s"], batch["q_d"]
+        else:
+            q_s, q_d = tokenizer.encode(batch["fine_2d"])
+        logits_s, _, loss, terms = net(batch["sparse_2d"], batch["sparse_visible"], q_s, q_d,
+                                       return_loss_breakdown=True)
+        metrics = dict(terms)
+        metrics["visible_fraction"] = batch["sparse_visible"].float().mean()
+        metrics["top1_sparse_first_part"] = (logits_s[:, 0].argmax(-1) == q_s[:, 0]).float().mean()
+        return loss, metrics
+
+    return step
+
+
+def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None) -> Path:
+    """Train the prior on the frozen tokenizer's tokens and export ``run_dir/prior.pt``.
+
+    Args:
+        cfg: stage-2 config (`recipes.hipart.config.get_preset("prior", ...)`).
+        resume: continue from ``run_dir/prior/checkpoint.pt``.
+        info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
+
+    Returns:
+        The exported model path.
+
+    Raises:
+        FileNotFoundError: when the tokenizer file does not exist.
+    """
+    info = info or init_distributed(cfg.device)
+    data = resolve_data(cfg, info)
+    tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(cfg.run_dir) / "tokenizer.pt"
+    tokenizer = load_tokenizer(tok_path).to(info.device)
+    base = make_dataset(data, split="train", occlusion=occlusion_of(cfg), seed=cfg.seed)
+    if cfg.tokens == "precompute":
+        q_s, q_d = encode_dataset(tokenizer, make_dataset(data, split="train", seed=cfg.seed),
+                                  device=info.device)
+        train_set, step_tokenizer = Attached(base, q_s=q_s, q_d=q_d), None
+    else:
+        train_set, step_tokenizer = base, tokenizer
+    kwargs = prior_kwargs(cfg, tokenizer)
+    seed_all(cfg.seed)
+    model = HierarchicalARPrior(**kwargs)
+    with torch.no_grad():
+        model.load_codebooks(tokenizer.codebook.codes(0).cpu(), tokenizer.codebook.codes(1).cpu(), freeze=True)
+    model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(step_tokenizer), info=info,
+                  resume=resume, extra_config={"data_file": str(data), "tokenizer_file": str(tok_path)})
+    out = Path(cfg.run_dir) / f"{NAME}.pt"
+    if info.is_main:
+        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
+                     extra={"data_file": str(data), "tokenizer_file": str(tok_path)})
+    barrier(info)
+    return out
+
+
+def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:
+    """The exported stage-2 prior at ``path``, in eval mode, parameters frozen."""
+    model, _ = load_exported(path, HierarchicalARPrior, map_location=map_location)
+    return model.requires_grad_(False)
+
+
+def add_parser(subparsers) -> None:
+    """Register ``skeletok hipart train-prior``."""
+    add_stage_parser(subparsers, "train-prior", NAME, run, help="stage 2: train the HiARM prior")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main(NAME, run, "HiPART stage 2: train the HiARM prior", argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
