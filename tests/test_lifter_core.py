@@ -1,0 +1,154 @@
+import pytest
+import torch
+
+from skeletok.lifter import HierarchicalLifter
+
+SMALL = dict(dim=32, depth=2, heads=4, ff_mult=2)
+
+
+def make_levels(b=4, points=(17, 48, 96), frames=None, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    lead = (b,) if frames is None else (b, frames)
+    return [torch.randn(*lead, n, 2, generator=gen) for n in points]
+
+
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_default_size_matches_paper_lifter():
+    assert 2.3e6 < n_params(HierarchicalLifter()) < 2.5e6
+    assert 2.3e6 < n_params(HierarchicalLifter(level_points=(17,))) < 2.5e6
+
+
+def test_overfits_small_batch():
+    points = (17, 8, 16)  # small levels keep the test fast; the mechanism is the same
+    model = HierarchicalLifter(level_points=points, **SMALL)
+    levels = make_levels(b=8, points=points)
+    target = torch.randn(8, 17, 3, generator=torch.Generator().manual_seed(1)) * 0.3
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add contention
+    try:
+        losses = []
+        for _ in range(250):
+            loss = (model(levels) - target).norm(dim=-1).mean()
+            losses.append(loss.item())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    assert losses[-1] < 0.15 * losses[0]
+
+
+def test_invisible_points_are_ignored():
+    model = HierarchicalLifter(**SMALL).eval()
+    levels = make_levels()
+    vis = [torch.rand(4, n, generator=torch.Generator().manual_seed(n)) > 0.3 for n in (17, 48, 96)]
+    out = model(levels, vis)
+    changed = [torch.where(v[..., None], x, torch.randn_like(x) * 100) for x, v in zip(levels, vis)]
+    assert torch.allclose(model(changed, vis), out, atol=1e-6)
+    with_nan = [torch.where(v[..., None], x, torch.full_like(x, float("nan"))) for x, v in zip(levels, vis)]
+    assert torch.allclose(model(with_nan, vis), out, atol=1e-6)
+    # the same change at visible points does change the prediction
+    assert not torch.allclose(model(changed), model(levels), atol=1e-3)
+    # hidden points are not zero-filled: hiding a point differs from placing it at the origin
+    zeroed = [torch.where(v[..., None], x, torch.zeros_like(x)) for x, v in zip(levels, vis)]
+    assert not torch.allclose(model(zeroed), out, atol=1e-4)
+
+
+def test_gradients_finite_with_nan_at_hidden_points():
+    model = HierarchicalLifter(**SMALL)
+    levels = make_levels()
+    vis = [torch.ones(4, n, dtype=torch.bool) for n in (17, 48, 96)]
+    vis[1][:, :10] = False
+    levels[1][:, :10] = float("nan")
+    model(levels, vis).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_sparse_only_and_partial_masks():
+    model = HierarchicalLifter(level_points=(17,), **SMALL).eval()
+    (x,) = make_levels(points=(17,))
+    out = model([x])
+    assert out.shape == (4, 17, 3) and torch.isfinite(out).all()
+    assert torch.allclose(model([x], [None]), out) and torch.allclose(model([x], None), out)
+    # the first sparse joint drives the first output most directly but every joint sees every point
+    moved = x.clone()
+    moved[:, 5] += 1.0
+    assert not torch.allclose(model([moved])[:, 0], out[:, 0], atol=1e-4)
+
+
+def test_query_head_without_sparse_level():
+    model = HierarchicalLifter(level_points=(48, 96), head="query", **SMALL)
+    out = model(make_levels(points=(48, 96)))
+    assert out.shape == (4, 17, 3) and torch.isfinite(out).all()
+
+
+def test_temporal_mode_predicts_centre_frame_with_context():
+    model = HierarchicalLifter(num_frames=5, temporal_depth=1, **SMALL).eval()
+    levels = make_levels(b=2, frames=5)
+    out = model(levels)
+    assert out.shape == (2, 17, 3)
+    moved = [x.clone() for x in levels]
+    moved[0][:, 0] += 1.0  # a non-centre frame
+    assert not torch.allclose(model(moved), out, atol=1e-4)
+    vis = [torch.ones(2, 5, n, dtype=torch.bool) for n in (17, 48, 96)]
+    vis[2][:, 1, :] = False
+    hidden = [x.clone() for x in levels]
+    hidden[2][:, 1] = 50.0
+    assert torch.allclose(model(hidden, vis), model(levels, vis), atol=1e-6)
+
+
+def test_float_visibility_accepted():
+    model = HierarchicalLifter(level_points=(17,), **SMALL).eval()
+    (x,) = make_levels(points=(17,))
+    v = torch.ones(4, 17)
+    v[:, 3] = 0
+    assert torch.allclose(model([x], [v]), model([x], [v.bool()]))
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda lv, vis: (lv[:2], vis), "levels must be a list of 3"),
+        (lambda lv, vis: (lv[0], vis), "levels must be a list of 3"),
+        (lambda lv, vis: ([lv[0], lv[1][:, :40], lv[2]], vis), r"levels\[1\]"),
+        (lambda lv, vis: ([lv[0], lv[1], lv[2][:3]], vis), r"levels\[2\]"),
+        (lambda lv, vis: ([lv[0][..., :1], lv[1], lv[2]], vis), r"levels\[0\]"),
+        (lambda lv, vis: ([lv[0].clone().fill_(float("nan")), lv[1], lv[2]], vis), r"levels\[0\] must be finite"),
+        (lambda lv, vis: (lv, vis[:2]), "visibility must be None or a list of 3"),
+        (lambda lv, vis: (lv, [vis[0][:, :16], vis[1], vis[2]]), r"visibility\[0\]"),
+        (lambda lv, vis: (lv, [vis[0], vis[1].float() * 2, vis[2]]), r"visibility\[1\]"),
+    ],
+)
+def test_bad_inputs(mutate, match):
+    model = HierarchicalLifter(**SMALL)
+    levels = make_levels()
+    vis = [torch.ones(4, n, dtype=torch.bool) for n in (17, 48, 96)]
+    lv, v = mutate(levels, vis)
+    with pytest.raises(ValueError, match=match):
+        model(lv, v)
+
+
+def test_temporal_input_needs_frames():
+    model = HierarchicalLifter(num_frames=3, **SMALL)
+    with pytest.raises(ValueError, match=r"levels\[0\]"):
+        model(make_levels())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(level_points=()), "level_points"),
+        (dict(level_points=(48, 96)), r"level_points\[0\]"),
+        (dict(dim=30, heads=4), "divisible"),
+        (dict(head="pooled"), "head"),
+        (dict(num_frames=0), "num_frames"),
+        (dict(dropout=1.5), "dropout"),
+    ],
+)
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HierarchicalLifter(**{**SMALL, **kwargs})
