@@ -107,6 +107,24 @@ def test_missing_joints_keep_rest_orientation_relative_to_parent(body):
         assert np.degrees(np.arccos(np.clip(cos, -1, 1))).mean() < 12.0
 
 
+def test_upper_arm_and_thigh_twist_follow_the_hinge(body):
+    """Elbows and knees bent as hinges: the upper arm and thigh rotations (twist included) are recovered."""
+    rng = np.random.default_rng(7)
+    frames, rest, idx = 10, body.rest_joints[0], body.joint_index
+    local = np.broadcast_to(np.eye(3), (frames, 31, 3, 3)).copy()
+    for ball, hinge, child in [("LeftArm", "LeftForeArm", "LeftHand"), ("RightArm", "RightForeArm", "RightHand"),
+                               ("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot")]:
+        local[:, idx(ball)] = Rotation.from_rotvec(rng.normal(size=(frames, 3)) * 0.6).as_matrix()
+        normal = np.cross(rest[idx(hinge)] - rest[idx(ball)], rest[idx(child)] - rest[idx(hinge)])
+        flex = rng.uniform(0.6, 1.4, size=frames)[:, None] * normal / np.linalg.norm(normal)
+        local[:, idx(hinge)] = Rotation.from_rotvec(flex).as_matrix()
+    rot = body.local_to_global(local)
+    joints = body.joints(rot, shape=0)
+    result = retarget(Motion("hinge", list(body.joint_names), body.parents, joints, 30.0), body, shape=0)
+    for name in ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg", "LeftForeArm", "LeftLeg"):
+        np.testing.assert_allclose(result.global_rotations[:, idx(name)], rot[:, idx(name)], atol=1e-4, err_msg=name)
+
+
 def test_mapping_and_scale_arguments(body):
     motion, _ = rig_motion(body, shape=0, seed=3)
     renamed = Motion("src", [f"src_{n}" for n in motion.joint_names], motion.parents, motion.positions * 2.0, 30.0)

@@ -15,6 +15,9 @@ orientation relative to their parent. ``a``'s global rotation is then
 - with two or more non-collinear targets: the rotation best aligning all rest directions with the motion's
   directions (Kabsch). The pelvis (hips left-right plus spine up) and the chest (neck plus both shoulders) are
   solved this way, so their twist is not lost;
+- for the upper arms and thighs (``HINGE_PARENTS``), the twist about the bone is then set so that the elbow or
+  knee bends in the motion's bend plane (as a hinge), fading to the inherited twist as the limb straightens
+  (full effect from a 30 degree bend, none under 10 degrees where the plane is noise);
 - with none (a leaf such as ``Head`` or ``LeftHand`` without mapped descendants): the parent's rotation.
 
 Only directions are matched, so the rig keeps its own proportions. The root follows the motion's root trajectory
@@ -37,6 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
 
 LEG_CHAINS = (("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot"))
+# ball joints whose child is a hinge (elbow, knee): their twist is read from the hinge's bend plane
+HINGE_PARENTS = ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg")
+# the motion's bend plane sets the twist not at all under a 10 degree bend, fully from 30 degrees (noisy when straight)
+_TWIST_BEND = np.sin(np.radians([10.0, 30.0]))
+_MIN_REST_BEND = np.sin(np.radians(2.0))  # rest bend under which the rig has no bend plane (no twist applied)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +116,31 @@ def kabsch_rotation(rest: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, n
     fix[:, 2, 2] = np.where(d == 0, 1.0, d)
     rot = np.swapaxes(vt, -1, -2) @ fix @ np.swapaxes(u, -1, -2)
     return rot, s[:, 1] / np.maximum(s[:, 0], 1e-12)
+
+
+def _hinge_twist(rot: np.ndarray, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int], a: int, d: int,
+                 e: int) -> np.ndarray:
+    """``(t, 3, 3)`` twist about the posed bone ``a -> d`` turning the rest bend plane ``a, d, e`` (turned by
+    ``rot``) onto the motion's, weighted by how bent the motion's limb is (no twist for a straight limb)."""
+    axis = _unit(source[:, mapped[d]] - source[:, mapped[a]])
+    posed = np.einsum("tab,b->ta", rot, _unit(rest[e] - rest[d]))
+    target = _unit(source[:, mapped[e]] - source[:, mapped[d]])
+    posed = posed - np.sum(posed * axis, -1, keepdims=True) * axis
+    target = target - np.sum(target * axis, -1, keepdims=True) * axis
+    angle = np.arctan2(np.sum(axis * np.cross(posed, target), -1), np.sum(posed * target, -1))
+    bend = np.linalg.norm(target, axis=-1)
+    weight = np.clip((bend - _TWIST_BEND[0]) / (_TWIST_BEND[1] - _TWIST_BEND[0]), 0.0, 1.0)
+    weight = np.where(np.linalg.norm(posed, axis=-1) > _MIN_REST_BEND, weight, 0.0)
+    return _axis_angle(axis, weight * angle)
+
+
+def _axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """``(..., 3, 3)`` rotations by ``angle (...)`` radians about unit ``axis (..., 3)`` (Rodrigues)."""
+    kx = np.zeros(axis.shape + (3,))
+    kx[..., 0, 1], kx[..., 0, 2], kx[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
+    kx = kx - np.swapaxes(kx, -1, -2)
+    sin, cos = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
+    return np.eye(3) + sin * kx + (1.0 - cos) * kx @ kx
 
 
 def _effective_targets(body: BodyModel, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int],
@@ -221,6 +254,9 @@ def retarget(
         src_dir = _unit(np.stack([source[:, mapped[d]] - source[:, mapped[j]] for d in found], axis=1))
         swing = swing_rotation(np.einsum("tab,b->ta", parent, rest_dir[0]), src_dir[:, 0]) @ parent
         if len(found) == 1:
+            hinge = targets.get(found[0], [])
+            if body.joint_names[j] in HINGE_PARENTS and len(hinge) == 1:
+                swing = _hinge_twist(swing, rest_pose, source, mapped, j, found[0], hinge[0]) @ swing
             rot[:, j] = swing
             continue
         fit, conditioning = kabsch_rotation(rest_dir, src_dir)
