@@ -1,8 +1,132 @@
-"""``skeletok data ...`` commands (placeholder registration; filled by the data layer)."""
+"""``skeletok data ...`` commands: build datasets, convert mocap, draw a frame, rebuild the assets.
+
+    skeletok data build [--out PATH] [--force] [--max-frames N]
+    skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] --out data.npz
+    skeletok data show data.npz --frame N [--camera C] --out levels.png
+    skeletok data build-assets [--cache DIR]
+
+Every command prints what it wrote. Bad input raises ``ValueError``/``FileNotFoundError``, which
+``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2).
+"""
 
 from __future__ import annotations
 
+import time
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _summary(path: Path) -> str:
+    from skeletok.data.fileformat import load_dataset
+
+    d = load_dataset(path)
+    n, c = d["pix_sparse"].shape[:2]
+    test = int((d["split"] == 1).sum())
+    return (f"{n} frames x {c} cameras, {len(d['sequence_names'])} sequences, {len(d['action_names'])} actions, "
+            f"{n - test} train / {test} test frames, {d['fps']:g} fps, {path.stat().st_size / 2**20:.1f} MiB")
+
+
+def _build(args) -> int:
+    from skeletok.data.build import build_default_dataset
+
+    start = time.perf_counter()
+    path = build_default_dataset(args.out, force=args.force, max_frames_per_sequence=args.max_frames)
+    print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _from_mocap(args) -> int:
+    from skeletok.data.build import build_dataset
+    from skeletok.data.motion import read_motion
+
+    motions, sources = [], []
+    for file in args.files:
+        path = Path(file)
+        if not path.is_file():
+            raise FileNotFoundError(f"motion file {str(path)!r} does not exist")
+        kwargs = {"asf": args.asf} if args.asf and path.suffix.lower() == ".amc" else {}
+        motion = read_motion(path, **kwargs)
+        if args.action:
+            motion.action = args.action
+        motions.append(motion)
+        sources.append(str(path.resolve()) + (f"?asf={Path(args.asf).resolve()}" if kwargs else ""))
+    names = [m.name for m in motions]
+    for i, m in enumerate(motions):
+        if names.count(m.name) > 1:
+            m.name = f"{m.name}#{i}"
+    start = time.perf_counter()
+    path = build_dataset(
+        motions, out=args.out, mapping=args.mapping, cameras=args.cameras, fps=args.fps,
+        test_fraction=args.test_fraction if len(motions) > 1 else 0.0, max_frames=args.max_frames, sources=sources,
+        seed=args.seed,
+    )
+    print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
+    if len(motions) == 1:
+        print("note: one motion file gives one sequence, so every frame is in the train split")
+    return 0
+
+
+def _show(args) -> int:
+    from skeletok.data.show import show_frame
+
+    path = show_frame(args.data, args.frame, camera=args.camera, out=args.out, mesh=not args.no_mesh)
+    print(f"wrote {path}")
+    return 0
+
+
+def _build_assets(args) -> int:
+    from skeletok.data.body_assets import build_body_assets
+    from skeletok.data.motion_assets import build_motion_assets
+
+    assets = Path(str(resources.files("skeletok.data") / "assets"))
+    cache = Path(args.cache) if args.cache else None
+    if cache is None:
+        from skeletok.data.paths import cache_dir
+
+        cache = cache_dir() / "downloads"
+    out_motion = build_motion_assets(assets, cache)
+    out_body = build_body_assets(assets / "body.npz")
+    for written in (out_motion, out_body):
+        for item in written if isinstance(written, (list, tuple)) else [written]:
+            print(f"wrote {item}")
+    return 0
+
 
 def register(groups) -> None:
+    """Add the ``data`` command group to the top-level ``skeletok`` parser's sub-parsers."""
     parser = groups.add_parser("data", help="build and inspect datasets")
-    parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build (or find cached) the default dataset from the committed assets")
+    build.add_argument("--out", type=Path, default=None, help="output .npz (default: $SKELETOK_DATA or "
+                       "~/.cache/skeletok/default-v1.npz)")
+    build.add_argument("--force", action="store_true", help="rebuild even if a valid file exists")
+    build.add_argument("--max-frames", type=int, default=None, help="at most N frames per sequence (tiny builds)")
+    build.set_defaults(func=_build)
+
+    mocap = commands.add_parser("from-mocap", help="build a dataset from your own motion capture files")
+    mocap.add_argument("files", nargs="+", help=".bvh, .amc, .npy/.npz or DeepMimic .txt files (one sequence each)")
+    mocap.add_argument("--mapping", default=None, help="joint mapping preset or .json (default: detected)")
+    mocap.add_argument("--asf", default=None, help="ASF skeleton for .amc files (default: the .asf beside)")
+    mocap.add_argument("--out", type=Path, required=True, help="output .npz")
+    mocap.add_argument("--cameras", default="h36m", help="'h36m', 'random' or 'random:N' (default h36m)")
+    mocap.add_argument("--fps", type=float, default=25.0, help="frame rate of the dataset (default 25)")
+    mocap.add_argument("--test-fraction", type=float, default=0.2, help="fraction of frames (whole files) for test")
+    mocap.add_argument("--max-frames", type=int, default=None, help="at most N frames per file")
+    mocap.add_argument("--action", default=None, help="action label for every file (default: from the file name)")
+    mocap.add_argument("--seed", type=int, default=0)
+    mocap.set_defaults(func=_from_mocap)
+
+    show = commands.add_parser("show", help="draw one frame's mesh and 17/48/96 points in 2D and 3D")
+    show.add_argument("data", type=Path, help="dataset .npz")
+    show.add_argument("--frame", type=int, required=True)
+    show.add_argument("--camera", type=int, default=0)
+    show.add_argument("--out", type=Path, required=True, help="picture (.png, .pdf or .svg)")
+    show.add_argument("--no-mesh", action="store_true", help="skip the body mesh (no source needed)")
+    show.set_defaults(func=_show)
+
+    assets = commands.add_parser("build-assets", help="rebuild the committed motion and body assets (downloads)")
+    assets.add_argument("--cache", default=None, help="download cache folder")
+    assets.set_defaults(func=_build_assets)

@@ -1,0 +1,288 @@
+"""The dataset builder: motions -> body -> sparse/dense/fine levels -> cameras -> the ``.npz`` file.
+
+For each motion: resample to one frame rate, retarget onto a body shape (shapes vary across
+sequences so dense points are not a fixed function of the joints), compute the 17/48/96-point
+levels, then recentre the sequence so its mean root lands on the camera rig's target (one rig
+then frames every sequence, even climbing; the offset is kept in ``sequence_offset``), project
+through every camera, and label actions. The train/test split is **by sequence**.
+
+The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
+assets and cached at :func:`skeletok.data.paths.default_dataset_path`; its test sequences are
+:data:`DEFAULT_TEST_SEQUENCES`.
+
+Shapes: ``n`` frames, ``c`` cameras, ``j`` points of a level, ``s`` sequences.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from skeletok.data.actions import action_from_name, assign_actions
+from skeletok.data.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
+from skeletok.data.fileformat import load_dataset, save_dataset
+from skeletok.data.paths import default_dataset_path
+
+ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
+
+__all__ = [
+    "RIG_TARGET",
+    "DEFAULT_FPS",
+    "DEFAULT_TEST_SEQUENCES",
+    "make_cameras",
+    "split_by_sequence",
+    "assemble_dataset",
+    "build_dataset",
+    "build_default_dataset",
+]
+
+RIG_TARGET = (0.0, 0.0, 0.9)  # where every sequence's mean root is moved (metres, Z-up)
+DEFAULT_FPS = 25.0
+# Test sequences of the default dataset: one clip per kind of motion, about a fifth of the frames.
+DEFAULT_TEST_SEQUENCES: tuple[str, ...] = ()
+
+
+def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
+    """Resolve a camera choice: ``"h36m"`` (the 4-camera Human3.6M-like rig), ``"random"``
+    (4 random viewpoints, :func:`~skeletok.data.cameras.random_cameras` with ``seed``),
+    ``"random:N"`` (N of them) or a list of :class:`~skeletok.data.cameras.Camera`. All look at
+    :data:`RIG_TARGET`."""
+    if isinstance(cameras, str):
+        if cameras == "h36m":
+            return h36m_like_rig(RIG_TARGET)
+        if cameras == "random" or cameras.startswith("random:"):
+            n = int(cameras.split(":")[1]) if ":" in cameras else 4
+            return random_cameras(np.random.default_rng(seed), n, RIG_TARGET)
+        raise ValueError(f"cameras must be 'h36m', 'random', 'random:N' or a list of Camera, got {cameras!r}")
+    cameras = list(cameras)
+    if not cameras or not all(isinstance(c, Camera) for c in cameras):
+        raise ValueError(f"cameras must be a non-empty list of Camera, got {cameras!r}")
+    return cameras
+
+
+def split_by_sequence(sequence_names, frames_per_sequence, *, test_sequences=None, test_fraction: float = 0.2,
+                      seed: int = 0) -> np.ndarray:
+    """Choose the test sequences; returns ``(s,)`` int8, 1 for test.
+
+    With ``test_sequences`` (names), exactly those are test (each must exist). Otherwise
+    sequences are drawn in a seeded random order until at least ``test_fraction`` of the frames
+    are test, keeping at least one training sequence when there are two or more.
+    """
+    names = list(sequence_names)
+    split = np.zeros(len(names), dtype=np.int8)
+    if test_sequences is not None:
+        unknown = sorted(set(test_sequences) - set(names))
+        if unknown:
+            raise ValueError(f"test_sequences names {unknown} are not among the sequences {names}")
+        split[[names.index(n) for n in test_sequences]] = 1
+        return split
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    frames = np.asarray(frames_per_sequence, dtype=np.int64)
+    if test_fraction == 0 or len(names) < 2:
+        return split
+    total, taken = frames.sum(), 0
+    for s in np.random.default_rng(seed).permutation(len(names)):
+        if taken >= test_fraction * total or split.sum() == len(names) - 1:
+            break
+        split[s], taken = 1, taken + frames[s]
+    return split
+
+
+def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
+                     fine_to_dense, action, action_names, split, fps: float, cameras: list[Camera],
+                     sequence_offset=None, det_sparse=None, extra=None) -> dict[str, np.ndarray]:
+    """Project world levels through the cameras and gather every key of the dataset file.
+
+    Args:
+        world_sparse, world_dense, world_fine: ``(n, 17/48/96, 3)`` world metres.
+        sequence: ``(n,)`` sequence id per frame; ``sequence_names`` ``(s,)``.
+        parts_dense, parts_fine, fine_to_dense: ``(48,)``, ``(96,)``, ``(96,)`` ids.
+        action: ``(n,)`` action id per frame; ``action_names`` ``(a,)``.
+        split: ``(s,)`` per sequence or ``(n,)`` per frame, 0 train / 1 test.
+        fps: frame rate.
+        cameras: the ``c`` cameras.
+        sequence_offset: optional ``(s, 3)`` recentring offsets (metres).
+        det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
+        extra: more optional keys of :mod:`skeletok.data.fileformat` (e.g. ``sequence_source``).
+
+    Returns:
+        The arrays of ``docs/concepts.md`` (validated when saved).
+    """
+    world_sparse = np.asarray(world_sparse, dtype=np.float64)
+    sequence = np.asarray(sequence, dtype=np.int64)
+    split = np.asarray(split)
+    if len(split) == len(sequence_names) and len(split) != len(sequence):
+        split = split[sequence]
+    out = {"world_sparse": world_sparse, "world_dense": world_dense, "world_fine": world_fine}
+    out.update(cameras_to_arrays(cameras))
+    for level in ("sparse", "dense", "fine"):
+        out[f"pix_{level}"] = np.stack([cam.project(out[f"world_{level}"]) for cam in cameras], axis=1)
+    cam3d = np.stack([cam.to_camera(world_sparse) for cam in cameras], axis=1)
+    out["cam_sparse"] = cam3d - cam3d[:, :, :1]
+    out.update(
+        parts_dense=np.asarray(parts_dense), parts_fine=np.asarray(parts_fine),
+        fine_to_dense=np.asarray(fine_to_dense), action=np.asarray(action),
+        action_names=np.asarray(list(action_names), dtype=str), sequence=sequence,
+        sequence_names=np.asarray(list(sequence_names), dtype=str), split=split.astype(np.int8),
+        fps=np.asarray(float(fps)),
+    )
+    if sequence_offset is not None:
+        out["sequence_offset"] = np.asarray(sequence_offset)
+    if det_sparse is not None:
+        out["det_sparse"] = np.asarray(det_sparse)
+    out.update(extra or {})
+    return out
+
+
+CHUNK = 1024  # frames retargeted and skinned at once (bounds memory at about 100 MB)
+
+
+def _resolve_mapping(mapping, motion):
+    """The mapping given, else the one the motion carries, else the preset covering most of its joints."""
+    from skeletok.data.mapping import detect_mapping, get_mapping
+
+    mapping = mapping if mapping is not None else getattr(motion, "mapping", None)
+    if mapping is None:
+        mapping = detect_mapping(motion.joint_names)
+    return get_mapping(mapping)
+
+
+def _pose_levels(motion, body, levels, mapping, shape: int):
+    """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels."""
+    from skeletok.data.retarget import retarget
+
+    out, scale = [], "auto"
+    for start in range(0, motion.num_frames, CHUNK):
+        part = motion.frames(start, min(start + CHUNK, motion.num_frames)) if motion.num_frames > CHUNK else motion
+        posed = retarget(part, body, mapping=mapping, shape=shape, scale=scale)
+        scale = posed.scale
+        out.append(levels.levels(posed.joints, posed.vertices))
+    return [np.concatenate(level) for level in zip(*out)]
+
+
+def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h36m", shapes=None,
+                  fps: float = DEFAULT_FPS, mapping=None, test_fraction: float = 0.2, test_sequences=None,
+                  max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
+                  sources=None, progress: bool = True) -> Path:
+    """Build a dataset file from motions.
+
+    Args:
+        motions: :class:`~skeletok.data.motion.Motion` objects (names must be unique).
+        body: the :class:`~skeletok.data.body.BodyModel`; the committed body when ``None``.
+        levels: the :class:`~skeletok.data.levels.BodyLevels` of ``body``; built when ``None``.
+        out: output ``.npz`` path.
+        cameras: see :func:`make_cameras`.
+        shapes: body shape ids cycled over the sequences; all of the body's shapes when ``None``.
+        fps: every motion is resampled to this frame rate.
+        mapping: joint mapping (preset name, path or ``JointMapping``) for every motion; ``None``
+            uses the one a motion carries (a ``mapping`` attribute), else the preset covering most
+            of its joint names (:func:`~skeletok.data.mapping.detect_mapping`).
+        test_fraction, test_sequences: the split by sequence (:func:`split_by_sequence`).
+        max_frames: keep at most this many frames per sequence (tiny test builds).
+        num_pseudo_actions: k of the pose k-means for unlabelled data.
+        seed: seeds the split, random cameras and pseudo-labels.
+        sources: per motion, where it came from (a file path or ``"skeletok:motion_assets"``),
+            stored as ``sequence_source`` so pictures can rebuild the mesh; ``""`` when unknown.
+        progress: show a tqdm bar.
+
+    Returns:
+        The path written.
+    """
+    motions = list(motions)
+    if not motions:
+        raise ValueError("motions must hold at least one Motion, got none")
+    names = [m.name for m in motions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"motion names must be unique (they name the sequences), got {names}")
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if body is None:
+        from skeletok.data.body import BodyModel
+
+        body = BodyModel.load()
+    if levels is None:
+        from skeletok.data.levels import build_levels
+
+        levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
+                              body.parents, body.rest_joints[0])
+    shapes = list(range(body.num_shapes)) if shapes is None else [int(s) for s in shapes]
+    cams = make_cameras(cameras, seed=seed)
+    target = np.asarray(RIG_TARGET)
+    parts = {"sparse": [], "dense": [], "fine": []}
+    sequence, offsets, labels, mapping_names = [], [], [], []
+    sources = [""] * len(motions) if sources is None else [str(src) for src in sources]
+    if len(sources) != len(motions):
+        raise ValueError(f"sources must have one entry per motion ({len(motions)}), got {len(sources)}")
+    for i, motion in enumerate(tqdm(motions, desc="retarget", disable=not progress)):
+        if abs(float(motion.fps) - fps) > 1e-6:
+            motion = motion.resample(fps)
+        if max_frames is not None and motion.num_frames > max_frames:
+            motion = motion.frames(0, int(max_frames))
+        chosen = _resolve_mapping(mapping, motion)
+        given = mapping if mapping is not None else getattr(motion, "mapping", None)
+        mapping_names.append(str(given) if isinstance(given, (str, Path)) else chosen.name)
+        sparse, dense, fine = _pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)])
+        offset = target - sparse[:, 0].mean(0)
+        for key, arr in zip(("sparse", "dense", "fine"), (sparse, dense, fine)):
+            parts[key].append((arr + offset).astype(np.float32))
+        offsets.append(offset)
+        sequence.append(np.full(len(sparse), i, dtype=np.int64))
+        label = getattr(motion, "action", None)
+        if not label:
+            try:
+                label = action_from_name(motion.name)
+            except ValueError:
+                label = None
+        labels.append(label)
+    sequence = np.concatenate(sequence)
+    world = {k: np.concatenate(v) for k, v in parts.items()}
+    action, action_names = assign_actions(labels, sequence, world["sparse"], k=num_pseudo_actions, seed=seed)
+    split = split_by_sequence(names, np.bincount(sequence, minlength=len(names)), test_sequences=test_sequences,
+                              test_fraction=test_fraction, seed=seed)
+    arrays = assemble_dataset(
+        world_sparse=world["sparse"], world_dense=world["dense"], world_fine=world["fine"], sequence=sequence,
+        sequence_names=names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
+        fine_to_dense=levels.fine_to_dense, action=action, action_names=action_names, split=split, fps=fps,
+        cameras=cams, sequence_offset=np.stack(offsets),
+        extra={"sequence_source": np.asarray(sources, dtype=str), "sequence_mapping": np.asarray(mapping_names, dtype=str),
+               "sequence_shape": np.array([shapes[i % len(shapes)] for i in range(len(motions))], dtype=np.int64)},
+    )
+    return save_dataset(arrays, out)
+
+
+def build_default_dataset(out=None, *, force: bool = False, max_frames_per_sequence: int | None = None,
+                          progress: bool = True) -> Path:
+    """Build (or find in the cache) the default dataset from the committed assets.
+
+    Args:
+        out: output path; :func:`~skeletok.data.paths.default_dataset_path` when ``None``.
+        force: rebuild even if a valid file exists.
+        max_frames_per_sequence: a tiny variant (its own cache file) for tests and demos.
+        progress: show progress bars.
+
+    Returns:
+        The path of the (valid) dataset file.
+    """
+    path = Path(out) if out is not None else default_dataset_path(max_frames_per_sequence)
+    if path.exists() and not force:
+        try:
+            load_dataset(path)
+            return path
+        except ValueError:
+            pass  # stale or broken cache: rebuild it
+    from skeletok.data.motion_assets import load_motion_assets
+
+    motions = load_motion_assets()
+    names = {m.name for m in motions}
+    test = [n for n in DEFAULT_TEST_SEQUENCES if n in names] or None
+    start = time.perf_counter()
+    written = build_dataset(motions, out=path, test_sequences=test, max_frames=max_frames_per_sequence,
+                            sources=[ASSET_SOURCE] * len(motions), progress=progress)
+    if progress:
+        print(f"built {written} in {time.perf_counter() - start:.1f} s")
+    return written

@@ -1,0 +1,154 @@
+"""``HierarchicalPoseDataset``: (frame, camera) pairs of a dataset file as dicts of tensors.
+
+Each item (``docs/concepts.md``):
+
+| key | shape | dtype | meaning |
+|---|---|---|---|
+| ``sparse_2d`` | ``(17, 2)`` | float32 | normalised 2D input, after detector noise (if any) |
+| ``sparse_visible`` | ``(17,)`` | bool | visibility after occlusion (``True`` = visible) |
+| ``sparse_2d_clean`` | ``(17, 2)`` | float32 | normalised projected 2D, before noise and occlusion |
+| ``dense_2d``, ``fine_2d`` | ``(48, 2)``, ``(96, 2)`` | float32 | normalised projected 2D |
+| ``dense_visible``, ``fine_visible`` | ``(48,)``, ``(96,)`` | bool | all ``True`` (``False`` only where a file has no dense/fine ground truth) |
+| ``sparse_3d`` | ``(17, 3)`` | float32 | camera frame, root-relative, metres |
+| ``action``, ``sequence``, ``camera``, ``frame`` | ``()`` | int64 | labels and provenance |
+
+Normalised 2D is ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (pixels, image width ``w``,
+height ``h``). Hidden joints keep their coordinates (never zero-filled); models must use the
+mask. Points a file marks unknown (NaN, Human3.6M without SMPL) come out as 0 with visibility
+``False``.
+
+Occlusion randomness is drawn from ``numpy.random.default_rng((seed, epoch, index))``: the same
+index in the same epoch always gives the same occlusion, in the main process or in any
+DataLoader worker. Call :meth:`HierarchicalPoseDataset.set_epoch` before each epoch (before
+iterators are created; persistent workers keep the epoch they were started with).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from skeletok.data.cameras import normalize_screen
+from skeletok.data.fileformat import load_dataset, validate_dataset
+from skeletok.data.occlusion import Occlusion
+
+__all__ = ["HierarchicalPoseDataset"]
+
+SPLITS = ("train", "test", "all")
+
+
+class HierarchicalPoseDataset(Dataset):
+    """The hierarchical pose dataset over (frame, camera) pairs.
+
+    Args:
+        data: a dataset file path (``.npz`` of ``docs/concepts.md``) or a dict of its arrays.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        cameras: camera indices to use (``None``: all cameras of the file).
+        occlusion: an :class:`~skeletok.data.occlusion.Occlusion` applied to ``sparse_2d`` /
+            ``sparse_visible``; ``None`` for none.
+        seed: seeds the occlusion randomness.
+        use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)
+            instead of the projected ground truth.
+
+    Raises:
+        FileNotFoundError: if ``data`` is a missing path.
+        ValueError: for an invalid file, split, camera index or an empty selection.
+    """
+
+    def __init__(self, data, *, split: str = "train", cameras: Sequence[int] | None = None,
+                 occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+        if occlusion is not None and not isinstance(occlusion, Occlusion):
+            raise ValueError(f"occlusion must be an Occlusion or None, got {type(occlusion).__name__}")
+        if isinstance(data, (str, Path)):
+            source, arrays = str(data), load_dataset(data)
+        else:
+            source, arrays = "<arrays>", validate_dataset(data)
+        if use_detections and "det_sparse" not in arrays:
+            raise ValueError(f"use_detections=True needs key 'det_sparse' in {source}, which has none")
+        num_cameras = len(arrays["cam_R"])
+        cams = np.arange(num_cameras) if cameras is None else np.asarray(list(cameras), dtype=np.int64)
+        if cams.ndim != 1 or len(cams) == 0 or cams.min() < 0 or cams.max() >= num_cameras:
+            raise ValueError(f"cameras must be indices in [0, {num_cameras}), got {cameras!r}")
+        keep = np.ones(len(arrays["split"]), bool) if split == "all" else arrays["split"] == SPLITS.index(split)
+        frames = np.flatnonzero(keep)
+        if len(frames) == 0:
+            raise ValueError(f"split {split!r} of {source} holds no frames")
+        self.source, self.split, self.seed, self.epoch = source, split, int(seed), 0
+        self.occlusion = occlusion
+        self.frames, self.cameras = frames, cams
+        size = arrays["cam_size"][cams].astype(np.float64)  # (c', 2)
+        self.image_size = torch.from_numpy(size.astype(np.float32))
+
+        def norm(key):
+            pix = arrays[key][frames][:, cams].astype(np.float64)  # (n', c', j, 2)
+            return normalize_screen(pix, size[None, :, None, 0], size[None, :, None, 1]).astype(np.float32)
+
+        self._pix_input = (arrays["det_sparse"] if use_detections else arrays["pix_sparse"])[frames][:, cams]
+        self._pix_input = self._pix_input.astype(np.float32)
+        self._sparse_clean = torch.from_numpy(norm("pix_sparse"))
+        self._sparse_input = torch.from_numpy(norm("det_sparse")) if use_detections else self._sparse_clean
+        dense, fine = norm("pix_dense"), norm("pix_fine")
+        self._dense_visible = torch.from_numpy(np.isfinite(dense).all(-1))
+        self._fine_visible = torch.from_numpy(np.isfinite(fine).all(-1))
+        self._dense = torch.from_numpy(np.nan_to_num(dense, nan=0.0))
+        self._fine = torch.from_numpy(np.nan_to_num(fine, nan=0.0))
+        self._sparse_3d = torch.from_numpy(arrays["cam_sparse"][frames][:, cams].astype(np.float32))
+        self._action = torch.from_numpy(arrays["action"][frames].astype(np.int64))
+        self._sequence = torch.from_numpy(arrays["sequence"][frames].astype(np.int64))
+        self._size = size
+        self.action_names = [str(a) for a in arrays["action_names"]]
+        self.sequence_names = [str(s) for s in arrays["sequence_names"]]
+        self.parts_dense = torch.from_numpy(arrays["parts_dense"].astype(np.int64))
+        self.parts_fine = torch.from_numpy(arrays["parts_fine"].astype(np.int64))
+        self.fine_to_dense = torch.from_numpy(arrays["fine_to_dense"].astype(np.int64))
+        self.fps = float(arrays["fps"])
+
+    @property
+    def num_actions(self) -> int:
+        """Number of action labels ``a``."""
+        return len(self.action_names)
+
+    @property
+    def num_cameras(self) -> int:
+        """Number of cameras used."""
+        return len(self.cameras)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose occlusion draws items use (reproducible per (seed, epoch, index))."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.frames) * len(self.cameras)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        index = int(index)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
+        f, c = divmod(index, len(self.cameras))
+        sparse_2d, visible = self._sparse_input[f, c], torch.ones(17, dtype=torch.bool)
+        if self.occlusion is not None:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            pix, vis = self.occlusion.apply(self._pix_input[f, c], np.ones(17, dtype=bool), rng)
+            w, h = self._size[c]
+            sparse_2d = torch.from_numpy(normalize_screen(pix, w, h).astype(np.float32))
+            visible = torch.from_numpy(vis)
+        return {
+            "sparse_2d": sparse_2d,
+            "sparse_visible": visible,
+            "sparse_2d_clean": self._sparse_clean[f, c],
+            "dense_2d": self._dense[f, c],
+            "fine_2d": self._fine[f, c],
+            "dense_visible": self._dense_visible[f, c],
+            "fine_visible": self._fine_visible[f, c],
+            "sparse_3d": self._sparse_3d[f, c],
+            "action": self._action[f],
+            "sequence": self._sequence[f],
+            "camera": torch.tensor(int(self.cameras[c])),
+            "frame": torch.tensor(int(self.frames[f])),
+        }

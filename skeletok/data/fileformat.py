@@ -1,0 +1,194 @@
+"""The dataset file (``.npz``, format version 1): writing and validated loading.
+
+The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, ``c`` cameras,
+``a`` actions, ``s`` sequences. Optional keys written by skeletok's builders:
+
+- ``cam_radial (c, 3)``, ``cam_tangential (c, 2)``: lens distortion (Human3.6M); zeros if none.
+- ``sequence_offset (s, 3)``: the translation (metres) the builder added to each sequence to
+  bring its mean root onto the camera rig's target; subtract it to recover the source world.
+- ``det_sparse (n, c, 17, 2)``: detected 2D (pixels), e.g. Human3.6M's CPN detections.
+- ``sequence_source``, ``sequence_mapping`` (str) and ``sequence_shape`` (int), ``(s,)``: where
+  each sequence came from (a motion file path, or ``"skeletok:motion_assets"``), the joint
+  mapping used (name or path, ``""`` for none) and the body shape, so the mesh can be rebuilt
+  for pictures (:mod:`skeletok.data.show`).
+- ``sequence_cam_R (s, c, 3, 3)``, ``sequence_cam_t (s, c, 3)``: per-sequence extrinsics where
+  they differ between sequences (Human3.6M calibrates each subject); ``cam_R``/``cam_t`` then
+  hold the first sequence's.
+
+``world_dense``/``world_fine`` and ``pix_dense``/``pix_fine`` may be NaN where the dense and fine
+levels are unknown (Human3.6M converted without SMPL meshes); every other float must be finite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "save_dataset", "load_dataset", "validate_dataset"]
+
+FORMAT_VERSION = 1
+
+# key -> (shape spec, dtype kind); ints exact, letters shared sizes.
+REQUIRED_KEYS: dict[str, tuple[tuple, str]] = {
+    "format_version": ((), "i"),
+    "world_sparse": (("n", 17, 3), "f"),
+    "world_dense": (("n", 48, 3), "f"),
+    "world_fine": (("n", 96, 3), "f"),
+    "cam_R": (("c", 3, 3), "f"),
+    "cam_t": (("c", 3), "f"),
+    "cam_f": (("c", 2), "f"),
+    "cam_c": (("c", 2), "f"),
+    "cam_size": (("c", 2), "f"),
+    "pix_sparse": (("n", "c", 17, 2), "f"),
+    "pix_dense": (("n", "c", 48, 2), "f"),
+    "pix_fine": (("n", "c", 96, 2), "f"),
+    "cam_sparse": (("n", "c", 17, 3), "f"),
+    "parts_dense": ((48,), "i"),
+    "parts_fine": ((96,), "i"),
+    "fine_to_dense": ((96,), "i"),
+    "action": (("n",), "i"),
+    "action_names": (("a",), "U"),
+    "sequence": (("n",), "i"),
+    "sequence_names": (("s",), "U"),
+    "split": (("n",), "i"),
+    "fps": ((), "f"),
+}
+OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
+    "cam_radial": (("c", 3), "f"),
+    "cam_tangential": (("c", 2), "f"),
+    "sequence_offset": (("s", 3), "f"),
+    "det_sparse": (("n", "c", 17, 2), "f"),
+    "sequence_source": (("s",), "U"),
+    "sequence_mapping": (("s",), "U"),
+    "sequence_shape": (("s",), "i"),
+    "sequence_cam_R": (("s", "c", 3, 3), "f"),
+    "sequence_cam_t": (("s", "c", 3), "f"),
+}
+_MAY_BE_NAN = {"world_dense", "world_fine", "pix_dense", "pix_fine"}
+_DTYPES = {"i": "int", "f": "float", "U": "str"}
+
+
+def _kind_ok(arr: np.ndarray, kind: str) -> bool:
+    if kind == "i":
+        return arr.dtype.kind in "iu"
+    if kind == "f":
+        return arr.dtype.kind in "fiu"
+    return arr.dtype.kind in "US"
+
+
+def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
+    """Check keys, shapes, dtypes, version and index ranges of a dataset's arrays.
+
+    Args:
+        arrays: mapping key -> array (an open ``.npz`` or a dict).
+        source: file name used in error messages.
+
+    Returns:
+        A plain dict of numpy arrays (all keys read).
+
+    Raises:
+        ValueError: naming ``source`` and the offending key, what was found and what was expected.
+    """
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{source}: not a skeletok dataset file, missing key(s) {missing}")
+    out = {k: np.asarray(arrays[k]) for k in list(REQUIRED_KEYS) + [k for k in OPTIONAL_KEYS if k in arrays]}
+    version = int(out["format_version"])
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{source}: key 'format_version' is {version}, this skeletok reads format {FORMAT_VERSION}; rebuild the file"
+        )
+    dims: dict[str, int] = {}
+    for key, (spec, kind) in {**REQUIRED_KEYS, **OPTIONAL_KEYS}.items():
+        if key not in out:
+            continue
+        arr = out[key]
+        if not _kind_ok(arr, kind):
+            raise ValueError(f"{source}: key {key!r} must hold {_DTYPES[kind]} values, got dtype {arr.dtype}")
+        if arr.ndim != len(spec):
+            raise ValueError(f"{source}: key {key!r} must have shape {spec}, got {arr.shape}")
+        for size, want in zip(arr.shape, spec):
+            if isinstance(want, str):
+                bound = dims.setdefault(want, size)
+                if bound != size:
+                    raise ValueError(
+                        f"{source}: key {key!r} has shape {arr.shape}, expected {spec} with {want}={bound} "
+                        f"(as in the other keys)"
+                    )
+            elif size != want:
+                raise ValueError(f"{source}: key {key!r} must have shape {spec}, got {arr.shape}")
+        if kind == "f" and key not in _MAY_BE_NAN and not np.isfinite(arr).all():
+            raise ValueError(f"{source}: key {key!r} holds NaN or inf values")
+    for key, size_key in (("action", "action_names"), ("sequence", "sequence_names")):
+        size = len(out[size_key])
+        if len(out[key]) and (out[key].min() < 0 or out[key].max() >= size):
+            raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}) ({size_key}), "
+                             f"got range [{out[key].min()}, {out[key].max()}]")
+    if not np.isin(out["split"], (0, 1)).all():
+        raise ValueError(f"{source}: key 'split' must hold 0 (train) or 1 (test), got values {np.unique(out['split'])}")
+    for key, size in (("parts_dense", 16), ("parts_fine", 16), ("fine_to_dense", 48)):
+        arr = out[key]
+        if arr.min() < 0 or arr.max() >= size:
+            raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}), got range [{arr.min()}, {arr.max()}]")
+    pairs = np.unique(out["sequence"].astype(np.int64) * 2 + out["split"].astype(np.int64))
+    seqs, counts = np.unique(pairs // 2, return_counts=True)
+    if (counts > 1).any():
+        name = out["sequence_names"][seqs[counts > 1][0]]
+        raise ValueError(f"{source}: key 'split' differs within sequence {name!r}; the split must be by sequence")
+    return out
+
+
+def save_dataset(arrays: dict, path) -> Path:
+    """Validate and write a dataset file (uncompressed ``.npz``, fast to load).
+
+    Casts floats to float32 and ids to int64 as the format asks, adds ``format_version``.
+
+    Returns:
+        The path written (with a ``.npz`` suffix).
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"out must be a .npz path, got {str(path)!r}")
+    arrays = dict(arrays)
+    arrays["format_version"] = np.array(FORMAT_VERSION, dtype=np.int64)
+    checked = validate_dataset(arrays, source=str(path))
+    cast = {}
+    for key, arr in checked.items():
+        kind = {**REQUIRED_KEYS, **OPTIONAL_KEYS}[key][1]
+        if key == "split":
+            cast[key] = arr.astype(np.int8)
+        elif key == "fps":
+            cast[key] = arr.astype(np.float64)
+        elif kind == "f":
+            cast[key] = arr.astype(np.float32)
+        elif kind == "i":
+            cast[key] = arr.astype(np.int64)
+        else:
+            cast[key] = arr.astype(str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial.npz")
+    np.savez(tmp, **cast)
+    tmp.replace(path)
+    return path
+
+
+def load_dataset(path) -> dict[str, np.ndarray]:
+    """Load and validate a dataset file.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if it is not a valid format-1 skeletok dataset (naming the file and key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist (build one with `skeletok data build`)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return validate_dataset(npz, source=str(path))
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path}: cannot be read as an .npz dataset file ({err})") from None
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot be read as a skeletok dataset file ({err})") from None

@@ -1,0 +1,291 @@
+"""Human3.6M for users who have it: VideoPose3D-format files, published cameras, SMPL hierarchy.
+
+Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_pickle``):
+
+- ``data_3d_h36m.npz``: key ``positions_3d``, a dict subject -> action -> ``(t, 32, 3)`` world
+  metres (Z-up); :data:`H36M_32_TO_17` selects the 17 joints of ``H36M_17``.
+- ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: key ``positions_2d``, subject -> action -> list of 4
+  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
+
+Cameras (:func:`h36m_cameras`) come from the committed ``assets/h36m_cameras.json``: the
+published calibration numbers as listed in VideoPose3D's ``common/h36m_dataset.py``. Projection
+uses the Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project_camera`).
+
+Dense/fine ground truth needs body meshes, which Human3.6M does not ship: users who have SMPL
+fits supply the vertices and :func:`hierarchy_from_smpl` coarsens them with the same HEM
+coarsening as skeletok's body (:func:`skeletok.data.hem.coarsen_mesh`). Without meshes the
+converted file holds NaN dense/fine points (the Dataset marks them invisible).
+
+Shapes: ``t`` frames, ``v`` vertices, ``f`` faces.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from skeletok.data.actions import action_from_name
+from skeletok.data.build import assemble_dataset
+from skeletok.data.cameras import Camera
+from skeletok.data.fileformat import save_dataset
+from skeletok.data.hem import MeshHierarchy, coarsen_mesh
+from skeletok.skeleton import H36M_17
+
+__all__ = [
+    "H36M_32_TO_17",
+    "CAMERA_IDS",
+    "TRAIN_SUBJECTS",
+    "TEST_SUBJECTS",
+    "h36m_cameras",
+    "load_h36m_3d",
+    "load_h36m_2d",
+    "SmplLevels",
+    "hierarchy_from_smpl",
+    "h36m_to_dataset",
+]
+
+# The 17 joints kept out of Human3.6M's 32 (VideoPose3D's remove_joints complement), H36M_17 order.
+H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+
+
+def _quaternion_matrix(q) -> np.ndarray:
+    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _calibration() -> dict:
+    with resources.files("skeletok.data").joinpath("assets/h36m_cameras.json").open() as fh:
+        return json.load(fh)
+
+
+def h36m_cameras(subject: str, *, distortion: bool = True) -> list[Camera]:
+    """The 4 calibrated Human3.6M cameras of a subject (in :data:`CAMERA_IDS` order).
+
+    The published extrinsics give a quaternion ``q`` (camera -> world rotation) and the camera
+    centre ``C`` in millimetres; here ``R = rot(q)^T`` and ``t = -R C / 1000`` (metres).
+
+    Raises:
+        ValueError: for a subject without published extrinsics (S2, S3, S4 or unknown).
+    """
+    calib = _calibration()
+    if subject not in calib["extrinsics"]:
+        raise ValueError(f"subject must be one of {sorted(calib['extrinsics'])} (published extrinsics), got {subject!r}")
+    cams = []
+    for intr, extr in zip(calib["intrinsics"], calib["extrinsics"][subject]):
+        R = _quaternion_matrix(extr["orientation"]).T
+        centre_world = np.asarray(extr["translation"]) / 1000.0
+        cams.append(Camera(
+            R=R, t=-R @ centre_world, focal=intr["focal_length"], centre=intr["center"],
+            size=(intr["res_w"], intr["res_h"]),
+            radial=intr["radial_distortion"] if distortion else None,
+            tangential=intr["tangential_distortion"] if distortion else None, name=intr["id"],
+        ))
+    return cams
+
+
+def _load_dict(path, key: str) -> tuple[dict, np.lib.npyio.NpzFile]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Human3.6M file {str(path)!r} does not exist")
+    npz = np.load(path, allow_pickle=True)
+    if key not in npz.files:
+        raise ValueError(f"{path}: expected key {key!r} (VideoPose3D format), found {npz.files}")
+    value = npz[key]
+    if value.dtype != object or value.shape != ():
+        raise ValueError(f"{path}: key {key!r} must hold a pickled dict subject -> action -> array, got {value.dtype}")
+    return value.item(), npz
+
+
+def _subjects(data: dict, subjects, path) -> list[str]:
+    chosen = sorted(data) if subjects is None else list(subjects)
+    missing = [s for s in chosen if s not in data]
+    if missing:
+        raise ValueError(f"{path}: subjects {missing} not in the file, which has {sorted(data)}")
+    return chosen
+
+
+def load_h36m_3d(path, subjects=None) -> dict[str, dict[str, np.ndarray]]:
+    """Read ``data_3d_h36m.npz``: subject -> action -> ``(t, 17, 3)`` float32 world metres.
+
+    Accepts ``(t, 32, 3)`` (the 17 joints are selected) or already-reduced ``(t, 17, 3)``.
+    """
+    data, _ = _load_dict(path, "positions_3d")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for subject in _subjects(data, subjects, path):
+        out[subject] = {}
+        for action, pos in data[subject].items():
+            pos = np.asarray(pos, dtype=np.float32)
+            if pos.ndim != 3 or pos.shape[1:] not in ((32, 3), (17, 3)):
+                raise ValueError(f"{path}: positions_3d[{subject!r}][{action!r}] must be (t, 32, 3), got {pos.shape}")
+            out[subject][action] = pos[:, list(H36M_32_TO_17)] if pos.shape[1] == 32 else pos
+    return out
+
+
+def load_h36m_2d(path, subjects=None) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file).
+
+    Returns:
+        ``(positions, metadata)``: subject -> action -> list of 4 ``(t, 17, 2)`` float32 pixel
+        arrays (camera order of :data:`CAMERA_IDS`), and the file's metadata dict.
+    """
+    data, npz = _load_dict(path, "positions_2d")
+    metadata = npz["metadata"].item() if "metadata" in npz.files else {}
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for subject in _subjects(data, subjects, path):
+        out[subject] = {}
+        for action, views in data[subject].items():
+            views = [np.asarray(v, dtype=np.float32)[..., :2] for v in views]
+            if len(views) != 4 or any(v.ndim != 3 or v.shape[1] != 17 for v in views):
+                raise ValueError(f"{path}: positions_2d[{subject!r}][{action!r}] must be 4 arrays (t, 17, 2), "
+                                 f"got {[v.shape for v in views]}")
+            out[subject][action] = views
+    return out, metadata
+
+
+@dataclass
+class SmplLevels:
+    """Dense/fine points of SMPL meshes: ``dense (t, 48, 3)``, ``fine (t, 96, 3)``, the
+    ``fine_to_dense (96,)`` nesting, part ids ``parts_dense (48,)``/``parts_fine (96,)`` (``None``
+    without joints) and the reusable :class:`~skeletok.data.hem.MeshHierarchy`."""
+
+    dense: np.ndarray
+    fine: np.ndarray
+    fine_to_dense: np.ndarray
+    parts_dense: np.ndarray | None
+    parts_fine: np.ndarray | None
+    hierarchy: MeshHierarchy
+
+
+def _nearest_bone(points, joints) -> np.ndarray:
+    """Part id (index into ``H36M_17.parts``) of the bone segment nearest to each point."""
+    a = joints[[p for p, _ in H36M_17.parts]]  # (p, 3)
+    b = joints[[c for _, c in H36M_17.parts]]
+    ab = b - a
+    s = np.clip(((points[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+    dist = np.linalg.norm(points[:, None] - (a + s[..., None] * ab), axis=-1)
+    return dist.argmin(-1).astype(np.int64)
+
+
+def hierarchy_from_smpl(vertices, faces, *, joints=None, hierarchy: MeshHierarchy | None = None) -> SmplLevels:
+    """Coarsen SMPL meshes into the 96 fine and 48 dense cluster means.
+
+    Args:
+        vertices: ``(t, v, 3)`` posed vertices (``v = 6890`` for SMPL), metres.
+        faces: ``(f, 3)`` triangles.
+        joints: optional ``(t, 17, 3)`` Human3.6M joints of the same frames; parts are then the
+            nearest bone (segment) of each cluster in the first frame, since SMPL fits come
+            without H36M-bone skinning weights.
+        hierarchy: reuse a hierarchy from an earlier call (the mesh topology is fixed).
+
+    Returns:
+        :class:`SmplLevels`.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if vertices.ndim != 3 or vertices.shape[-1] != 3 or len(vertices) == 0:
+        raise ValueError(f"vertices must have shape (t, v, 3) with t >= 1, got {vertices.shape}")
+    if hierarchy is None:
+        hierarchy = coarsen_mesh(vertices[0], faces, sizes=(96, 48))
+    fine, dense = hierarchy.points(vertices)
+    parts_dense = parts_fine = None
+    if joints is not None:
+        joints = np.asarray(joints, dtype=np.float64)
+        if joints.shape != (len(vertices), 17, 3):
+            raise ValueError(f"joints must have shape ({len(vertices)}, 17, 3), got {joints.shape}")
+        parts_fine = _nearest_bone(fine[0], joints[0])
+        parts_dense = _nearest_bone(dense[0], joints[0])
+    return SmplLevels(dense, fine, hierarchy.assignments[1].copy(), parts_dense, parts_fine, hierarchy)
+
+
+def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
+                    test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0) -> Path:
+    """Convert Human3.6M (VideoPose3D files) into a skeletok dataset file.
+
+    One sequence per (subject, action), named ``"S1/Walking 1"``; actions from the action names
+    (``"walk"``); split by subject (``test_subjects`` are test). 2D is projected with each
+    subject's own calibrated cameras; ``cam_R``/``cam_t`` hold the first subject's extrinsics and
+    ``sequence_cam_R (s, 4, 3, 3)``/``sequence_cam_t (s, 4, 3)`` every sequence's own.
+
+    Args:
+        data_3d: path of ``data_3d_h36m.npz``.
+        out: output ``.npz`` path.
+        data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse``.
+        smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
+            same world frame (and frames) as ``data_3d``; with ``smpl_faces`` they give dense/fine.
+        smpl_faces: ``(f, 3)`` triangles of the SMPL meshes.
+        subjects: subjects to convert (default: all in the file with published cameras).
+        test_subjects: subjects marked test.
+        stride: keep every ``stride``-th frame.
+        fps: frame rate of the source (50 for Human3.6M); the file records ``fps / stride``.
+    """
+    if int(stride) < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    if (smpl_vertices is None) != (smpl_faces is None):
+        raise ValueError("smpl_vertices and smpl_faces must be given together")
+    known = set(_calibration()["extrinsics"])
+    pos3d = load_h36m_3d(data_3d, subjects)
+    pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
+    det = load_h36m_2d(data_2d, list(pos3d))[0] if data_2d is not None else None
+    world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
+    hierarchy, parts = None, (None, None)
+    for subject in sorted(pos3d):
+        cams = h36m_cameras(subject)
+        for action in sorted(pos3d[subject]):
+            pos = pos3d[subject][action]
+            t = len(pos)
+            if det is not None:
+                if action not in det[subject]:
+                    raise ValueError(f"{data_2d}: no 2D for {subject}/{action}, present in {data_3d}")
+                t = min(t, *(len(v) for v in det[subject][action]))
+                det_list.append(np.stack([v[:t:stride] for v in det[subject][action]], axis=1))
+            if smpl_vertices is not None:
+                verts = np.asarray(smpl_vertices[subject][action])[:t:stride]
+                lv = hierarchy_from_smpl(verts, smpl_faces, joints=pos[:t:stride], hierarchy=hierarchy)
+                hierarchy, parts = lv.hierarchy, parts if parts[0] is not None else (lv.parts_dense, lv.parts_fine)
+                dense.append(lv.dense)
+                fine.append(lv.fine)
+            else:
+                dense.append(np.full((len(pos[:t:stride]), 48, 3), np.nan))
+                fine.append(np.full((len(pos[:t:stride]), 96, 3), np.nan))
+            world.append(pos[:t:stride])
+            seq.append(np.full(len(world[-1]), len(names)))
+            names.append(f"{subject}/{action}")
+            labels.append(action_from_name(action))
+            seq_split.append(1 if subject in test_subjects else 0)
+            cams_R.append(np.stack([c.R for c in cams]))
+            cams_t.append(np.stack([c.t for c in cams]))
+    if not names:
+        raise ValueError(f"{data_3d}: no sequences to convert for subjects {subjects}")
+    action_names = sorted(set(labels))
+    seq = np.concatenate(seq)
+    first = h36m_cameras(sorted(pos3d)[0])
+    arrays = assemble_dataset(
+        world_sparse=np.concatenate(world), world_dense=np.concatenate(dense), world_fine=np.concatenate(fine),
+        sequence=seq, sequence_names=names,
+        parts_dense=parts[0] if parts[0] is not None else np.zeros(48, np.int64),
+        parts_fine=parts[1] if parts[1] is not None else np.zeros(96, np.int64),
+        fine_to_dense=hierarchy.assignments[1] if hierarchy is not None else np.arange(96) // 2,
+        action=np.array([action_names.index(labels[s]) for s in seq]), action_names=action_names,
+        split=np.array(seq_split), fps=fps / stride, cameras=first,
+        det_sparse=np.concatenate(det_list) if det is not None else None,
+    )
+    # Re-project every sequence with its own subject's cameras (assemble used the first subject's).
+    for s, (R, tr) in enumerate(zip(cams_R, cams_t)):
+        rows = seq == s
+        sub_cams = h36m_cameras(names[s].split("/")[0])
+        for level in ("sparse", "dense", "fine"):
+            arrays[f"pix_{level}"][rows] = np.stack([c.project(arrays[f"world_{level}"][rows]) for c in sub_cams], 1)
+        cam3d = np.stack([c.to_camera(arrays["world_sparse"][rows]) for c in sub_cams], 1)
+        arrays["cam_sparse"][rows] = cam3d - cam3d[:, :, :1]
+    arrays["sequence_cam_R"], arrays["sequence_cam_t"] = np.stack(cams_R), np.stack(cams_t)
+    return save_dataset(arrays, out)

@@ -1,0 +1,163 @@
+"""Pictures of one dataset frame: the posed body mesh with its 17 / 48 / 96 points, in 2D and 3D.
+
+The dataset file does not hold meshes; :func:`posed_mesh` rebuilds the frame's mesh from the
+sequence's source (``sequence_source``, ``sequence_mapping``, ``sequence_shape``, written by the
+builder): the committed motion assets or the mocap file a ``from-mocap`` build read.
+
+Shapes: ``v`` vertices, ``j`` points of a level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from skeletok.data.build import ASSET_SOURCE
+from skeletok.data.cameras import cameras_from_arrays
+from skeletok.data.fileformat import load_dataset
+from skeletok.skeleton import H36M_17
+
+__all__ = ["posed_mesh", "show_frame"]
+
+
+
+def _find_motion(arrays: dict, s: int):
+    name = str(arrays["sequence_names"][s])
+    source = str(arrays["sequence_source"][s])
+    if source == ASSET_SOURCE:
+        from skeletok.data.motion_assets import load_motion_assets
+
+        for motion in load_motion_assets():
+            if motion.name == name:
+                return motion
+        raise ValueError(f"sequence {name!r} is not among the committed motion assets")
+    from skeletok.data.motion import read_motion
+
+    source, _, asf = source.partition("?asf=")
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"the source of sequence {name!r}, {source!r}, no longer exists")
+    motion = read_motion(path, **({"asf": asf} if asf else {}))
+    motion.name = name
+    return motion
+
+
+def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndarray]:
+    """Rebuild the body mesh of one dataset frame, in the file's world frame.
+
+    Args:
+        arrays: a loaded dataset (:func:`~skeletok.data.fileformat.load_dataset`) written by
+            skeletok's builder (it needs ``sequence_source``, ``sequence_mapping``,
+            ``sequence_shape`` and ``sequence_offset``).
+        frame: frame index in ``[0, n)``.
+        body: the :class:`~skeletok.data.body.BodyModel`; the committed body when ``None``.
+
+    Returns:
+        ``(vertices (v, 3) metres, faces (f, 3))``.
+
+    Raises:
+        ValueError: if the file lacks the source keys or the source cannot be found.
+    """
+    from skeletok.data.body import BodyModel
+    from skeletok.data.build import CHUNK, _resolve_mapping
+    from skeletok.data.retarget import retarget
+
+    missing = [k for k in ("sequence_source", "sequence_mapping", "sequence_shape", "sequence_offset")
+               if k not in arrays]
+    if missing:
+        raise ValueError(f"the dataset has no mesh source (missing keys {missing}); only files written by "
+                         "`skeletok data build` / `from-mocap` can show the body mesh")
+    body = BodyModel.load() if body is None else body
+    s = int(arrays["sequence"][frame])
+    local = int(frame - np.flatnonzero(arrays["sequence"] == s)[0])
+    motion = _find_motion(arrays, s)
+    fps = float(arrays["fps"])
+    if abs(motion.fps - fps) > 1e-6:
+        motion = motion.resample(fps)
+    mapping = _resolve_mapping(str(arrays["sequence_mapping"][s]) or None, motion)
+    shape = int(arrays["sequence_shape"][s])
+    scale = retarget(motion.frames(0, min(CHUNK, motion.num_frames)), body, mapping=mapping, shape=shape).scale
+    posed = retarget(motion.frames(local, local + 1), body, mapping=mapping, shape=shape, scale=scale)
+    return posed.vertices[0] + arrays["sequence_offset"][s], body.faces
+
+
+def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool = True) -> Path:
+    """Draw one frame: left the camera image (pixels) with the projected mesh and the 17 sparse
+    joints (skeleton lines), 48 dense and 96 fine points; right the same in 3D world metres.
+
+    Args:
+        data: dataset path or loaded arrays.
+        frame: frame index.
+        camera: camera index for the 2D panel.
+        out: output image path (``.png``, ``.pdf``, ``.svg``).
+        body: body model for the mesh (committed body when ``None``).
+        mesh: draw the body mesh (needs the sequence's source, see :func:`posed_mesh`).
+
+    Returns:
+        The path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arrays = load_dataset(data) if isinstance(data, (str, Path)) else data
+    n, c = len(arrays["world_sparse"]), len(arrays["cam_R"])
+    if not 0 <= int(frame) < n:
+        raise ValueError(f"frame must be in [0, {n}), got {frame}")
+    if not 0 <= int(camera) < c:
+        raise ValueError(f"camera must be in [0, {c}), got {camera}")
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ValueError(f"out must end in .png, .pdf or .svg, got {str(out)!r}")
+    cam = cameras_from_arrays(arrays)[camera]
+    s = int(arrays["sequence"][frame])
+    if "sequence_cam_R" in arrays:
+        from skeletok.data.cameras import Camera
+
+        cam = Camera(R=arrays["sequence_cam_R"][s, camera], t=arrays["sequence_cam_t"][s, camera], focal=cam.focal,
+                     centre=cam.centre, size=cam.size, radial=cam.radial, tangential=cam.tangential)
+    verts = posed_mesh(arrays, frame, body)[0] if mesh else None
+    world = {k: arrays[f"world_{k}"][frame] for k in ("sparse", "dense", "fine")}
+    pix = {k: arrays[f"pix_{k}"][frame, camera] for k in ("sparse", "dense", "fine")}
+    style = {"fine": ("tab:orange", 10, "96 fine"), "dense": ("tab:green", 22, "48 dense"),
+             "sparse": ("tab:blue", 30, "17 sparse")}
+    fig = plt.figure(figsize=(11, 5.5))
+    ax2 = fig.add_subplot(1, 2, 1)
+    if verts is not None:
+        vp = cam.project(verts)
+        ax2.scatter(vp[:, 0], vp[:, 1], s=0.2, c="0.75", alpha=0.5, linewidths=0, label="body mesh")
+    for a, b in H36M_17.parts:
+        ax2.plot(pix["sparse"][[a, b], 0], pix["sparse"][[a, b], 1], c="tab:blue", lw=1.5)
+    for key, (color, size, label) in style.items():
+        ax2.scatter(pix[key][:, 0], pix[key][:, 1], s=size, c=color, label=label, zorder=3)
+    w, h = cam.size
+    ax2.set_xlim(0, w)
+    ax2.set_ylim(h, 0)
+    ax2.set_aspect("equal")
+    ax2.set_title(f"camera {camera} (pixels)")
+    ax2.legend(loc="lower right", fontsize=7)
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    if verts is not None:
+        sub = verts[:: max(1, len(verts) // 3000)]
+        ax3.scatter(sub[:, 0], sub[:, 1], sub[:, 2], s=0.3, c="0.7", alpha=0.4, linewidths=0)
+    for a, b in H36M_17.parts:
+        ax3.plot(*world["sparse"][[a, b]].T, c="tab:blue", lw=1.5)
+    for key, (color, size, _) in style.items():
+        ax3.scatter(*world[key].T, s=size * 0.6, c=color, depthshade=False)
+    centre, radius = world["fine"].mean(0), np.ptp(world["fine"], axis=0).max() / 2 + 0.1
+    for setter, m in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), centre):
+        setter(m - radius, m + radius)
+    ax3.set_box_aspect((1, 1, 1))
+    ax3.set_xlabel("x (m)")
+    ax3.set_ylabel("y (m)")
+    ax3.set_zlabel("z (m)")
+    ax3.set_title("world (metres, Z-up)")
+    action = str(arrays["action_names"][arrays["action"][frame]])
+    fig.suptitle(f"{arrays['sequence_names'][s]} | frame {frame} | action {action}")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
