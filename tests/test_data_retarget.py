@@ -125,6 +125,26 @@ def test_upper_arm_and_thigh_twist_follow_the_hinge(body):
         np.testing.assert_allclose(result.global_rotations[:, idx(name)], rot[:, idx(name)], atol=1e-4, err_msg=name)
 
 
+def test_tail_landmarks_orient_leaf_bones(body):
+    """``Head_End`` and ``*ToeBase_End`` (bone tails) orient the head and toes, which have no child joints."""
+    motion, rot = rig_motion(body, shape=1, seed=11)
+    tails = motion.positions + np.einsum("tkab,kb->tka", rot, body.joint_tails[1] - body.rest_joints[1])
+    leaves = ["Head", "LeftToeBase", "RightToeBase"]
+    idx = [body.joint_index(n) for n in leaves]
+    names = motion.joint_names + [f"{n}_End" for n in leaves]
+    parents = np.concatenate([motion.parents, idx])
+    with_tails = Motion("tails", names, parents, np.concatenate([motion.positions, tails[:, idx]], axis=1), 30.0)
+    result = retarget(with_tails, body, shape=0)
+    without = retarget(motion, body, shape=0)
+    for n, j in zip(leaves, idx):
+        s = tails[:, j] - motion.positions[:, j]
+        d = result.joint_tails[:, j] - result.joints[:, j]
+        cos = np.sum(s * d, -1) / np.linalg.norm(s, axis=-1) / np.linalg.norm(d, axis=-1)
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.1, n
+        parent = body.parents[j]
+        np.testing.assert_allclose(without.global_rotations[:, j], without.global_rotations[:, parent], atol=1e-6)
+
+
 def test_mapping_and_scale_arguments(body):
     motion, _ = rig_motion(body, shape=0, seed=3)
     renamed = Motion("src", [f"src_{n}" for n in motion.joint_names], motion.parents, motion.positions * 2.0, 30.0)

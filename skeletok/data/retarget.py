@@ -6,7 +6,8 @@ The motion is first renamed to the rig's joint names (``mapping.apply``; the com
 MotionBuilder BVH names). Then, for every rig joint ``a`` that is solved (the root, and every mapped joint reached
 from a solved joint), the targets are its *effective descendants*: walking down the rig from ``a``, the first mapped
 joints whose distance from ``a`` is at least ``min_bone`` both on the rig at rest and in the motion (median over
-frames). Joints passed over on the way (unmapped, or mapped but coincident with ``a``, like the CMU ``LHipJoint``,
+frames). A motion landmark ``<joint>_End`` (e.g. ``Head_End``, ``LeftToeBase_End``) is that rig bone's tail and
+counts as a child of the joint, so leaf bones can be oriented too. Joints passed over on the way (unmapped, or mapped but coincident with ``a``, like the CMU ``LHipJoint``,
 ``LowerBack``, ``Neck`` and ``LeftShoulder`` which sit on their parents) turn with ``a``, i.e. keep their rest
 orientation relative to their parent. ``a``'s global rotation is then
 
@@ -41,6 +42,7 @@ __all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
 
 LEG_CHAINS = (("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot"))
 # ball joints whose child is a hinge (elbow, knee): their twist is read from the hinge's bend plane
+TAIL_SUFFIX = "_End"  # a motion joint '<rig joint>_End' is that bone's tail (e.g. Head_End, the crown)
 HINGE_PARENTS = ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg")
 # the motion's bend plane sets the twist not at all under a 10 degree bend, fully from 30 degrees (noisy when straight)
 _TWIST_BEND = np.sin(np.radians([10.0, 30.0]))
@@ -54,6 +56,7 @@ class Retargeted:
     Attributes:
         vertices: ``(t, v, 3)`` float32 skinned mesh, metres, world frame (Z-up).
         joints: ``(t, k, 3)`` float32 rig joint heads, metres.
+        joint_tails: ``(t, k, 3)`` float32 rig bone tails, metres (``Head`` tail: the crown; toe tails: toe tips).
         global_rotations: ``(t, k, 3, 3)`` float32 bone rotations relative to the rest pose.
         root_translation: ``(t, 3)`` float32 displacement of the root joint from its rest position, metres.
         shape: the body shape index used.
@@ -62,6 +65,7 @@ class Retargeted:
 
     vertices: np.ndarray
     joints: np.ndarray
+    joint_tails: np.ndarray
     global_rotations: np.ndarray
     root_translation: np.ndarray
     shape: int
@@ -143,11 +147,13 @@ def _axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return np.eye(3) + sin * kx + (1.0 - cos) * kx @ kx
 
 
-def _effective_targets(body: BodyModel, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int],
+def _effective_targets(parents: list[int], rest: np.ndarray, source: np.ndarray, mapped: dict[int, int],
                        min_bone: float) -> dict[int, list[int]]:
-    """For each solved rig joint, its effective descendants (see module doc); unsolved joints are absent."""
-    children = [[] for _ in range(body.num_joints)]
-    for j, p in enumerate(body.parents):
+    """For each solved point, its effective descendants (see module doc); unsolved points are absent.
+
+    ``parents`` and ``rest`` cover the rig joints followed by the bone-tail landmarks present in the motion."""
+    children = [[] for _ in parents]
+    for j, p in enumerate(parents):
         if p >= 0:
             children[p].append(j)
     median = {}
@@ -235,13 +241,21 @@ def retarget(
         raise ValueError(f"motion.joint_names must be unique, got duplicates {sorted({n for n in names if names.count(n) > 1})}")
     rest_pose = body.rest_pose(shape)[1].astype(np.float64)
     mapped = {k: names.index(n) for k, n in enumerate(body.joint_names) if n in names}
+    # bone tails given as '<joint>_End' landmarks become extra points (children of their joint) that orient leaves
+    parents, points = [int(p) for p in body.parents], [rest_pose]
+    for j, n in enumerate(body.joint_names):
+        if f"{n}{TAIL_SUFFIX}" in names:
+            mapped[len(parents)] = names.index(f"{n}{TAIL_SUFFIX}")
+            parents.append(j)
+            points.append(body.joint_tails[shape, j][None].astype(np.float64))
+    points = np.concatenate(points)
     root = body.joint_names[0]
     if 0 not in mapped:
         raise ValueError(f"motion.joint_names must contain the rig root {root!r} (after mapping), got {names}")
     if not (scale == "auto" or (isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0)):
         raise ValueError(f"scale must be 'auto' or a positive number, got {scale!r}")
 
-    targets = _effective_targets(body, rest_pose, source, mapped, min_bone)
+    targets = _effective_targets(parents, points, source, mapped, min_bone)
     t = len(source)
     rot = np.empty((t, body.num_joints, 3, 3))
     for j, p in enumerate(body.parents):
@@ -250,24 +264,27 @@ def retarget(
         if not found:
             rot[:, j] = parent
             continue
-        rest_dir = _unit(np.stack([rest_pose[d] - rest_pose[j] for d in found]))
+        rest_dir = _unit(np.stack([points[d] - points[j] for d in found]))
         src_dir = _unit(np.stack([source[:, mapped[d]] - source[:, mapped[j]] for d in found], axis=1))
         swing = swing_rotation(np.einsum("tab,b->ta", parent, rest_dir[0]), src_dir[:, 0]) @ parent
         if len(found) == 1:
             hinge = targets.get(found[0], [])
             if body.joint_names[j] in HINGE_PARENTS and len(hinge) == 1:
-                swing = _hinge_twist(swing, rest_pose, source, mapped, j, found[0], hinge[0]) @ swing
+                swing = _hinge_twist(swing, points, source, mapped, j, found[0], hinge[0]) @ swing
             rot[:, j] = swing
             continue
         fit, conditioning = kabsch_rotation(rest_dir, src_dir)
         rot[:, j] = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
 
-    factor = _auto_scale(body, rest_pose, source, mapped, targets) if scale == "auto" else float(scale)
+    factor = _auto_scale(body, points, source, mapped, targets) if scale == "auto" else float(scale)
     translation = factor * source[:, mapped[0]] - rest_pose[0]
     vertices, joints = body.pose(rot, translation, shape)
+    bones = (body.joint_tails[shape] - body.rest_joints[shape]).astype(np.float64)
+    tails = joints + np.einsum("tkab,kb->tka", rot, bones)
     return Retargeted(
         vertices=vertices,
         joints=joints,
+        joint_tails=tails.astype(np.float32),
         global_rotations=rot.astype(np.float32),
         root_translation=translation.astype(np.float32),
         shape=int(shape),
