@@ -215,7 +215,9 @@ def _mid(a, b):
     return (a + b) / 2
 
 
-def coco17_to_h36m17(keypoints, scores=None):
+def coco17_to_h36m17(
+    keypoints: np.ndarray | torch.Tensor, scores: np.ndarray | torch.Tensor | None = None
+) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor | None]:
     """Convert COCO-17 keypoints to the Human3.6M-17 layout (numpy arrays or torch tensors).
 
     COCO lacks five Human3.6M joints; they are approximated from COCO keypoints:
