@@ -35,7 +35,7 @@ class AsfSkeleton:
     """An ASF skeleton, in file units.
 
     Attributes:
-        bone_names: ``b`` bone names, parents first.
+        bone_names: ``b`` bone names, depth first from the root (parents first).
         parents: ``(b,)`` parent bone index, ``-1`` for a child of the root.
         directions: ``(b, 3)`` unit rest directions (world frame).
         lengths: ``(b,)`` bone lengths (file units).
@@ -155,12 +155,12 @@ def read_asf(path: str | Path) -> AsfSkeleton:
             if kid not in by_name or (par != "root" and par not in by_name) or kid in parent_of:
                 raise _err(path, no, f"hierarchy edge {par} -> {kid} names an unknown or re-parented bone")
             parent_of[kid] = par
-    order, frontier = [], ["root"]
-    while frontier:
-        cur = frontier.pop(0)
-        kids = [k for par, ks, _ in edges if par == cur for k in ks]
-        order.extend(kids)
-        frontier.extend(kids)
+    order, stack = [], ["root"]  # depth first, children in the order listed (the CMU bone order)
+    while stack:
+        cur = stack.pop()
+        if cur != "root":
+            order.append(cur)
+        stack.extend(reversed([k for par, ks, _ in edges if par == cur for k in ks]))
     if len(order) != len(bones):
         missing = sorted(set(by_name) - set(order))
         raise ValueError(f"{path}: :hierarchy does not reach bones {missing} from root")
