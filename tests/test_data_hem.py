@@ -221,7 +221,6 @@ def test_greedy_then_augment():
     assert (greedy_matching(6, edges) >= 0).sum() // 2 == 2
     mate = maximum_matching(6, edges)
     assert mate.tolist() == [1, 0, 3, 2, 5, 4]
-    assert all(mate[m] == a and ([a, m] in edges.tolist() or [m, a] in edges.tolist()) for a, m in enumerate(mate) if m >= 0)
 
 
 @pytest.mark.parametrize("balance", ["vertices", "area"])

@@ -124,7 +124,9 @@ def apply_vertex_matrix(matrix: sp.spmatrix, vertices) -> np.ndarray:
     vertices = np.asarray(vertices)
     n, v = matrix.shape
     if vertices.ndim < 2 or vertices.shape[-2] != v or not np.issubdtype(vertices.dtype, np.floating):
-        raise ValueError(f"vertices must be a float array of shape (..., {v}, c), got {vertices.dtype} {vertices.shape}")
+        raise ValueError(
+            f"vertices must be a float array of shape (..., {v}, c), got {vertices.dtype} {vertices.shape}"
+        )
     c = vertices.shape[-1]
     lead = vertices.shape[:-2]
     flat = np.ascontiguousarray(vertices).reshape(-1, v * c)
