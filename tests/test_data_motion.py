@@ -1,0 +1,145 @@
+"""Motion container, joint-position arrays and DeepMimic clips."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skeletok.data.arrays import HOLOSOMA_JOINTS, read_positions, write_positions
+from skeletok.data.deepmimic import DEEPMIMIC_JOINTS, URDF_ORIGINS, read_deepmimic
+from skeletok.data.motion import Motion, read_motion
+
+CHAIN = ["root", "a", "b", "c"]
+
+
+def chain(frames=5, fps=30.0):
+    pos = np.zeros((frames, 4, 3), dtype=np.float32)
+    pos[:, :, 2] = np.arange(4)
+    pos[:, :, 0] = np.arange(frames)[:, None] * 0.1
+    return Motion("m", CHAIN, np.array([-1, 0, 1, 2]), pos, fps, "walk")
+
+
+def test_validation():
+    m = chain()
+    assert m.num_frames == 5 and m.num_joints == 4 and m.duration == pytest.approx(4 / 30)
+    bad = m.positions.copy()
+    bad[2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        Motion("m", CHAIN, m.parents, bad, 30.0)
+    with pytest.raises(ValueError, match=r"positions must have shape \(t>=1, 4, 3\)"):
+        Motion("m", CHAIN, m.parents, m.positions[:, :3], 30.0)
+    with pytest.raises(ValueError, match="exactly one root"):
+        Motion("m", CHAIN, np.array([-1, 0, -1, 2]), m.positions, 30.0)
+    with pytest.raises(ValueError, match="cycle"):
+        Motion("m", CHAIN, np.array([-1, 2, 1, 2]), m.positions, 30.0)
+    with pytest.raises(ValueError, match="unique"):
+        Motion("m", ["a", "a", "b", "c"], m.parents, m.positions, 30.0)
+    with pytest.raises(ValueError, match="fps"):
+        Motion("m", CHAIN, m.parents, m.positions, 0.0)
+
+
+def test_resample_and_select():
+    m = chain(frames=5, fps=30.0)
+    up = m.resample(60.0)
+    assert up.num_frames == 9 and up.fps == 60.0 and up.action == "walk"
+    np.testing.assert_allclose(up.positions[1], (m.positions[0] + m.positions[1]) / 2, atol=1e-7)
+    np.testing.assert_allclose(up.positions[::2], m.positions, atol=1e-7)
+    down = chain(frames=9, fps=120.0).resample(30.0)
+    assert down.num_frames == 3
+    np.testing.assert_allclose(down.positions[:, 0, 0], [0.0, 0.4, 0.8], atol=1e-6)
+    sel = m.select(["c", "root"])
+    assert sel.joint_names == ["c", "root"] and sel.parents.tolist() == [1, -1]
+    np.testing.assert_allclose(sel.positions[:, 0], m.positions[:, 3])
+    np.testing.assert_allclose(m.bone_lengths()[:, 1:], 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="no joint 'zz'"):
+        m.select(["zz"])
+    fork = Motion("f", ["r", "x", "y"], np.array([-1, 0, 0]), m.positions[:, :3], 30.0)
+    with pytest.raises(ValueError, match="exactly one root"):
+        fork.select(["x", "y"])
+
+
+def test_npz_with_names_round_trip_and_npy(tmp_path):
+    m = chain()
+    write_positions(tmp_path / "m.npz", m)
+    back = read_motion(tmp_path / "m.npz")
+    assert back.joint_names == CHAIN and back.parents.tolist() == [-1, 0, 1, 2] and back.fps == 30 and back.action == "walk"
+    np.testing.assert_array_equal(back.positions, m.positions)
+    # a bare .npy with the holosoma joint names: parents come from the holosoma table; Y-up cm input
+    rng = np.random.default_rng(0)
+    arr = rng.normal(size=(4, len(HOLOSOMA_JOINTS), 3)) * 100
+    np.save(tmp_path / "h.npy", arr)
+    h = read_positions(tmp_path / "h.npy", HOLOSOMA_JOINTS, fps=120, up="y", unit="cm")
+    assert h.parents[HOLOSOMA_JOINTS.index("LeftLeg")] == HOLOSOMA_JOINTS.index("LeftUpLeg")
+    assert h.parents[HOLOSOMA_JOINTS.index("LeftShoulder")] == HOLOSOMA_JOINTS.index("Spine1")
+    np.testing.assert_allclose(h.positions[..., 2], arr[..., 1] / 100, atol=1e-6)
+    np.testing.assert_allclose(h.positions[..., 1], -arr[..., 2] / 100, atol=1e-6)
+    with pytest.raises(ValueError, match=r"h\.npy: no joint names stored"):
+        read_positions(tmp_path / "h.npy", fps=30)
+    with pytest.raises(ValueError, match=r"h\.npy: no frame rate stored"):
+        read_positions(tmp_path / "h.npy", HOLOSOMA_JOINTS)
+    with pytest.raises(ValueError, match=r"h\.npy: field 'joint_names' has 3 names"):
+        read_positions(tmp_path / "h.npy", ["a", "b", "c"], fps=30)
+    with pytest.raises(ValueError, match="match no known table"):
+        read_positions(tmp_path / "h.npy", [f"j{i}" for i in range(53)], fps=30)
+    np.save(tmp_path / "flat.npy", np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"flat\.npy: field 'positions' must be a numeric \(t, j, 3\)"):
+        read_positions(tmp_path / "flat.npy", ["a"], fps=30)
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match=r"junk\.npz: cannot read"):
+        read_motion(tmp_path / "junk.npz")
+    with pytest.raises(ValueError, match="unknown motion file extension"):
+        read_motion(tmp_path / "m.fbx")
+
+
+def rest_frame(root=(0.0, 0.9, 0.0), duration=1 / 30):
+    f = [duration, *root, 1, 0, 0, 0] + [1, 0, 0, 0] * 3 + [0.0] + [1, 0, 0, 0] * 2 + [0.0]
+    return f + [1, 0, 0, 0, 0.0] + [1, 0, 0, 0] * 2 + [0.0]
+
+
+def write_clip(path, frames):
+    path.write_text(json.dumps({"Loop": "wrap", "Frames": frames}))
+    return path
+
+
+def test_deepmimic_rest_frame_gives_urdf_rest_positions(tmp_path):
+    assert len(rest_frame()) == 44
+    m = read_deepmimic(write_clip(tmp_path / "humanoid3d_walk.txt", [rest_frame()] * 3))
+    assert m.joint_names == DEEPMIMIC_JOINTS and m.fps == 30 and m.num_frames == 3 and m.action == "walk"
+    # cumulative URDF origins at scale 0.25 (Y-up), then (x, y, z) -> (x, -z, y)
+    y_up = np.zeros((15, 3))
+    for j, p in enumerate(m.parents):
+        y_up[j] = (y_up[p] if p >= 0 else np.array([0.0, 0.9, 0.0])) + URDF_ORIGINS[j] * 0.25
+    expected = np.stack([y_up[:, 0], -y_up[:, 2], y_up[:, 1]], axis=-1)
+    np.testing.assert_allclose(m.positions[0], expected, atol=1e-6)
+    ankle = m.positions[0, DEEPMIMIC_JOINTS.index("left_ankle")]
+    np.testing.assert_allclose(ankle, [0.0, 0.339548 * 0.25, 0.9 - (1.686184 + 1.639480) * 0.25], atol=1e-6)
+    assert m.bone_lengths()[0, DEEPMIMIC_JOINTS.index("left_knee")] == pytest.approx(1.686184 * 0.25, abs=1e-6)
+
+
+def test_deepmimic_hinge_root_rotation_and_resampling(tmp_path):
+    f0 = rest_frame(duration=0.1)
+    f1 = rest_frame(root=(0.3, 0.9, 0.0), duration=0.2)
+    f1[34] = np.pi / 2  # left knee hinge +90 degrees about its local z
+    f2 = rest_frame(root=(0.9, 0.9, 0.0), duration=0.0)
+    s = np.sqrt(0.5)
+    f2[4:8] = [s, 0, s, 0]  # root turned 90 degrees about Y (up)
+    m = read_deepmimic(write_clip(tmp_path / "c.txt", [f0, f1, f2]), fps=10)
+    assert m.num_frames == 4 and m.fps == 10 and m.action == "c"
+    np.testing.assert_allclose(m.positions[:, 0, 0], [0.0, 0.3, 0.6, 0.9], atol=1e-6)
+    knee, ankle = DEEPMIMIC_JOINTS.index("left_knee"), DEEPMIMIC_JOINTS.index("left_ankle")
+    np.testing.assert_allclose(m.positions[1, ankle] - m.positions[1, knee], [1.639480 * 0.25, 0, 0], atol=1e-6)
+    hip = DEEPMIMIC_JOINTS.index("left_hip")  # Y-up (0, 0, -0.0849) turned about Y -> (-0.0849, 0, 0)
+    np.testing.assert_allclose(m.positions[3, hip] - m.positions[3, 0], [-0.339548 * 0.25, 0, 0], atol=1e-6)
+    lengths = m.bone_lengths()
+    np.testing.assert_allclose(lengths, np.broadcast_to(lengths[0], lengths.shape), atol=1e-6)
+
+
+def test_deepmimic_malformed(tmp_path):
+    bad = write_clip(tmp_path / "bad.txt", [rest_frame(), rest_frame()[:43]])
+    with pytest.raises(ValueError, match=r"bad\.txt: Frames\[1\] must hold 44 numbers"):
+        read_motion(bad)
+    (tmp_path / "junk.txt").write_text("{nope")
+    with pytest.raises(ValueError, match=r"junk\.txt: cannot read DeepMimic clip JSON"):
+        read_deepmimic(tmp_path / "junk.txt")
+    with pytest.raises(ValueError, match=r"e\.txt: field 'Frames'"):
+        read_deepmimic(write_clip(tmp_path / "e.txt", []))
