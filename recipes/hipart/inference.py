@@ -1,0 +1,168 @@
+"""``HiPART``: the three trained stages as one inference object.
+
+Shapes: ``b`` batch, ``h`` hypotheses, ``p`` parts, ``r`` dense tokens per part. 2D poses are in the
+networks' normalised screen units (``docs/concepts.md``: ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w``);
+3D joints are Human3.6M-17, camera frame (x right, y down, z forward), root-relative, **metres**.
+
+    model = HiPART.load("runs/demo")
+    out = model.predict(sparse_2d, visibility)             # argmax tokens, as in the paper
+    out = model.predict(sparse_2d, visibility, temperature=1.0, num_hypotheses=5)
+
+``predict`` densifies the sparse pose (prior -> tokens -> tokenizer decoders) and lifts
+``[sparse, dense, fine]`` to 3D. ``predict_pixels`` takes pixel keypoints and the image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from einops import rearrange, repeat
+
+from recipes.hipart.distributed import pick_device
+from recipes.hipart.train_lifter import load_lifter
+from recipes.hipart.train_prior import load_prior
+from recipes.hipart.train_tokenizer import load_tokenizer
+from skeletok._checks import check_tensor, check_visibility
+from skeletok.data.cameras import normalize_screen
+
+__all__ = ["Prediction", "HiPART"]
+
+
+@dataclass
+class Prediction:
+    """What `HiPART.predict` returns. With ``num_hypotheses > 1`` every field but ``sparse_2d`` gains an
+    ``h`` axis after the batch axis.
+
+    Attributes:
+        sparse_2d: ``(b, 17, 2)`` the input, normalised.
+        dense_2d: ``(b, [h,] 48, 2)`` generated dense pose, normalised.
+        fine_2d: ``(b, [h,] 96, 2)`` generated fine pose, normalised.
+        joints_3d: ``(b, [h,] 17, 3)`` camera frame, root-relative, metres.
+        q_s: ``(b, [h,] p)`` sparse tokens.
+        q_d: ``(b, [h,] p, r)`` dense tokens.
+    """
+
+    sparse_2d: torch.Tensor
+    dense_2d: torch.Tensor
+    fine_2d: torch.Tensor
+    joints_3d: torch.Tensor
+    q_s: torch.Tensor
+    q_d: torch.Tensor
+
+
+class HiPART:
+    """Tokenizer + prior + lifter, in eval mode on one device.
+
+    Args:
+        tokenizer: a trained `skeletok.HierarchicalPoseTokenizer`.
+        prior: a trained `skeletok.HierarchicalARPrior` over that tokenizer's codes.
+        lifter: a trained `skeletok.HierarchicalLifter` over ``(17, 48, 96)`` points.
+        device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda"`` or a `torch.device`.
+    """
+
+    def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto"):
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.tokenizer = tokenizer.to(self.device).eval()
+        self.prior = prior.to(self.device).eval()
+        self.lifter = lifter.to(self.device).eval()
+
+    @classmethod
+    def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto") -> "HiPART":
+        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory.
+
+        Raises:
+            FileNotFoundError: naming the missing file and the command that writes it.
+        """
+        run_dir = Path(run_dir)
+        for name, command in (("tokenizer.pt", "train-tokenizer"), ("prior.pt", "train-prior"),
+                              ("lifter_hipart.pt", "train-lifter mode=hipart")):
+            if not (run_dir / name).is_file():
+                raise FileNotFoundError(f"{run_dir / name} not found; train it with `skeletok hipart {command}` "
+                                        f"or run `skeletok hipart demo --out {run_dir}`")
+        lifter, mode = load_lifter(run_dir / "lifter_hipart.pt")
+        if mode != "hipart":
+            raise ValueError(f"{run_dir / 'lifter_hipart.pt'} was trained in mode {mode!r}, expected 'hipart'")
+        return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"), lifter,
+                   device=device)
+
+    @torch.inference_mode()
+    def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
+                temperature: float = 0.0, generator: torch.Generator | None = None, use_cache: bool = True):
+        """Generate the dense and fine poses of a sparse pose (no lifting).
+
+        Args:
+            sparse_2d: ``(b, 17, 2)`` normalised.
+            visibility: ``(b, 17)`` bool, ``None`` = all visible.
+            temperature: 0 = argmax tokens (the paper); > 0 samples.
+            generator: random source for sampling.
+            use_cache: reuse attention keys/values while generating.
+
+        Returns:
+            ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r))``.
+        """
+        q_s, q_d = self.prior.generate(sparse_2d.to(self.device), None if visibility is None else visibility.to(self.device),
+                                       temperature=temperature, use_cache=use_cache, generator=generator)
+        dense, fine = self.tokenizer.decode(q_s, q_d)
+        return dense, fine, q_s, q_d
+
+    @torch.inference_mode()
+    def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
+                temperature: float = 0.0, num_hypotheses: int = 1, generator: torch.Generator | None = None,
+                batch_size: int = 256, use_cache: bool = True) -> Prediction:
+        """Densify and lift a batch of sparse 2D poses.
+
+        Args:
+            sparse_2d: ``(b, 17, 2)`` Human3.6M-17 keypoints, normalised screen units.
+            visibility: ``(b, 17)`` bool (True = seen); hidden joints' coordinates are ignored.
+            temperature: 0 = argmax (one deterministic answer); > 0 samples tokens.
+            num_hypotheses: hypotheses per pose; > 1 needs ``temperature > 0``.
+            generator: random source for sampling.
+            batch_size: poses per forward pass.
+            use_cache: reuse attention keys/values while generating.
+
+        Returns:
+            A `Prediction`.
+
+        Raises:
+            ValueError: on bad shapes, NaN/inf, or ``num_hypotheses > 1`` at temperature 0.
+        """
+        dims: dict[str, int] = {}
+        check_tensor("sparse_2d", sparse_2d, ("b", 17, 2), dims=dims)
+        visibility = check_visibility("visibility", visibility, ("b", 17), dims=dims)
+        if visibility is None:
+            visibility = torch.ones(sparse_2d.shape[:2], dtype=torch.bool)
+        if not isinstance(num_hypotheses, int) or num_hypotheses < 1:
+            raise ValueError(f"num_hypotheses must be an int >= 1, got {num_hypotheses!r}")
+        if num_hypotheses > 1 and temperature <= 0:
+            raise ValueError("num_hypotheses > 1 needs temperature > 0 (argmax gives one answer)")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        h = num_hypotheses
+        x = repeat(sparse_2d.float(), "b j c -> (b h) j c", h=h)
+        vis = repeat(visibility, "b j -> (b h) j", h=h)
+        parts = {"dense_2d": [], "fine_2d": [], "joints_3d": [], "q_s": [], "q_d": []}
+        for start in range(0, x.shape[0], batch_size):
+            xs = x[start:start + batch_size].to(self.device)
+            vs = vis[start:start + batch_size].to(self.device)
+            dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
+                                                 use_cache=use_cache)
+            joints = self.lifter([xs, dense, fine], [vs, None, None])
+            for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
+                parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
+        out = {key: torch.cat(values) for key, values in parts.items()}
+        if h > 1:
+            out = {key: rearrange(value, "(b h) ... -> b h ...", h=h) for key, value in out.items()}
+        return Prediction(sparse_2d=sparse_2d.float().cpu(), **out)
+
+    def predict_pixels(self, keypoints_px, visibility=None, *, image_size: tuple[float, float], **kwargs) -> Prediction:
+        """`predict` for pixel keypoints ``(b, 17, 2)`` of images of ``image_size = (width, height)`` pixels.
+
+        The returned 2D levels stay normalised; `skeletok.data.cameras.unnormalize_screen` maps them back.
+        """
+        w, h = image_size
+        if not (w > 0 and h > 0):
+            raise ValueError(f"image_size must be (width, height) > 0 pixels, got {image_size!r}")
+        pts = torch.as_tensor(normalize_screen(torch.as_tensor(keypoints_px).double().numpy(), w, h)).float()
+        return self.predict(pts, None if visibility is None else torch.as_tensor(visibility), **kwargs)
