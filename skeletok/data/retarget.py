@@ -13,9 +13,12 @@ orientation relative to their parent. ``a``'s global rotation is then
 
 - with one target: the minimal (swing) rotation taking the bone direction, already turned by the parent's
   rotation, to the motion's direction, composed with the parent's rotation (so twist is inherited);
-- with two or more non-collinear targets: the rotation best aligning all rest directions with the motion's
-  directions (Kabsch). The pelvis (hips left-right plus spine up) and the chest (neck plus both shoulders) are
-  solved this way, so their twist is not lost;
+- with two or more targets holding a left/right pair (the pelvis: both hips and the spine; the chest: both
+  shoulders and the neck): the rotation taking the rest frame to the motion's, built from the right-to-left axis
+  (matched exactly) and the 'up' direction of the other targets (orthogonalised), so twist is not lost and
+  different pelvis or shoulder proportions do not tilt the frame;
+- with two or more other non-collinear targets (e.g. the hand from thumb and fingers): the rotation best aligning
+  all rest directions with the motion's directions (Kabsch);
 - for the upper arms and thighs (``HINGE_PARENTS``), the twist about the bone is then set so that the elbow or
   knee bends in the motion's bend plane (as a hinge), fading to the inherited twist as the limb straightens
   (full effect from a 30 degree bend, none under 10 degrees where the plane is noise);
@@ -120,6 +123,49 @@ def kabsch_rotation(rest: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, n
     fix[:, 2, 2] = np.where(d == 0, 1.0, d)
     rot = np.swapaxes(vt, -1, -2) @ fix @ np.swapaxes(u, -1, -2)
     return rot, s[:, 1] / np.maximum(s[:, 0], 1e-12)
+
+
+def _mirror_pair(names: list[str]) -> tuple[int, int] | None:
+    """Positions of the first left/right pair (``Left*``/``Right*`` or ``L*``/``R*``) in ``names``, else None."""
+    for i, n in enumerate(names):
+        if "Left" in n:
+            twin = n.replace("Left", "Right")
+        elif len(n) > 1 and n[0] == "L" and n[1].isupper():
+            twin = "R" + n[1:]
+        else:
+            continue
+        if twin in names:
+            return i, names.index(twin)
+    return None
+
+
+def _frame_rotation(rest_lateral: np.ndarray, rest_dir: np.ndarray, src_lateral: np.ndarray, src_dir: np.ndarray,
+                    others: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation taking the rest frame (right-to-left axis, then 'up' from the other targets) to the motion's.
+
+    Args:
+        rest_lateral: ``(3,)`` right-to-left target vector at rest; ``src_lateral``: ``(t, 3)`` in the motion.
+        rest_dir: ``(n, 3)`` unit target directions at rest; ``src_dir``: ``(t, n, 3)`` in the motion.
+        others: the targets that are not in the left/right pair (their mean direction is 'up'); when empty,
+            the mean of all directions.
+
+    Returns:
+        ``rotation (t, 3, 3)`` and ``ok (t,)``: False where 'up' is (nearly) parallel to the lateral axis.
+    """
+    pick = others if others else list(range(rest_dir.shape[0]))
+
+    def frame(lateral, up):
+        length = np.linalg.norm(lateral, axis=-1)
+        lateral = _unit(lateral)
+        up = up - np.sum(up * lateral, -1, keepdims=True) * lateral
+        norm = np.minimum(np.linalg.norm(up, axis=-1), length)
+        up = _unit(up)
+        return np.stack([lateral, up, np.cross(lateral, up)], axis=-1), norm
+
+    rest_frame, rest_norm = frame(rest_lateral, rest_dir[pick].sum(0))
+    src_frame, src_norm = frame(src_lateral, src_dir[:, pick].sum(1))
+    ok = (src_norm > 1e-3) & (rest_norm > 1e-3)
+    return src_frame @ rest_frame.T, ok
 
 
 def _hinge_twist(rot: np.ndarray, rest: np.ndarray, source: np.ndarray, mapped: dict[int, int], a: int, d: int,
@@ -242,12 +288,13 @@ def retarget(
     rest_pose = body.rest_pose(shape)[1].astype(np.float64)
     mapped = {k: names.index(n) for k, n in enumerate(body.joint_names) if n in names}
     # bone tails given as '<joint>_End' landmarks become extra points (children of their joint) that orient leaves
-    parents, points = [int(p) for p in body.parents], [rest_pose]
+    parents, points, point_names = [int(p) for p in body.parents], [rest_pose], list(body.joint_names)
     for j, n in enumerate(body.joint_names):
         if f"{n}{TAIL_SUFFIX}" in names:
             mapped[len(parents)] = names.index(f"{n}{TAIL_SUFFIX}")
             parents.append(j)
             points.append(body.joint_tails[shape, j][None].astype(np.float64))
+            point_names.append(f"{n}{TAIL_SUFFIX}")
     points = np.concatenate(points)
     root = body.joint_names[0]
     if 0 not in mapped:
@@ -274,7 +321,14 @@ def retarget(
             rot[:, j] = swing
             continue
         fit, conditioning = kabsch_rotation(rest_dir, src_dir)
-        rot[:, j] = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
+        fit = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
+        pair = _mirror_pair([point_names[d] for d in found])
+        if pair is not None:
+            left, right = found[pair[0]], found[pair[1]]
+            frame, ok = _frame_rotation(points[left] - points[right], rest_dir, source[:, mapped[left]] -
+                                        source[:, mapped[right]], src_dir, [i for i in range(len(found)) if i not in pair])
+            fit = np.where(ok[:, None, None], frame, fit)
+        rot[:, j] = fit
 
     factor = _auto_scale(body, points, source, mapped, targets) if scale == "auto" else float(scale)
     translation = factor * source[:, mapped[0]] - rest_pose[0]
