@@ -40,11 +40,23 @@ def test_hierarchy_and_parts(levels):
     assert h.sizes == (96, 48) and np.array_equal(levels.fine_to_dense, np.arange(96) // 2)
     assert (h.assignments[0] >= 0).all()
     for parts, n in ((levels.parts_fine, 96), (levels.parts_dense, 48)):
-        assert parts.shape == (n,) and parts.dtype == np.int64 and parts.min() >= 0 and parts.max() < 16
-        used = {H36M_17.part_names[i] for i in np.unique(parts)}
+        assert parts.shape == (n,) and parts.dtype == np.int64
+        assert np.bincount(parts, minlength=16).min() >= 1 and parts.max() < 16  # every part has a point
+    assert np.array_equal(levels.part_bones, np.array(H36M_17.parts))
+
+
+def test_pure_dominant_parts(body, levels):
+    pure = build_levels(*rig_args(body), min_points_per_part=0)
+    assert np.array_equal(pure.hierarchy.assignments[0], levels.hierarchy.assignments[0])
+    for dominant, filled in ((pure.parts_fine, levels.parts_fine), (pure.parts_dense, levels.parts_dense)):
+        used = {H36M_17.part_names[i] for i in np.unique(dominant)}
         # the rig's small bones (hip joints, clavicles, neck) dominate no cluster; every other part is used
         assert set(H36M_17.part_names) - used <= SMALL_PARTS
-    assert np.array_equal(levels.part_bones, np.array(H36M_17.parts))
+        changed = dominant != filled
+        assert changed.sum() == len(set(H36M_17.part_names) - used)  # one point taken over per empty part
+        assert {H36M_17.part_names[i] for i in filled[changed]} == set(H36M_17.part_names) - used
+    with pytest.raises(ValueError, match="min_points_per_part"):
+        build_levels(*rig_args(body), min_points_per_part=4)
 
 
 def test_parts_follow_geometry(body, levels):

@@ -14,7 +14,11 @@ surface instead (head 9, each leg about 20, each arm about 10); the paper's choi
 Parts. Each rig bone is mapped to the sparse-skeleton bone named by its child joint (``RIG_TO_PART``,
 for the MakeHuman ``cmu_mb`` rig with CMU MotionBuilder names); a rig bone missing from the map takes
 the part of its nearest mapped ancestor. A point's part is the bone with the largest skinning weight
-summed over its cluster's vertices. Feet and toes belong to the shin (knee-ankle) bone and hands and
+summed over its cluster's vertices. The rig's small bones (hip joints, clavicles, neck) dominate no
+cluster, so by default (``min_points_per_part=1``) each part left with no point takes the point with
+the largest share of its skinning weight from a part that has points to spare (parts in centre-to-
+periphery order): the pelvis-hip parts get a cluster over the buttock, thorax-neck one at the neck
+base, the clavicle parts one on top of each shoulder. Feet and toes belong to the shin (knee-ankle) bone and hands and
 fingers to the forearm (elbow-wrist) bone, since Human3.6M-17 ends at the ankles and wrists.
 
 Sparse joints (``SPARSE_RECIPE``; rig joints are bone heads):
@@ -232,7 +236,7 @@ def _rig_parts(names, parents, skeleton: Skeleton) -> np.ndarray:
 
 def build_levels(vertices_rest, faces, skin_index, skin_weight, joint_names, parents, rest_joints,
                  skeleton: Skeleton = H36M_17, sizes=(96, 48), weight: str = "count",
-                 balance: str = "area") -> BodyLevels:  # fmt: skip
+                 balance: str = "area", min_points_per_part: int = 1) -> BodyLevels:  # fmt: skip
     """Coarsen a rigged body into fine/dense clusters, assign parts and build the sparse regressor.
 
     Args:
@@ -248,6 +252,8 @@ def build_levels(vertices_rest, faces, skin_index, skin_weight, joint_names, par
         weight: mesh edge weight for HEM (see :func:`skeletok.data.hem.mesh_adjacency`).
         balance: ``"area"`` (default) or ``"vertices"`` (the paper's plain HEM); see
             :func:`skeletok.data.hem.coarsen_mesh` and the module notes.
+        min_points_per_part: after the dominant-bone rule, every part with fewer points takes
+            them over (see the module notes); ``0`` keeps the pure dominant-bone parts.
 
     Returns:
         the :class:`BodyLevels`.
@@ -278,7 +284,7 @@ def build_levels(vertices_rest, faces, skin_index, skin_weight, joint_names, par
         ids = hierarchy.vertex_to_level(level)
         inside = np.flatnonzero(ids >= 0)
         member = sp.csr_matrix((np.ones(len(inside)), (ids[inside], inside)), shape=(hierarchy.sizes[level], v))
-        parts.append(np.asarray((member @ vertex_part).argmax(axis=1)).ravel().astype(np.int64))
+        parts.append(_assign_parts((member @ vertex_part).toarray(), min_points_per_part, level))
 
     # sparse regressor
     joint_reg = np.zeros((skeleton.num_joints, k))
@@ -303,6 +309,22 @@ def build_levels(vertices_rest, faces, skin_index, skin_weight, joint_names, par
     ) if vertex_rows else sp.csr_matrix((skeleton.num_joints, v))  # fmt: skip
     return BodyLevels(hierarchy, parts[0], parts[1], joint_reg, vertex_reg, tuple(skeleton.joint_names),
                       np.asarray(skeleton.parts, dtype=np.int64), names)  # fmt: skip
+
+
+def _assign_parts(weight: np.ndarray, minimum: int, level: int) -> np.ndarray:
+    """Dominant part per point, then top up parts below ``minimum`` points; ``weight`` is ``(n, p)``."""
+    n, p = weight.shape
+    if minimum * p > n:
+        raise ValueError(f"min_points_per_part={minimum} needs {minimum * p} points, level {level} has {n}")
+    fraction = weight / np.maximum(weight.sum(1, keepdims=True), 1e-12)
+    parts = fraction.argmax(1)
+    for part in range(p):  # centre to periphery, so the order is fixed
+        while (parts == part).sum() < minimum:
+            counts = np.bincount(parts, minlength=p)
+            spare = (counts[parts] > minimum) & (parts != part)
+            candidates = np.flatnonzero(spare)
+            parts[candidates[np.argmax(fraction[candidates, part])]] = part
+    return parts.astype(np.int64)
 
 
 def _head_axis(rest_joints, names) -> np.ndarray:
