@@ -287,7 +287,14 @@ def asf_forward_kinematics(asf: AsfSkeleton, values: dict[str, np.ndarray], degr
 
 
 def read_amc(
-    path: str | Path, asf: AsfSkeleton | str | Path, *, fps: float = 120.0, up: str = "y", name: str | None = None, action: str | None = None
+    path: str | Path,
+    asf: AsfSkeleton | str | Path,
+    *,
+    fps: float = 120.0,
+    up: str = "y",
+    scale: float | None = None,
+    name: str | None = None,
+    action: str | None = None,
 ) -> Motion:
     """Read an AMC motion on an ASF skeleton into bone end points (metres, Z-up).
 
@@ -296,6 +303,7 @@ def read_amc(
         asf: the skeleton, or the path of its ``.asf`` file.
         fps: the capture rate (AMC files do not store it; CMU captured at 120 fps).
         up: the file's up axis, ``"y"`` (CMU) or ``"z"``.
+        scale: metres per file length unit (default: the ASF's, ``0.0254 / length_unit``).
         name: the motion name (default: the file stem).
         action: the action label, if known.
 
@@ -307,7 +315,9 @@ def read_amc(
     if not isinstance(asf, AsfSkeleton):
         asf = read_asf(asf)
     values, degrees = parse_amc(path, asf)
-    pos = asf_forward_kinematics(asf, values, degrees) * asf.metres_per_unit
+    if scale is not None and not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive number of metres per unit, got {scale!r}")
+    pos = asf_forward_kinematics(asf, values, degrees) * (asf.metres_per_unit if scale is None else scale)
     if up == "y":
         pos = y_up_to_z_up(pos)
     names = ["root", *asf.bone_names]

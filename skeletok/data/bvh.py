@@ -33,6 +33,7 @@ __all__ = ["BvhSkeleton", "parse_bvh", "bvh_forward_kinematics", "write_bvh", "r
 UNITS = {"m": 1.0, "cmu": 0.0254 / 0.45, "inch": 0.0254, "cm": 0.01, "mm": 0.001}
 _CHANNELS = {f"{a}{k}": (a.lower(), k) for a in "XYZ" for k in ("position", "rotation")}
 _HUMAN_SIZE_M = 1.7
+_CHUNK = 4096
 
 
 @dataclass
@@ -65,15 +66,16 @@ class _Tokens:
     """Whitespace tokens with their 1-based line numbers; errors name the file and line."""
 
     def __init__(self, path: Path, lines: list[str]):
-        self.path, self.items, self.k = path, [], 0
-        for no, line in enumerate(lines, 1):
-            self.items.extend((tok, no) for tok in line.split())
+        self.path, self.lines, self.items, self.k, self.line = path, lines, [], 0, 0  # tokenised lazily
 
     def error(self, msg: str, line: int | None = None) -> ValueError:
         line = line if line is not None else (self.items[min(self.k, len(self.items) - 1)][1] if self.items else 1)
         return ValueError(f"{self.path}: line {line}: {msg}")
 
     def next(self, what: str) -> tuple[str, int]:
+        while self.k >= len(self.items) and self.line < len(self.lines):
+            self.line += 1
+            self.items.extend((tok, self.line) for tok in self.lines[self.line - 1].split())
         if self.k >= len(self.items):
             raise ValueError(f"{self.path}: unexpected end of file, expected {what}")
         self.k += 1
@@ -213,6 +215,8 @@ def bvh_forward_kinematics(skel: BvhSkeleton, frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 2 or frames.shape[1] != skel.num_channels:
         raise ValueError(f"frames must have shape (t, {skel.num_channels}), got {frames.shape}")
+    if len(frames) > _CHUNK:  # bound the (t, j, 3, 3) rotation buffer on long takes
+        return np.concatenate([bvh_forward_kinematics(skel, frames[k:k + _CHUNK]) for k in range(0, len(frames), _CHUNK)])
     t, j = frames.shape[0], len(skel.names)
     rot = np.empty((t, j, 3, 3))
     pos = np.empty((t, j, 3))
