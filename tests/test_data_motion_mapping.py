@@ -64,7 +64,8 @@ def test_holosoma_and_deepmimic_presets():
     assert len(dm.joint_names) == 18 and "Head" not in dm.joint_names and "LeftToeBase" not in dm.joint_names
     i = dm.joint_names.index
     assert dm.parents[i("Neck")] == i("Spine") and dm.parents[i("LeftArm")] == i("Spine")
-    ident = get_mapping("cmu_bvh").apply(motion(CANONICAL_JOINTS, [-1] + [CANONICAL_JOINTS.index(p) for p in list(CANONICAL_PARENTS.values())[1:]]))
+    tree = [-1] + [CANONICAL_JOINTS.index(p) for p in list(CANONICAL_PARENTS.values())[1:]]
+    ident = get_mapping("cmu_bvh").apply(motion(CANONICAL_JOINTS, tree))
     assert ident.joint_names == CANONICAL_JOINTS
 
 

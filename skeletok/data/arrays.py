@@ -34,9 +34,11 @@ HOLOSOMA_JOINTS: list[str] = (
 #: Parent of each holosoma joint (a Mixamo-like tree; ``*FootMod`` duplicates the ankle).
 HOLOSOMA_PARENTS: dict[str, str | None] = {"Hips": None, "Spine": "Hips", "Spine1": "Spine", "Neck": "Spine1", "Head": "Neck"}
 for _s in ("Left", "Right"):
-    HOLOSOMA_PARENTS |= {f"{_s}Shoulder": "Spine1", f"{_s}Arm": f"{_s}Shoulder", f"{_s}ForeArm": f"{_s}Arm", f"{_s}Hand": f"{_s}ForeArm"}
+    HOLOSOMA_PARENTS |= {f"{_s}Shoulder": "Spine1", f"{_s}Arm": f"{_s}Shoulder", f"{_s}ForeArm": f"{_s}Arm",
+                         f"{_s}Hand": f"{_s}ForeArm"}
     for _f in _FINGERS:
-        HOLOSOMA_PARENTS |= {f"{_s}Hand{_f}1": f"{_s}Hand", f"{_s}Hand{_f}2": f"{_s}Hand{_f}1", f"{_s}Hand{_f}3": f"{_s}Hand{_f}2"}
+        HOLOSOMA_PARENTS |= {f"{_s}Hand{_f}1": f"{_s}Hand", f"{_s}Hand{_f}2": f"{_s}Hand{_f}1",
+                             f"{_s}Hand{_f}3": f"{_s}Hand{_f}2"}
     HOLOSOMA_PARENTS |= {f"{_s}UpLeg": "Hips", f"{_s}Leg": f"{_s}UpLeg", f"{_s}Foot": f"{_s}Leg", f"{_s}ToeBase": f"{_s}Foot",
                          f"{_s}FootMod": f"{_s}Foot"}
 

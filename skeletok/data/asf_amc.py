@@ -185,8 +185,8 @@ def read_asf(path: str | Path) -> AsfSkeleton:
     r_axis = (root.get("axis", (["XYZ"], 0))[0] or ["XYZ"])[0].upper()
     if sorted(r_axis) != ["X", "Y", "Z"]:
         raise _err(path, root["axis"][1], f"root axis must be a permutation of XYZ, got {r_axis!r}")
-    pos = _floats(path, root["position"][1], root["position"][0], 3, "root position") if "position" in root else [0.0] * 3
-    ori = _floats(path, root["orientation"][1], root["orientation"][0], 3, "root orientation") if "orientation" in root else [0.0] * 3
+    pos, ori = ([0.0] * 3 if key not in root else _floats(path, root[key][1], root[key][0], 3, f"root {key}")
+                for key in ("position", "orientation"))
     bs = [by_name[n] for n in order]
     dirs = np.array([b["direction"] for b in bs], dtype=np.float64)
     norms = np.linalg.norm(dirs, axis=1, keepdims=True)

@@ -82,7 +82,8 @@ PRESETS: dict[str, dict[str, list[str]]] = {
     "cmu_asf": _sided({
         "root": _PELVIS + ["LowerBack"], "lowerback": "Spine", "upperback": "Spine1",
         "thorax": ["Neck", "LeftShoulder", "RightShoulder"], "lowerneck": "Neck1", "upperneck": "Head", "head": "Head_End",
-        "{c}hipjoint": "{s}UpLeg", "{c}femur": "{s}Leg", "{c}tibia": "{s}Foot", "{c}foot": "{s}ToeBase", "{c}toes": "{s}ToeBase_End",
+        "{c}hipjoint": "{s}UpLeg", "{c}femur": "{s}Leg", "{c}tibia": "{s}Foot", "{c}foot": "{s}ToeBase",
+        "{c}toes": "{s}ToeBase_End",
         "{c}clavicle": "{s}Arm", "{c}humerus": "{s}ForeArm", "{c}radius": "{s}Hand", "{c}wrist": "{s}FingerBase",
         "{c}hand": "{s}HandFinger1",
     }),
@@ -103,7 +104,8 @@ PRESETS: dict[str, dict[str, list[str]]] = {
 }
 PRESETS["deepmimic"] = {"root": _PELVIS + ["LowerBack"], "chest": ["Spine"], "neck": ["Neck"]} | {
     f"{lo}_{a}": [f"{s}{b}"] for lo, s in (("left", "Left"), ("right", "Right"))
-    for a, b in [("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("shoulder", "Arm"), ("elbow", "ForeArm"), ("wrist", "Hand")]
+    for a, b in [("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("shoulder", "Arm"), ("elbow", "ForeArm"),
+                 ("wrist", "Hand")]
 }
 
 
