@@ -35,12 +35,21 @@ from recipes.hipart.config import RunConfig, save_config
 from recipes.hipart.distributed import DistInfo, all_reduce_mean, barrier
 from recipes.hipart.runlog import MetricsLog
 
-__all__ = ["seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train", "stage_dir", "autocast"]
+__all__ = ["configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train", "stage_dir", "autocast"]
 
 StepFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]
 
 # Fields that may differ between a run and its resumption (they do not change the trained weights).
-RESUMABLE = {"max_steps", "progress", "num_workers", "log_every", "ckpt_every", "device", "data", "run_dir"}
+RESUMABLE = {"max_steps", "progress", "num_workers", "log_every", "ckpt_every", "device", "data", "run_dir",
+             "threads"}
+
+
+def configure_threads(cfg: RunConfig) -> None:
+    """Apply ``cfg.threads`` (torch intra-op CPU threads; 0 leaves torch's default)."""
+    if cfg.threads < 0:
+        raise ValueError(f"threads must be >= 0 (0 = torch's default), got {cfg.threads}")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
 
 
 def seed_all(seed: int) -> None:
@@ -200,6 +209,7 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
             done += 1
@@ -211,7 +221,7 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
                                for k, v in metrics.items()})
                 values = all_reduce_mean(info, values)
                 elapsed = time.perf_counter() - tic
-                log.log({"step": done, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                log.log({"step": done, "epoch": epoch, "lr": lr,
                          "samples_per_s": seen / max(elapsed, 1e-9), **values})
                 bar.set_postfix(loss=f"{values['loss']:.4f}")
                 tic, seen = time.perf_counter(), 0

@@ -39,7 +39,7 @@ from recipes.hipart.config import LifterConfig
 from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
 from recipes.hipart.distributed import DistInfo, barrier, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import seed_all, train
+from recipes.hipart.loop import configure_threads, seed_all, train
 from recipes.hipart.train_prior import load_prior
 from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok.lifter import HierarchicalLifter
@@ -79,13 +79,15 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """The lifter's ``(levels, visibility)`` for ``mode`` from a batch.
 
-    ``hipart`` reads the generated ``dense_hat``/``fine_hat``, ``oracle`` the ground-truth ``dense_2d``/``fine_2d``;
-    the dense and fine levels are fully visible, the sparse one carries ``sparse_visible``.
+    ``hipart`` reads the generated ``dense_hat``/``fine_hat`` (fully visible), ``oracle`` the ground-truth
+    ``dense_2d``/``fine_2d`` with ``dense_visible``/``fine_visible``; the sparse level carries ``sparse_visible``.
     """
     if mode == "sparse_only":
         return [batch["sparse_2d"]], [batch["sparse_visible"]]
-    dense, fine = (batch["dense_hat"], batch["fine_hat"]) if mode == "hipart" else (batch["dense_2d"], batch["fine_2d"])
-    return [batch["sparse_2d"], dense, fine], [batch["sparse_visible"], None, None]
+    if mode == "hipart":
+        return [batch["sparse_2d"], batch["dense_hat"], batch["fine_hat"]], [batch["sparse_visible"], None, None]
+    return ([batch["sparse_2d"], batch["dense_2d"], batch["fine_2d"]],
+            [batch["sparse_visible"], batch["dense_visible"], batch["fine_visible"]])
 
 
 def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -135,6 +137,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     Raises:
         FileNotFoundError: in ``hipart`` mode, when the tokenizer or prior file does not exist.
     """
+    configure_threads(cfg)
     info = info or init_distributed(cfg.device)
     name = f"lifter_{cfg.mode}"
     data = resolve_data(cfg, info)

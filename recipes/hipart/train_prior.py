@@ -34,7 +34,7 @@ from recipes.hipart.config import PriorConfig
 from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
 from recipes.hipart.distributed import DistInfo, barrier, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import seed_all, train
+from recipes.hipart.loop import configure_threads, seed_all, train
 from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
@@ -100,6 +100,7 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     Raises:
         FileNotFoundError: when the tokenizer file does not exist.
     """
+    configure_threads(cfg)
     info = info or init_distributed(cfg.device)
     data = resolve_data(cfg, info)
     tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(cfg.run_dir) / "tokenizer.pt"

@@ -12,8 +12,8 @@ Launch (DDP, one process per GPU, or ``gloo`` on CPU; ``batch_size`` is the glob
 Resume a stopped run with the same command plus ``--resume``. Under DDP the codebook statistics (k-means
 initialisation, EMA counts and sums) are all-reduced across ranks (``sync_codebook=True``).
 
-Input per sample: ``fine_2d (96, 2)`` (encoder input and fine target), ``dense_2d (48, 2)`` (dense target) and
-``action`` (global alignment term), all clean (no occlusion: the tokenizer's own ``mask_rate`` hides points).
+Input per sample: ``fine_2d (96, 2)`` (encoder input and fine target; ``fine_visible`` marks points a file
+does not know), ``dense_2d (48, 2)`` (dense target) and ``action`` (global alignment term), all clean (no occlusion: the tokenizer's own ``mask_rate`` hides points).
 Output: ``run_dir/tokenizer.pt`` (`recipes.hipart.checkpoint.export_model` format) and ``run_dir/tokenizer/``
 (config.json, metrics.jsonl, checkpoint.pt).
 """
@@ -30,7 +30,7 @@ from recipes.hipart.config import TokenizerConfig
 from recipes.hipart.data import dataset_meta, make_dataset, resolve_data
 from recipes.hipart.distributed import DistInfo, barrier, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import seed_all, train
+from recipes.hipart.loop import configure_threads, seed_all, train
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["NAME", "tokenizer_kwargs", "run", "load_tokenizer", "add_parser", "main"]
@@ -57,7 +57,7 @@ def _step(use_actions: bool):
     def step(net: torch.nn.Module, batch: dict):
         action = batch["action"] if use_actions else None
         _, _, q_s, q_d, loss, terms = net(batch["fine_2d"], batch["dense_2d"], action=action,
-                                           return_loss_breakdown=True)
+                                           visibility=batch["fine_visible"], return_loss_breakdown=True)
         codebook = _unwrap(net).codebook
         metrics = {k: v for k, v in terms.items() if k != "total"}
         metrics["perplexity_sparse"] = codebook.perplexity(0, q_s)
@@ -78,6 +78,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     Returns:
         The exported model path.
     """
+    configure_threads(cfg)
     info = info or init_distributed(cfg.device)
     data = resolve_data(cfg, info)
     meta = dataset_meta(data)
