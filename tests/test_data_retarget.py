@@ -126,6 +126,23 @@ def test_upper_arm_and_thigh_twist_follow_the_hinge(body):
         np.testing.assert_allclose(result.global_rotations[:, idx(name)], rot[:, idx(name)], atol=1e-4, err_msg=name)
 
 
+def test_forearm_takes_half_the_hand_twist(body):
+    rest, idx = body.rest_joints[0], body.joint_index
+    axis = rest[idx("LeftHand")] - rest[idx("LeftForeArm")]
+    axis = axis / np.linalg.norm(axis)
+    local = np.broadcast_to(np.eye(3), (3, 31, 3, 3)).copy()
+    local[:, idx("LeftHand")] = Rotation.from_rotvec(np.radians([20.0, 60.0, 100.0])[:, None] * axis).as_matrix()
+    rot = body.local_to_global(local)
+    motion = Motion("twist", list(body.joint_names), body.parents, body.joints(rot, shape=0), 30.0)
+    result = retarget(motion, body, shape=0)
+    np.testing.assert_allclose(result.global_rotations[:, idx("LeftHand")], rot[:, idx("LeftHand")], atol=1e-5)
+    half = Rotation.from_rotvec(np.radians([10.0, 30.0, 50.0])[:, None] * axis).as_matrix()
+    np.testing.assert_allclose(result.global_rotations[:, idx("LeftForeArm")], half, atol=1e-5)
+    np.testing.assert_allclose(result.joints, motion.positions, atol=1e-5)
+    right = [idx(n) for n in ("RightForeArm", "RightHand")]
+    np.testing.assert_allclose(result.global_rotations[:, right], np.broadcast_to(np.eye(3), (3, 2, 3, 3)), atol=1e-5)
+
+
 def test_tail_landmarks_orient_leaf_bones(body):
     """``Head_End`` and ``*ToeBase_End`` (bone tails) orient the head and toes, which have no child joints."""
     motion, rot = rig_motion(body, shape=1, seed=11)

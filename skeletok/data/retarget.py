@@ -24,6 +24,9 @@ orientation relative to their parent. ``a``'s global rotation is then
   (full effect from a 30 degree bend, none under 10 degrees where the plane is noise);
 - with none (a leaf such as ``Head`` or ``LeftHand`` without mapped descendants): the parent's rotation.
 
+Finally a forearm takes half of its hand's twist about the forearm axis when the hand is solved from two or more
+targets (thumb and fingers), so the wrist does not wring (``TWIST_SHARING``).
+
 Only directions are matched, so the rig keeps its own proportions. The root follows the motion's root trajectory
 scaled by ``scale`` (``"auto"``: body leg length over source leg length, hip to knee to ankle).
 """
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from skeletok.data.body import BodyModel
 
@@ -45,6 +49,8 @@ __all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
 
 LEG_CHAINS = (("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot"))
 # ball joints whose child is a hinge (elbow, knee): their twist is read from the hinge's bend plane
+# a forearm takes half its hand's twist about the forearm (when the hand's orientation is solved from 2+ targets)
+TWIST_SHARING = (("LeftForeArm", "LeftHand"), ("RightForeArm", "RightHand"))
 TAIL_SUFFIX = "_End"  # a motion joint '<rig joint>_End' is that bone's tail (e.g. Head_End, the crown)
 HINGE_PARENTS = ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg")
 # the motion's bend plane sets the twist not at all under a 10 degree bend, fully from 30 degrees (noisy when straight)
@@ -123,6 +129,14 @@ def kabsch_rotation(rest: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, n
     fix[:, 2, 2] = np.where(d == 0, 1.0, d)
     rot = np.swapaxes(vt, -1, -2) @ fix @ np.swapaxes(u, -1, -2)
     return rot, s[:, 1] / np.maximum(s[:, 0], 1e-12)
+
+
+def _share_twist(parent: np.ndarray, child: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """``parent (t, 3, 3)`` turned about its own rest bone ``axis (3,)`` by half the child's twist relative to it."""
+    quat = Rotation.from_matrix(np.swapaxes(parent, -1, -2) @ child).as_quat()  # x, y, z, w
+    angle = 2.0 * np.arctan2(quat[:, :3] @ axis, quat[:, 3])
+    angle = np.where(angle > np.pi, angle - 2 * np.pi, np.where(angle < -np.pi, angle + 2 * np.pi, angle))
+    return parent @ _axis_angle(np.broadcast_to(axis, (len(angle), 3)), 0.5 * angle)
 
 
 def _mirror_pair(names: list[str]) -> tuple[int, int] | None:
@@ -329,6 +343,11 @@ def retarget(
                                         source[:, mapped[right]], src_dir, [i for i in range(len(found)) if i not in pair])
             fit = np.where(ok[:, None, None], frame, fit)
         rot[:, j] = fit
+
+    for fore, hand in TWIST_SHARING:
+        f, h = body.joint_names.index(fore), body.joint_names.index(hand)
+        if len(targets.get(h, [])) >= 2:
+            rot[:, f] = _share_twist(rot[:, f], rot[:, h], _unit(rest_pose[h] - rest_pose[f]))
 
     factor = _auto_scale(body, points, source, mapped, targets) if scale == "auto" else float(scale)
     translation = factor * source[:, mapped[0]] - rest_pose[0]
