@@ -16,6 +16,9 @@ Conventions (documented because BVH files disagree):
 - ``unit="auto"``: the size ``s`` of the rest pose (longest side of its bounding box, file units) is
   matched to a 1.7 m human in log scale among metres, CMU units (0.0254 / 0.45 m), inches,
   centimetres and millimetres; i.e. ``s < 7.16`` m, ``< 44.9`` cmu, ``< 106.7`` inch, ``< 537.6`` cm, else mm.
+
+Checked once against bvhtoolbox 0.1.3's own world positions (``bvh2csv``) on its two example files:
+equal within 2e-5 file units (float32 rounding).
 """
 
 from __future__ import annotations
