@@ -59,9 +59,11 @@ def test_file_contents(tiny):
     assert list(d["sequence_names"]) == ["walk_01", "jump_02", "kick_03", "run_04"]
     assert sorted(d["action_names"]) == ["jump", "kick", "run", "walk"]
     assert [d["action_names"][a] for a in d["action"][::10]] == ["walk", "jump", "kick", "run"]
-    # every sequence recentred onto the rig target; shapes vary across sequences
+    # every sequence shifted horizontally above the rig target, heights kept; shapes vary across sequences
     for s in range(4):
-        np.testing.assert_allclose(d["world_sparse"][d["sequence"] == s, 0].mean(0), RIG_TARGET, atol=1e-5)
+        np.testing.assert_allclose(d["world_sparse"][d["sequence"] == s, 0, :2].mean(0), RIG_TARGET[:2], atol=1e-5)
+    assert (d["sequence_offset"][:, 2] == 0).all() and np.abs(d["sequence_offset"][:, 1]).max() > 5
+    assert 0.0 <= d["world_fine"][..., 2].min() < 0.1  # feet near the ground at z = 0
     assert len(set(d["sequence_shape"].tolist())) == 4
     np.testing.assert_array_equal(d["fine_to_dense"], np.arange(96) // 2)
     assert set(d["parts_fine"]) <= set(range(16)) and len(set(d["parts_dense"])) > 8

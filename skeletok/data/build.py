@@ -2,9 +2,15 @@
 
 For each motion: resample to one frame rate, retarget onto a body shape (shapes vary across
 sequences so dense points are not a fixed function of the joints), compute the 17/48/96-point
-levels, then recentre the sequence so its mean root lands on the camera rig's target (one rig
-then frames every sequence, even climbing; the offset is kept in ``sequence_offset``), project
-through every camera, and label actions. The train/test split is **by sequence**.
+levels, then shift the sequence horizontally so its mean root lands above the rig's target
+(``RIG_TARGET``, x = y = 0), project through every camera, and label actions. The train/test
+split is **by sequence**.
+
+Cameras. One rig serves every sequence: the cameras look at the sequence's mean root
+horizontally and at a standing pelvis height (0.9 m) vertically. Heights are kept (ground at
+z = 0), so climbing (roots 0.9-1.9 m) rises in the image and crawling (0.2-0.4 m) sits low, as
+they would in a real capture room; both stay in view. The horizontal shift of each sequence is
+kept in ``sequence_offset`` (subtract it to recover the source's world positions).
 
 The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
 assets and cached at :func:`skeletok.data.paths.default_dataset_path`; its test sequences are
@@ -40,10 +46,19 @@ __all__ = [
     "build_default_dataset",
 ]
 
-RIG_TARGET = (0.0, 0.0, 0.9)  # where every sequence's mean root is moved (metres, Z-up)
+RIG_TARGET = (0.0, 0.0, 0.9)  # every camera looks here; sequences are shifted horizontally onto x = y = 0
 DEFAULT_FPS = 25.0
-# Test sequences of the default dataset: one clip per kind of motion, about a fifth of the frames.
-DEFAULT_TEST_SEQUENCES: tuple[str, ...] = ()
+DEFAULT_ASSET_FPS = 50.0  # the default dataset's rate (Human3.6M's); its motions total 165 s
+# Test sequences of the default dataset (about 18% of its frames): one climbing take, two walker
+# turns, a dance, a spin kick and a get-up; every other sequence is training data.
+DEFAULT_TEST_SEQUENCES: tuple[str, ...] = (
+    "holosoma/mocap_climb_seq_4",
+    "deepmimic/walker/turn_left1",
+    "deepmimic/walker/turn_right1",
+    "deepmimic/dance_b",
+    "deepmimic/spinkick",
+    "deepmimic/getup_faceup",
+)
 
 
 def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
@@ -99,10 +114,16 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
     """Project world levels through the cameras and gather every key of the dataset file.
 
     Args:
-        world_sparse, world_dense, world_fine: ``(n, 17/48/96, 3)`` world metres.
-        sequence: ``(n,)`` sequence id per frame; ``sequence_names`` ``(s,)``.
-        parts_dense, parts_fine, fine_to_dense: ``(48,)``, ``(96,)``, ``(96,)`` ids.
-        action: ``(n,)`` action id per frame; ``action_names`` ``(a,)``.
+        world_sparse: ``(n, 17, 3)`` world metres.
+        world_dense: ``(n, 48, 3)`` world metres (NaN where unknown).
+        world_fine: ``(n, 96, 3)`` world metres (NaN where unknown).
+        sequence: ``(n,)`` sequence id per frame.
+        sequence_names: ``(s,)`` sequence names.
+        parts_dense: ``(48,)`` part id of each dense point.
+        parts_fine: ``(96,)`` part id of each fine point.
+        fine_to_dense: ``(96,)`` dense cluster of each fine cluster.
+        action: ``(n,)`` action id per frame.
+        action_names: ``(a,)`` action names.
         split: ``(s,)`` per sequence or ``(n,)`` per frame, 0 train / 1 test.
         fps: frame rate.
         cameras: the ``c`` cameras.
@@ -168,7 +189,7 @@ def _pose_levels(motion, body, levels, mapping, shape: int):
 def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h36m", shapes=None,
                   fps: float = DEFAULT_FPS, mapping=None, test_fraction: float = 0.2, test_sequences=None,
                   max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
-                  sources=None, progress: bool = True) -> Path:
+                  sources=None, actions_from_names: bool = True, progress: bool = True) -> Path:
     """Build a dataset file from motions.
 
     Args:
@@ -182,12 +203,16 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         mapping: joint mapping (preset name, path or ``JointMapping``) for every motion; ``None``
             uses the one a motion carries (a ``mapping`` attribute), else the preset covering most
             of its joint names (:func:`~skeletok.data.mapping.detect_mapping`).
-        test_fraction, test_sequences: the split by sequence (:func:`split_by_sequence`).
+        test_fraction: fraction of frames (whole sequences) drawn for test (:func:`split_by_sequence`).
+        test_sequences: names of the test sequences; overrides ``test_fraction``.
         max_frames: keep at most this many frames per sequence (tiny test builds).
         num_pseudo_actions: k of the pose k-means for unlabelled data.
         seed: seeds the split, random cameras and pseudo-labels.
         sources: per motion, where it came from (a file path or ``"skeletok:motion_assets"``),
             stored as ``sequence_source`` so pictures can rebuild the mesh; ``""`` when unknown.
+        actions_from_names: label a motion without ``action`` by its name
+            (:func:`~skeletok.data.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
+            ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
         progress: show a tqdm bar.
 
     Returns:
@@ -227,13 +252,13 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         given = mapping if mapping is not None else getattr(motion, "mapping", None)
         mapping_names.append(str(given) if isinstance(given, (str, Path)) else chosen.name)
         sparse, dense, fine = _pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)])
-        offset = target - sparse[:, 0].mean(0)
+        offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), 0.0)
         for key, arr in zip(("sparse", "dense", "fine"), (sparse, dense, fine)):
             parts[key].append((arr + offset).astype(np.float32))
         offsets.append(offset)
         sequence.append(np.full(len(sparse), i, dtype=np.int64))
         label = getattr(motion, "action", None)
-        if not label:
+        if not label and actions_from_names:
             try:
                 label = action_from_name(motion.name)
             except ValueError:
@@ -259,6 +284,12 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
                           progress: bool = True) -> Path:
     """Build (or find in the cache) the default dataset from the committed assets.
 
+    27 sequences (5 holosoma climbing takes, 20 DeepMimic clips, 2 bvhtoolbox BVHs), 165 s of
+    motion resampled to 50 fps (8,257 frames), 4 Human3.6M-like cameras, body shapes cycled over
+    the sequences. Actions: the sources' labels (``climb``, the DeepMimic clip names); the two
+    bvhtoolbox takes carry none and get pose-cluster pseudo-labels. Test sequences:
+    :data:`DEFAULT_TEST_SEQUENCES`.
+
     Args:
         out: output path; :func:`~skeletok.data.paths.default_dataset_path` when ``None``.
         force: rebuild even if a valid file exists.
@@ -281,8 +312,9 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     names = {m.name for m in motions}
     test = [n for n in DEFAULT_TEST_SEQUENCES if n in names] or None
     start = time.perf_counter()
-    written = build_dataset(motions, out=path, test_sequences=test, max_frames=max_frames_per_sequence,
-                            sources=[ASSET_SOURCE] * len(motions), progress=progress)
+    written = build_dataset(motions, out=path, fps=DEFAULT_ASSET_FPS, test_sequences=test,
+                            max_frames=max_frames_per_sequence,
+                            sources=[ASSET_SOURCE] * len(motions), actions_from_names=False, progress=progress)
     if progress:
         print(f"built {written} in {time.perf_counter() - start:.1f} s")
     return written

@@ -5,8 +5,9 @@ own frame by ``X_cam = R @ X_world + t`` (metres) with OpenCV axes, x right, y d
 pixels have their origin at the top-left corner, x right, y down. Networks see pixels normalised
 by the image width, ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (the Human3.6M convention).
 
-The rigs look at a *target*: the builder recentres every sequence so that its mean root position
-lands on the rig's target, so one rig serves every sequence, even ones that move a lot (climbing).
+The rigs look at a *target*: the builder shifts every sequence horizontally so that its mean root
+lies above the target (heights are kept), so one rig frames every sequence, even ones that move
+a lot (climbing); see :mod:`skeletok.data.build`.
 
 Shapes: ``j`` points, ``c`` coordinates; ``...`` any leading axes. Arrays are numpy float.
 """
@@ -211,8 +212,8 @@ def h36m_like_rig(
     all looking at the subject. No lens distortion.
 
     Args:
-        center: ``(3,)`` the subject's mean root position in world metres; every camera looks
-            at it. The builder recentres each sequence onto this point.
+        center: ``(3,)`` the point every camera looks at, world metres (the subject's mean root
+            horizontally, a standing pelvis height vertically, in the builder).
         azimuths: per-camera azimuth in degrees, counter-clockwise from +x around +z.
         distances: per-camera horizontal distance from ``center`` in metres.
         heights: per-camera height above the floor in metres for a subject whose root is at

@@ -127,7 +127,7 @@ def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool 
     ax2 = fig.add_subplot(1, 2, 1)
     if verts is not None:
         vp = cam.project(verts)
-        ax2.scatter(vp[:, 0], vp[:, 1], s=0.2, c="0.75", alpha=0.5, linewidths=0, label="body mesh")
+        ax2.scatter(vp[:, 0], vp[:, 1], s=1.0, c="0.45", alpha=0.35, linewidths=0, label="body mesh")
     for a, b in H36M_17.parts:
         ax2.plot(pix["sparse"][[a, b], 0], pix["sparse"][[a, b], 1], c="tab:blue", lw=1.5)
     for key, (color, size, label) in style.items():
@@ -141,7 +141,7 @@ def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool 
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
     if verts is not None:
         sub = verts[:: max(1, len(verts) // 3000)]
-        ax3.scatter(sub[:, 0], sub[:, 1], sub[:, 2], s=0.3, c="0.7", alpha=0.4, linewidths=0)
+        ax3.scatter(sub[:, 0], sub[:, 1], sub[:, 2], s=1.0, c="0.6", alpha=0.25, linewidths=0)
     for a, b in H36M_17.parts:
         ax3.plot(*world["sparse"][[a, b]].T, c="tab:blue", lw=1.5)
     for key, (color, size, _) in style.items():
