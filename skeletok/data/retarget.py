@@ -7,9 +7,10 @@ MotionBuilder BVH names). Then, for every rig joint ``a`` that is solved (the ro
 from a solved joint), the targets are its *effective descendants*: walking down the rig from ``a``, the first mapped
 joints whose distance from ``a`` is at least ``min_bone`` both on the rig at rest and in the motion (median over
 frames). A motion landmark ``<joint>_End`` (e.g. ``Head_End``, ``LeftToeBase_End``) is that rig bone's tail and
-counts as a child of the joint, so leaf bones can be oriented too. Joints passed over on the way (unmapped, or mapped but coincident with ``a``, like the CMU ``LHipJoint``,
-``LowerBack``, ``Neck`` and ``LeftShoulder`` which sit on their parents) turn with ``a``, i.e. keep their rest
-orientation relative to their parent. ``a``'s global rotation is then
+counts as a child of the joint, so leaf bones can be oriented too. Joints passed over on the way (unmapped, or
+mapped but coincident with ``a``, like the CMU ``LHipJoint``, ``LowerBack``, ``Neck`` and ``LeftShoulder`` which
+sit on their parents) turn with ``a``, i.e. keep their rest orientation relative to their parent. ``a``'s global
+rotation is then
 
 - with one target: the minimal (swing) rotation taking the bone direction, already turned by the parent's
   rotation, to the motion's direction, composed with the parent's rotation (so twist is inherited);
@@ -48,11 +49,11 @@ if TYPE_CHECKING:
 __all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
 
 LEG_CHAINS = (("LeftUpLeg", "LeftLeg", "LeftFoot"), ("RightUpLeg", "RightLeg", "RightFoot"))
+TAIL_SUFFIX = "_End"  # a motion joint '<rig joint>_End' is that bone's tail (e.g. Head_End, the crown)
 # ball joints whose child is a hinge (elbow, knee): their twist is read from the hinge's bend plane
+HINGE_PARENTS = ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg")
 # a forearm takes half its hand's twist about the forearm (when the hand's orientation is solved from 2+ targets)
 TWIST_SHARING = (("LeftForeArm", "LeftHand"), ("RightForeArm", "RightHand"))
-TAIL_SUFFIX = "_End"  # a motion joint '<rig joint>_End' is that bone's tail (e.g. Head_End, the crown)
-HINGE_PARENTS = ("LeftArm", "RightArm", "LeftUpLeg", "RightUpLeg")
 # the motion's bend plane sets the twist not at all under a 10 degree bend, fully from 30 degrees (noisy when straight)
 _TWIST_BEND = np.sin(np.radians([10.0, 30.0]))
 _MIN_REST_BEND = np.sin(np.radians(2.0))  # rest bend under which the rig has no bend plane (no twist applied)
@@ -259,6 +260,44 @@ def _auto_scale(body: BodyModel, rest: np.ndarray, source: np.ndarray, mapped: d
     return float(body_len / src_len)
 
 
+def _solve_rotations(body: BodyModel, points: np.ndarray, point_names: list[str], source: np.ndarray,
+                     mapped: dict[int, int], targets: dict[int, list[int]]) -> np.ndarray:
+    """``(t, k, 3, 3)`` global rotations of the rig joints, parents first (see module doc)."""
+    t = len(source)
+    rot = np.empty((t, body.num_joints, 3, 3))
+    for j, p in enumerate(body.parents):
+        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if p < 0 else rot[:, p]
+        found = targets.get(j, [])
+        if not found:
+            rot[:, j] = parent
+            continue
+        rest_dir = _unit(np.stack([points[d] - points[j] for d in found]))
+        src_dir = _unit(np.stack([source[:, mapped[d]] - source[:, mapped[j]] for d in found], axis=1))
+        swing = swing_rotation(np.einsum("tab,b->ta", parent, rest_dir[0]), src_dir[:, 0]) @ parent
+        if len(found) == 1:
+            hinge = targets.get(found[0], [])
+            if body.joint_names[j] in HINGE_PARENTS and len(hinge) == 1:
+                swing = _hinge_twist(swing, points, source, mapped, j, found[0], hinge[0]) @ swing
+            rot[:, j] = swing
+            continue
+        fit, conditioning = kabsch_rotation(rest_dir, src_dir)
+        fit = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
+        pair = _mirror_pair([point_names[d] for d in found])
+        if pair is not None:
+            left, right = found[pair[0]], found[pair[1]]
+            others = [i for i in range(len(found)) if i not in pair]
+            frame, ok = _frame_rotation(points[left] - points[right], rest_dir,
+                                        source[:, mapped[left]] - source[:, mapped[right]], src_dir, others)
+            fit = np.where(ok[:, None, None], frame, fit)
+        rot[:, j] = fit
+    for fore, hand in TWIST_SHARING:
+        if fore in body.joint_names and hand in body.joint_names:
+            f, h = body.joint_names.index(fore), body.joint_names.index(hand)
+            if len(targets.get(h, [])) >= 2:
+                rot[:, f] = _share_twist(rot[:, f], rot[:, h], _unit(points[h] - points[f]))
+    return rot
+
+
 def retarget(
     motion: Motion,
     body: BodyModel,
@@ -298,7 +337,8 @@ def retarget(
     if not np.isfinite(source).all():
         raise ValueError(f"motion.positions must be finite, got {int((~np.isfinite(source)).sum())} NaN/inf values")
     if len(set(names)) != len(names):
-        raise ValueError(f"motion.joint_names must be unique, got duplicates {sorted({n for n in names if names.count(n) > 1})}")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"motion.joint_names must be unique, got duplicates {dup}")
     rest_pose = body.rest_pose(shape)[1].astype(np.float64)
     mapped = {k: names.index(n) for k, n in enumerate(body.joint_names) if n in names}
     # bone tails given as '<joint>_End' landmarks become extra points (children of their joint) that orient leaves
@@ -317,38 +357,7 @@ def retarget(
         raise ValueError(f"scale must be 'auto' or a positive number, got {scale!r}")
 
     targets = _effective_targets(parents, points, source, mapped, min_bone)
-    t = len(source)
-    rot = np.empty((t, body.num_joints, 3, 3))
-    for j, p in enumerate(body.parents):
-        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if p < 0 else rot[:, p]
-        found = targets.get(j, [])
-        if not found:
-            rot[:, j] = parent
-            continue
-        rest_dir = _unit(np.stack([points[d] - points[j] for d in found]))
-        src_dir = _unit(np.stack([source[:, mapped[d]] - source[:, mapped[j]] for d in found], axis=1))
-        swing = swing_rotation(np.einsum("tab,b->ta", parent, rest_dir[0]), src_dir[:, 0]) @ parent
-        if len(found) == 1:
-            hinge = targets.get(found[0], [])
-            if body.joint_names[j] in HINGE_PARENTS and len(hinge) == 1:
-                swing = _hinge_twist(swing, points, source, mapped, j, found[0], hinge[0]) @ swing
-            rot[:, j] = swing
-            continue
-        fit, conditioning = kabsch_rotation(rest_dir, src_dir)
-        fit = np.where((conditioning > 1e-3)[:, None, None], fit, swing)
-        pair = _mirror_pair([point_names[d] for d in found])
-        if pair is not None:
-            left, right = found[pair[0]], found[pair[1]]
-            frame, ok = _frame_rotation(points[left] - points[right], rest_dir, source[:, mapped[left]] -
-                                        source[:, mapped[right]], src_dir, [i for i in range(len(found)) if i not in pair])
-            fit = np.where(ok[:, None, None], frame, fit)
-        rot[:, j] = fit
-
-    for fore, hand in TWIST_SHARING:
-        f, h = body.joint_names.index(fore), body.joint_names.index(hand)
-        if len(targets.get(h, [])) >= 2:
-            rot[:, f] = _share_twist(rot[:, f], rot[:, h], _unit(rest_pose[h] - rest_pose[f]))
-
+    rot = _solve_rotations(body, points, point_names, source, mapped, targets)
     factor = _auto_scale(body, points, source, mapped, targets) if scale == "auto" else float(scale)
     translation = factor * source[:, mapped[0]] - rest_pose[0]
     vertices, joints = body.pose(rot, translation, shape)
