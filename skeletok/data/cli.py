@@ -3,7 +3,7 @@
     skeletok data build [--out PATH] [--force] [--max-frames N]
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] --out data.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
-    skeletok data build-assets [--cache DIR]
+    skeletok data build-assets [--cache DIR] [--out DIR]
 
 Every command prints what it wrote. Bad input raises ``ValueError``/``FileNotFoundError``, which
 ``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2).
@@ -79,18 +79,19 @@ def _show(args) -> int:
 def _build_assets(args) -> int:
     from skeletok.data.body_assets import build_body_assets
     from skeletok.data.motion_assets import build_motion_assets
+    from skeletok.data.paths import cache_dir
 
-    assets = Path(str(resources.files("skeletok.data") / "assets"))
-    cache = Path(args.cache) if args.cache else None
-    if cache is None:
-        from skeletok.data.paths import cache_dir
-
-        cache = cache_dir() / "downloads"
-    out_motion = build_motion_assets(assets, cache)
-    out_body = build_body_assets(assets / "body.npz")
-    for written in (out_motion, out_body):
-        for item in written if isinstance(written, (list, tuple)) else [written]:
-            print(f"wrote {item}")
+    out = Path(args.out) if args.out else Path(str(resources.files("skeletok.data") / "assets"))
+    cache = Path(args.cache).expanduser() if args.cache else cache_dir() / "motion_sources"
+    try:
+        motion = build_motion_assets(out, cache)
+        body = build_body_assets(out / "body.npz")
+    except ImportError as err:  # the body builder needs optional packages; say which
+        raise ValueError(f"build-assets needs extra packages: {err}") from None
+    for stem, info in motion.items():
+        print(f"wrote {out / f'motion_{stem}.npz'} ({info['sequences']} sequences, {info['frames']} frames, "
+              f"{info['bytes']} bytes)")
+    print(f"wrote {body}")
     return 0
 
 
@@ -128,5 +129,6 @@ def register(groups) -> None:
     show.set_defaults(func=_show)
 
     assets = commands.add_parser("build-assets", help="rebuild the committed motion and body assets (downloads)")
-    assets.add_argument("--cache", default=None, help="download cache folder")
+    assets.add_argument("--cache", default=None, help="download cache folder (default ~/.cache/skeletok/motion_sources)")
+    assets.add_argument("--out", default=None, help="asset folder (default: the package's skeletok/data/assets)")
     assets.set_defaults(func=_build_assets)
