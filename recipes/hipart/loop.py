@@ -18,6 +18,7 @@ A stage hands `train` its config, a model, a map-style training set of dict item
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import random
 import time
@@ -143,7 +144,8 @@ def _check_resumable(saved: dict, cfg: RunConfig) -> None:
 
 
 def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Dataset, step: StepFn,
-          info: DistInfo, resume: bool = False, extra_config: dict | None = None) -> torch.nn.Module:
+          info: DistInfo, resume: bool = False, extra_config: dict | None = None,
+          find_unused_parameters: bool = False) -> torch.nn.Module:
     """Train ``model`` on ``train_set`` and return it (unwrapped, on ``info.device``, in eval mode).
 
     Args:
@@ -156,6 +158,8 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
         info: the process's `DistInfo`.
         resume: continue from ``run_dir/<name>/checkpoint.pt``.
         extra_config: plain values written into config.json beside the config (e.g. data sizes).
+        find_unused_parameters: DDP only: let parameters that get no gradient in a step pass (the tokenizer's
+            dense encoder has a missing-point embedding it never uses, for example).
 
     Raises:
         FileNotFoundError: ``resume`` without a checkpoint.
@@ -182,7 +186,11 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
     net = model
     if info.distributed:
         ids = [info.device.index] if info.device.type == "cuda" else None
-        net = DistributedDataParallel(model, device_ids=ids)
+        # No per-forward buffer broadcast (a hidden collective): buffers that must agree across ranks (the
+        # tokenizer's codebook statistics) are all-reduced explicitly by their module (sync_codebook).
+        new_api = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        no_sync = {"forward_sync_buffers": False} if new_api else {"broadcast_buffers": False}
+        net = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters, **no_sync)
     config_dict = dataclasses.asdict(cfg)
 
     def checkpoint(at: int) -> None:

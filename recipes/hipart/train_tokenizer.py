@@ -87,7 +87,8 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     model = HierarchicalPoseTokenizer(**kwargs, sync_codebook=info.distributed)
     train_set = make_dataset(data, split="train", occlusion=None, seed=cfg.seed)
     model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(cfg.use_actions and
-                  meta["num_actions"] > 0), info=info, resume=resume, extra_config={"data_file": str(data)})
+                  meta["num_actions"] > 0), info=info, resume=resume, extra_config={"data_file": str(data)},
+                  find_unused_parameters=True)
     out = Path(cfg.run_dir) / f"{NAME}.pt"
     if info.is_main:
         export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
