@@ -244,5 +244,6 @@ class BodyModel:
             chunk = affine[start:start + _CHUNK].astype(np.float32)
             blended = np.einsum("vk,tkm->tvm", self._skin, chunk, optimize=True)
             blended = blended.reshape(len(chunk), self.num_vertices, 3, 4)
-            out[start:start + _CHUNK] = np.einsum("tvab,vb->tva", blended[..., :3], template) + blended[..., 3]
+            out[start:start + _CHUNK] = (blended[..., 0] * template[:, None, 0] + blended[..., 1] * template[:, None, 1]
+                                         + blended[..., 2] * template[:, None, 2] + blended[..., 3])
         return out, joints.astype(np.float32)
