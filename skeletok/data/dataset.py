@@ -101,7 +101,8 @@ class HierarchicalPoseDataset(Dataset):
         self._sparse_3d = torch.from_numpy(arrays["cam_sparse"][frames][:, cams].astype(np.float32))
         self._action = torch.from_numpy(arrays["action"][frames].astype(np.int64))
         self._sequence = torch.from_numpy(arrays["sequence"][frames].astype(np.int64))
-        self._size = size
+        self._scale = (2.0 / size[:, :1]).astype(np.float32)  # (c', 1): pixels -> normalised
+        self._offset = np.concatenate([np.ones_like(size[:, :1]), size[:, 1:] / size[:, :1]], 1).astype(np.float32)
         self.action_names = [str(a) for a in arrays["action_names"]]
         self.sequence_names = [str(s) for s in arrays["sequence_names"]]
         self.parts_dense = torch.from_numpy(arrays["parts_dense"].astype(np.int64))
@@ -135,8 +136,7 @@ class HierarchicalPoseDataset(Dataset):
         if self.occlusion is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
             pix, vis = self.occlusion.apply(self._pix_input[f, c], np.ones(17, dtype=bool), rng)
-            w, h = self._size[c]
-            sparse_2d = torch.from_numpy(normalize_screen(pix, w, h).astype(np.float32))
+            sparse_2d = torch.from_numpy((pix * self._scale[c] - self._offset[c]).astype(np.float32))
             visible = torch.from_numpy(vis)
         return {
             "sparse_2d": sparse_2d,
