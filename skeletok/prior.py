@@ -235,7 +235,6 @@ class HierarchicalARPrior(nn.Module):
     # ----------------------------------------------------------------------------------------
     # inference
 
-    @torch.inference_mode()
     def generate(
         self,
         x_s: Tensor,
@@ -247,7 +246,8 @@ class HierarchicalARPrior(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Generate the tokens of every part, one part per step (``p`` steps).
 
-        Runs in eval mode (dropout off; the previous mode is restored) under ``torch.inference_mode``.
+        Runs in eval mode (dropout off; the previous mode is restored) under ``torch.inference_mode``;
+        the returned indices are ordinary tensors (usable later in autograd-tracked code).
 
         Args:
             x_s: sparse 2D pose ``(b, j, 2)``; hidden joints' values are ignored.
@@ -269,9 +269,11 @@ class HierarchicalARPrior(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._generate(x_s, visibility, temperature, use_cache, generator)
+            with torch.inference_mode():
+                q_s, q_d = self._generate(x_s, visibility, temperature, use_cache, generator)
         finally:
             self.train(was_training)
+        return q_s.clone(), q_d.clone()
 
     def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
         seq = self.condition(x_s, visibility)                       # (b, n, d)
