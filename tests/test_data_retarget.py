@@ -163,6 +163,29 @@ def test_tail_landmarks_orient_leaf_bones(body):
         np.testing.assert_allclose(without.global_rotations[:, j], without.global_rotations[:, parent], atol=1e-6)
 
 
+def test_with_a_mapping_preset(body):
+    """A DeepMimic-named motion through the ``deepmimic`` preset: its limb bones are matched on the rig."""
+    from skeletok.data.mapping import get_mapping
+
+    motion, _ = rig_motion(body, shape=5, seed=13)
+    names = {"root": "Hips", "chest": "Spine", "neck": "Neck"}
+    for side, rig_side in (("left", "Left"), ("right", "Right")):
+        for src, dst in (("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("shoulder", "Arm"),
+                         ("elbow", "ForeArm"), ("wrist", "Hand")):
+            names[f"{side}_{src}"] = f"{rig_side}{dst}"
+    parents = [-1, 0, 1, 0, 3, 4, 1, 6, 7, 0, 9, 10, 1, 12, 13]
+    order = ["root", "chest", "neck", "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow",
+             "left_wrist", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow", "right_wrist"]
+    positions = motion.positions[:, [motion.index(names[n]) for n in order]]
+    source = Motion("deepmimic-like", order, parents, positions, 30.0)
+    result = retarget(source, body, mapping=get_mapping("deepmimic"), shape=0)
+    renamed = Motion("renamed", [names[n] for n in order], parents, positions, 30.0)
+    angles = bone_angles(body, renamed, result, set(names.values()))
+    for bone in [("LeftUpLeg", "LeftLeg"), ("LeftLeg", "LeftFoot"), ("RightArm", "RightForeArm"),
+                 ("RightForeArm", "RightHand")]:
+        assert angles[bone].max() < 0.1, bone
+
+
 def test_mapping_and_scale_arguments(body):
     motion, _ = rig_motion(body, shape=0, seed=3)
     renamed = Motion("src", [f"src_{n}" for n in motion.joint_names], motion.parents, motion.positions * 2.0, 30.0)
