@@ -10,6 +10,7 @@ from skeletok.data.h36m import (
     CAMERA_IDS,
     H36M_32_TO_17,
     _calibration,
+    h36m_action,
     h36m_cameras,
     h36m_to_dataset,
     hierarchy_from_smpl,
@@ -102,6 +103,12 @@ def test_loaders(h36m_files):
         load_h36m_3d(root / "bad_shape.npz")
 
 
+def test_h36m_action_names():
+    assert h36m_action("Walking 1") == "Walking" and h36m_action("SittingDown 2") == "SittingDown"
+    assert h36m_action("TakingPhoto") == "Photo" and h36m_action("WalkingDog 1") == "WalkDog"
+    assert h36m_action("Jogging 2") == "jogging"  # outside the 15: the generic name rule
+
+
 def test_hierarchy_from_smpl_on_a_mesh():
     verts, faces = _cylinder()
     t = 3
@@ -136,7 +143,7 @@ def test_h36m_to_dataset_with_detections(h36m_files, tmp_path):
     d = load_dataset(out)
     assert list(d["sequence_names"]) == ["S1/Directions", "S1/Walking 1", "S9/Eating"]
     assert len(d["world_sparse"]) == 10 + 13 + 11  # trimmed to the detections' length
-    assert sorted(d["action_names"]) == ["directions", "eating", "walk"]
+    assert sorted(d["action_names"]) == ["Directions", "Eating", "Walking"]
     assert d["fps"] == 50.0 and d["det_sparse"].shape == (34, 4, 17, 2)
     assert (d["split"][d["sequence"] == 2] == 1).all() and (d["split"][d["sequence"] < 2] == 0).all()
     # 2D uses each subject's own calibrated cameras

@@ -22,6 +22,7 @@ Shapes: ``t`` frames, ``v`` vertices, ``f`` faces.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,8 @@ __all__ = [
     "CAMERA_IDS",
     "TRAIN_SUBJECTS",
     "TEST_SUBJECTS",
+    "H36M_ACTIONS",
+    "h36m_action",
     "h36m_cameras",
     "load_h36m_3d",
     "load_h36m_2d",
@@ -53,6 +56,20 @@ H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
+# The 15 Human3.6M actions (the per-action columns of the usual result tables).
+H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
+                "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
+_ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}  # S1's spellings
+
+
+def h36m_action(name: str) -> str:
+    """The Human3.6M action of a sequence name: ``"Walking 1"`` -> ``"Walking"``, ``"TakingPhoto"`` -> ``"Photo"``.
+
+    Names outside the 15 actions fall back to :func:`~skeletok.data.actions.action_from_name`.
+    """
+    base = re.sub(r"\s*\d+$", "", str(name).strip())
+    base = _ACTION_ALIASES.get(base, base)
+    return base if base in H36M_ACTIONS else action_from_name(name)
 
 
 def _quaternion_matrix(q) -> np.ndarray:
@@ -211,8 +228,11 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
                     test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0) -> Path:
     """Convert Human3.6M (VideoPose3D files) into a skeletok dataset file.
 
-    One sequence per (subject, action), named ``"S1/Walking 1"``; actions from the action names
-    (``"walk"``); split by subject (``test_subjects`` are test). 2D is projected with each
+    One sequence per (subject, action), named ``"S1/Walking 1"``; actions are the 15 Human3.6M
+    actions (:func:`h36m_action`); split by subject (``test_subjects`` are test). The file takes
+    about 8 KB per frame (all four views of 161 points): all of Human3.6M at ``stride=1`` is
+    about 7.5 GB, so convert the training and test subjects into separate files (``subjects``)
+    or subsample the training frames (``stride``). 2D is projected with each
     subject's own calibrated cameras; ``cam_R``/``cam_t`` hold the first subject's extrinsics and
     ``sequence_cam_R (s, 4, 3, 3)``/``sequence_cam_t (s, 4, 3)`` every sequence's own.
 
@@ -260,7 +280,7 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
             world.append(pos[:t:stride])
             seq.append(np.full(len(world[-1]), len(names)))
             names.append(f"{subject}/{action}")
-            labels.append(action_from_name(action))
+            labels.append(h36m_action(action))
             seq_split.append(1 if subject in test_subjects else 0)
             cams_R.append(np.stack([c.R for c in cams]))
             cams_t.append(np.stack([c.t for c in cams]))
