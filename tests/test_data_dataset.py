@@ -204,3 +204,16 @@ def test_assign_actions_uses_pseudo_labels_when_uninformative():
     assert all(n.startswith("cluster") for n in names) and len(names) == 4
     action, names = assign_actions(["walk", None], seq, poses, k=3)
     assert names[0] == "walk" and (action[:20] == 0).all() and set(action[20:]) <= {1, 2, 3}
+
+
+def test_default_paths(monkeypatch, tmp_path):
+    from skeletok.data.paths import default_dataset_path
+
+    monkeypatch.delenv("SKELETOK_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_dataset_path() == tmp_path / "skeletok" / "default-v1.npz"
+    assert default_dataset_path(50) == tmp_path / "skeletok" / "default-v1-max50.npz"
+    monkeypatch.setenv("SKELETOK_DATA", str(tmp_path / "here.npz"))
+    assert default_dataset_path() == tmp_path / "here.npz"
+    monkeypatch.setenv("SKELETOK_DATA", str(tmp_path / "folder"))
+    assert default_dataset_path() == tmp_path / "folder" / "default-v1.npz"

@@ -178,3 +178,15 @@ def test_h36m_to_dataset_with_smpl(h36m_files, tmp_path):
     assert ds[0]["fine_visible"].all()
     with pytest.raises(ValueError, match="given together"):
         h36m_to_dataset(root / "data_3d_h36m.npz", smpl_vertices=smpl, out=tmp_path / "x.npz")
+
+
+def test_from_h36m_command(h36m_files, tmp_path, capsys):
+    from skeletok.cli import main
+
+    root, _, _ = h36m_files
+    out = tmp_path / "s9.npz"
+    assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--data-2d",
+                 str(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz"), "--subjects", "S9", "--out", str(out)]) == 0
+    assert f"wrote {out} (11 frames x 4 cameras, 1 sequences" in capsys.readouterr().out
+    assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--subjects", "S2", "--out", str(out)]) == 2
+    assert "skeletok: error" in capsys.readouterr().err

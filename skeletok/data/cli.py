@@ -2,6 +2,7 @@
 
     skeletok data build [--out PATH] [--force] [--max-frames N]
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] --out data.npz
+    skeletok data from-h36m data_3d_h36m.npz [--data-2d FILE] [--subjects S9 S11] [--stride N] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
@@ -68,6 +69,16 @@ def _from_mocap(args) -> int:
     return 0
 
 
+def _from_h36m(args) -> int:
+    from skeletok.data.h36m import h36m_to_dataset
+
+    start = time.perf_counter()
+    path = h36m_to_dataset(args.data_3d, data_2d=args.data_2d, out=args.out, subjects=args.subjects,
+                           stride=args.stride)
+    print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 def _show(args) -> int:
     from skeletok.data.show import show_frame
 
@@ -119,6 +130,14 @@ def register(groups) -> None:
     mocap.add_argument("--action", default=None, help="action label for every file (default: from the file name)")
     mocap.add_argument("--seed", type=int, default=0)
     mocap.set_defaults(func=_from_mocap)
+
+    h36m = commands.add_parser("from-h36m", help="convert Human3.6M (VideoPose3D .npz files) to a dataset file")
+    h36m.add_argument("data_3d", help="data_3d_h36m.npz")
+    h36m.add_argument("--data-2d", default=None, help="2D detections, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz")
+    h36m.add_argument("--subjects", nargs="+", default=None, help="subjects to convert (default: all)")
+    h36m.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
+    h36m.add_argument("--out", type=Path, required=True, help="output .npz")
+    h36m.set_defaults(func=_from_h36m)
 
     show = commands.add_parser("show", help="draw one frame's mesh and 17/48/96 points in 2D and 3D")
     show.add_argument("data", type=Path, help="dataset .npz")
