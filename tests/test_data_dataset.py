@@ -217,3 +217,26 @@ def test_default_paths(monkeypatch, tmp_path):
     assert default_dataset_path() == tmp_path / "here.npz"
     monkeypatch.setenv("SKELETOK_DATA", str(tmp_path / "folder"))
     assert default_dataset_path() == tmp_path / "folder" / "default-v1.npz"
+
+
+def test_random_views(tiny):
+    d = load_dataset(tiny)
+    ds = HierarchicalPoseDataset(tiny, split="all", random_views=True, seed=3)
+    a, b = ds[10], ds[10]
+    torch.testing.assert_close(a["sparse_2d"], b["sparse_2d"])
+    assert int(a["camera"]) == -1 and a["dense_visible"].all()
+    f = int(a["frame"])
+    fixed = HierarchicalPoseDataset(tiny, split="all")[10]
+    assert not torch.allclose(a["sparse_2d"], fixed["sparse_2d"])  # a new viewpoint
+    # same body, other camera: camera-frame bone lengths agree with the file's
+    bones = [(p, c) for p, c in [(0, 1), (1, 2), (2, 3), (8, 11), (11, 12)]]
+    for p, c in bones:
+        assert torch.linalg.norm(a["sparse_3d"][c] - a["sparse_3d"][p]) == pytest.approx(
+            float(np.linalg.norm(d["world_sparse"][f, c] - d["world_sparse"][f, p])), abs=1e-5)
+    assert torch.all(a["sparse_3d"][0] == 0) and (a["sparse_2d"].abs() < 1).all()
+    ds.set_epoch(1)
+    assert not torch.allclose(ds[10]["sparse_2d"], a["sparse_2d"])
+    occluded = HierarchicalPoseDataset(tiny, split="all", random_views=True, occlusion=Occlusion(mask_ratio=0.2))
+    assert int((~occluded[4]["sparse_visible"]).sum()) == 3
+    with pytest.raises(ValueError, match="exclude each other"):
+        HierarchicalPoseDataset(tiny, random_views=True, use_detections=True)

@@ -21,6 +21,13 @@ Occlusion randomness is drawn from ``numpy.random.default_rng((seed, epoch, inde
 index in the same epoch always gives the same occlusion, in the main process or in any
 DataLoader worker. Call :meth:`HierarchicalPoseDataset.set_epoch` before each epoch (before
 iterators are created; persistent workers keep the epoch they were started with).
+
+Viewpoint augmentation (``random_views=True``): each item is filmed by a fresh random camera
+(:func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees elevation,
+3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images) looking at the sequence's mean root
+horizontally and 0.9 m up, drawn from the same per-(seed, epoch, index) generator; all 2D and
+``sparse_3d`` then come from that camera (``camera`` is ``-1``). Detections cannot follow a
+new camera, so it excludes ``use_detections``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from skeletok.data.cameras import normalize_screen
+from skeletok.data.cameras import normalize_screen, random_cameras
 from skeletok.data.fileformat import load_dataset, validate_dataset
 from skeletok.data.occlusion import Occlusion
 
@@ -53,6 +60,7 @@ class HierarchicalPoseDataset(Dataset):
         seed: seeds the occlusion randomness.
         use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)
             instead of the projected ground truth.
+        random_views: film every item from a random camera (see the module docstring).
 
     Raises:
         FileNotFoundError: if ``data`` is a missing path.
@@ -60,7 +68,8 @@ class HierarchicalPoseDataset(Dataset):
     """
 
     def __init__(self, data, *, split: str = "train", cameras: Sequence[int] | None = None,
-                 occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False) -> None:
+                 occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False,
+                 random_views: bool = False) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if occlusion is not None and not isinstance(occlusion, Occlusion):
@@ -69,6 +78,8 @@ class HierarchicalPoseDataset(Dataset):
             source, arrays = str(data), load_dataset(data)
         else:
             source, arrays = "<arrays>", validate_dataset(data)
+        if use_detections and random_views:
+            raise ValueError("use_detections and random_views exclude each other (detections belong to the file's cameras)")
         if use_detections and "det_sparse" not in arrays:
             raise ValueError(f"use_detections=True needs key 'det_sparse' in {source}, which has none")
         num_cameras = len(arrays["cam_R"])
@@ -109,6 +120,16 @@ class HierarchicalPoseDataset(Dataset):
         self.parts_fine = torch.from_numpy(arrays["parts_fine"].astype(np.int64))
         self.fine_to_dense = torch.from_numpy(arrays["fine_to_dense"].astype(np.int64))
         self.fps = float(arrays["fps"])
+        self.random_views = bool(random_views)
+        if self.random_views:
+            world = np.concatenate([arrays[f"world_{k}"][frames] for k in ("sparse", "dense", "fine")], 1)
+            self._world = world.astype(np.float64)  # (n', 161, 3)
+            seq = arrays["sequence"]
+            centre = np.zeros((len(arrays["sequence_names"]), 3))
+            for s_id in np.unique(seq[frames]):
+                centre[s_id, :2] = arrays["world_sparse"][seq == s_id, 0, :2].mean(0)
+            centre[:, 2] = 0.9
+            self._view_target = centre[seq[frames]]  # (n', 3)
 
     @property
     def num_actions(self) -> int:
@@ -132,6 +153,8 @@ class HierarchicalPoseDataset(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
         f, c = divmod(index, len(self.cameras))
+        if self.random_views:
+            return self._random_view(index, f)
         sparse_2d, visible = self._sparse_input[f, c], torch.ones(17, dtype=torch.bool)
         if self.occlusion is not None:
             rng = np.random.default_rng((self.seed, self.epoch, index))
@@ -150,5 +173,33 @@ class HierarchicalPoseDataset(Dataset):
             "action": self._action[f],
             "sequence": self._sequence[f],
             "camera": torch.tensor(int(self.cameras[c])),
+            "frame": torch.tensor(int(self.frames[f])),
+        }
+
+    def _random_view(self, index: int, f: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        cam = random_cameras(rng, 1, self._view_target[f])[0]
+        pix = cam.project(self._world[f])  # (161, 2)
+        w, h = cam.size
+        uv = torch.from_numpy(normalize_screen(pix, w, h).astype(np.float32))
+        finite = torch.from_numpy(np.isfinite(pix).all(-1))
+        sparse_pix, visible = pix[:17], np.ones(17, dtype=bool)
+        sparse_2d = uv[:17]
+        if self.occlusion is not None:
+            sparse_pix, visible = self.occlusion.apply(sparse_pix, visible, rng)
+            sparse_2d = torch.from_numpy(normalize_screen(sparse_pix, w, h).astype(np.float32))
+        X = cam.to_camera(self._world[f, :17])
+        return {
+            "sparse_2d": sparse_2d,
+            "sparse_visible": torch.from_numpy(visible),
+            "sparse_2d_clean": uv[:17],
+            "dense_2d": torch.nan_to_num(uv[17:65], nan=0.0),
+            "fine_2d": torch.nan_to_num(uv[65:], nan=0.0),
+            "dense_visible": finite[17:65],
+            "fine_visible": finite[65:],
+            "sparse_3d": torch.from_numpy((X - X[0]).astype(np.float32)),
+            "action": self._action[f],
+            "sequence": self._sequence[f],
+            "camera": torch.tensor(-1),
             "frame": torch.tensor(int(self.frames[f])),
         }
