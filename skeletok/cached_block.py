@@ -11,9 +11,8 @@ full pass and a cached pass agree. But its forward is general-purpose Python: me
 depth-1 ``Encoder`` over 4 tokens about 0.4-0.5 ms, against about 0.3 ms and 0.09 ms for this block.
 The prior calls both once per part (16 sequential steps per pose), so x-transformers alone would
 cost about 27 ms per pose at batch 1, far from the 60 poses/s target. This block is therefore
-written out (one fused qkv projection, ``F.scaled_dot_product_attention``), and keeps the
-x-transformers ``FeedForward`` for its MLP. ``GCSAB`` (causal, cached) and ``LSAB``
-(bidirectional) are both stacks of it.
+written out (one fused qkv projection, ``F.scaled_dot_product_attention``, a GELU MLP).
+``GCSAB`` (causal, cached) and ``LSAB`` (bidirectional) are both stacks of it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
-from x_transformers import FeedForward
 
 __all__ = ["CachedBlock", "KVCache"]
 
@@ -51,13 +49,17 @@ class KVCache:
 
 
 class CachedBlock(nn.Module):
-    """Pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + FF(LN(x))``.
+    """Pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` (GELU MLP).
+
+    The forward calls ``F.layer_norm``/``F.linear`` on the submodules' weights instead of calling
+    the submodules: at batch 1 the per-module call overhead is about half of this block's run time
+    (about 0.09 ms against 0.16 ms per cached step at dim 64 on one core).
 
     Args:
         dim: feature width ``d``.
         heads: attention heads; ``dim`` must be divisible by it (head width ``dim // heads``).
         causal: if True, position ``i`` attends only to positions ``<= i`` (cached ones included).
-        dropout: dropout on attention weights, on the attention output and inside the MLP.
+        dropout: dropout on attention weights, on the attention output, inside and after the MLP.
         ff_mult: MLP hidden width as a multiple of ``dim``.
     """
 
@@ -67,15 +69,13 @@ class CachedBlock(nn.Module):
             raise ValueError(f"dim must be a positive multiple of heads, got dim={dim}, heads={heads}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.heads = heads
-        self.causal = causal
-        self.dropout = dropout
+        self.dim, self.heads, self.causal, self.dropout = dim, heads, causal, dropout
         self.attn_norm = nn.LayerNorm(dim)
         self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.to_out = nn.Linear(dim, dim, bias=False)
-        self.out_dropout = nn.Dropout(dropout)
         self.ff_norm = nn.LayerNorm(dim)
-        self.ff = FeedForward(dim, mult=ff_mult, dropout=dropout)
+        self.ff_in = nn.Linear(dim, ff_mult * dim)
+        self.ff_out = nn.Linear(ff_mult * dim, dim)
 
     def forward(self, x: Tensor, kv: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """Run the block on new tokens, attending to cached keys/values first.
@@ -88,7 +88,9 @@ class CachedBlock(nn.Module):
             ``(y, (keys, values))``: ``y`` ``(b, n, d)`` and the keys/values of all ``m``
             positions, to pass back as ``kv`` for the next tokens.
         """
-        q, k, v = rearrange(self.to_qkv(self.attn_norm(x)), "b n (s h e) -> s b h n e", s=3, h=self.heads)
+        drop = self.dropout if self.training else 0.0
+        h = F.layer_norm(x, (self.dim,), self.attn_norm.weight, self.attn_norm.bias)
+        q, k, v = rearrange(F.linear(h, self.to_qkv.weight), "b n (s h e) -> s b h n e", s=3, h=self.heads)
         if kv is not None:
             k = torch.cat((kv[0], k), dim=-2)
             v = torch.cat((kv[1], v), dim=-2)
@@ -99,8 +101,12 @@ class CachedBlock(nn.Module):
                 is_causal = True
             else:  # new query i sits at position m - n + i and sees keys 0 .. m - n + i
                 mask = torch.ones(n, m, dtype=torch.bool, device=x.device).tril(m - n)
-        drop = self.dropout if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
-        x = x + self.out_dropout(self.to_out(rearrange(out, "b h n e -> b n (h e)")))
-        x = x + self.ff(self.ff_norm(x))
-        return x, (k, v)
+        out = F.linear(rearrange(out, "b h n e -> b n (h e)"), self.to_out.weight)
+        x = x + (F.dropout(out, drop, True) if drop else out)
+        h = F.layer_norm(x, (self.dim,), self.ff_norm.weight, self.ff_norm.bias)
+        h = F.gelu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
+        if drop:
+            h = F.dropout(h, drop, True)
+        h = F.linear(h, self.ff_out.weight, self.ff_out.bias)
+        return x + (F.dropout(h, drop, True) if drop else h), (k, v)

@@ -8,10 +8,10 @@ part ``i``; its output ``h^i`` at the last position predicts part ``i + 1``. Lea
 position embeddings (the sequence is short and of fixed layout) are added at the right offset
 when decoding incrementally.
 
-Incremental decoding: ``forward`` returns a :class:`~skeletok.cached_block.KVCache`; passing it
+Incremental decoding: ``forward`` returns a `skeletok.cached_block.KVCache`; passing it
 back with only the new token(s) reuses every earlier key/value, and gives the same outputs as a
 full pass over the whole sequence (up to float rounding). The stack is built from
-:class:`~skeletok.cached_block.CachedBlock` rather than an x-transformers ``Decoder``: the
+`skeletok.cached_block.CachedBlock` rather than an x-transformers ``Decoder``: the
 x-transformers cache API works (``Decoder(x, cache=..., return_hiddens=True)``), but its per-step
 Python overhead (about 1.3 ms per step at dim 64 / depth 4, batch 1, on 2 CPU cores) is four
 times that of the lean block, and the prior takes 16 such steps per pose. See ``cached_block.py``.

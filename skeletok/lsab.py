@@ -8,7 +8,7 @@ of its outputs. All parts are processed in parallel as a batch of ``b * p`` shor
 slot embedding tells the sparse code from the ``r`` dense ones (and the dense ones apart), otherwise
 attention plus mean pooling would be blind to which code sits in which slot.
 
-Built from :class:`~skeletok.cached_block.CachedBlock` (bidirectional, no cache) rather than an
+Built from `skeletok.cached_block.CachedBlock` (bidirectional, no cache) rather than an
 x-transformers ``Encoder``: during generation LSAB runs once per part at batch 1, where the
 x-transformers forward costs about 0.4-0.5 ms per call against about 0.09 ms (dim 64, depth 1,
 2 CPU cores); see ``cached_block.py``.

@@ -267,12 +267,14 @@ class HierarchicalARPrior(nn.Module):
         temperature = float(temperature)
         visibility = self._check_condition(x_s, visibility, {})
         was_training = self.training
-        self.eval()
+        if was_training:  # switching modes walks every submodule: only pay for it when needed
+            self.eval()
         try:
             with torch.inference_mode():
                 q_s, q_d = self._generate(x_s, visibility, temperature, use_cache, generator)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return q_s.clone(), q_d.clone()
 
     def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
