@@ -21,6 +21,7 @@ levels are unknown (Human3.6M converted without SMPL meshes); every other float 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,7 @@ def save_dataset(arrays: dict, path) -> Path:
         else:
             cast[key] = arr.astype(str)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".partial.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.partial.npz")  # atomic: concurrent builders never mix
     np.savez(tmp, **cast)
     tmp.replace(path)
     return path
