@@ -152,6 +152,15 @@ def test_h36m_to_dataset_with_detections(h36m_files, tmp_path):
     np.testing.assert_allclose(d["pix_sparse"][rows, 3], s9[3].project(d["world_sparse"][rows]), atol=1e-3)
     np.testing.assert_allclose(d["sequence_cam_R"][2], np.stack([c.R for c in s9]), atol=1e-6)
     assert np.isnan(d["world_dense"]).all()
+    # without meshes the file carries the committed body's parts (as the default dataset does)
+    from skeletok.data.body import BodyModel
+    from skeletok.data.levels import build_levels
+
+    body = BodyModel.load()
+    levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
+                          body.parents, body.rest_joints[0])
+    np.testing.assert_array_equal(d["parts_fine"], levels.parts_fine)
+    np.testing.assert_array_equal(d["fine_to_dense"], levels.fine_to_dense)
 
     test = HierarchicalPoseDataset(out, split="test", use_detections=True)
     item = test[5]

@@ -14,7 +14,8 @@ uses the Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project
 Dense/fine ground truth needs body meshes, which Human3.6M does not ship: users who have SMPL
 fits supply the vertices and :func:`hierarchy_from_smpl` coarsens them with the same HEM
 coarsening as skeletok's body (:func:`skeletok.data.hem.coarsen_mesh`). Without meshes the
-converted file holds NaN dense/fine points (the Dataset marks them invisible).
+converted file holds NaN dense/fine points (the Dataset marks them invisible) and records the
+committed body's part ids and nesting, so models trained on skeletok's default data read it as is.
 
 Shapes: ``t`` frames, ``v`` vertices, ``f`` faces.
 """
@@ -286,15 +287,23 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
             cams_t.append(np.stack([c.t for c in cams]))
     if not names:
         raise ValueError(f"{data_3d}: no sequences to convert for subjects {subjects}")
+    if hierarchy is None:  # no meshes: record the committed body's parts, so models trained on it match
+        from skeletok.data.body import BodyModel
+        from skeletok.data.levels import build_levels
+
+        body = BodyModel.load()
+        body_levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight,
+                                   body.joint_names, body.parents, body.rest_joints[0])
+        parts, fine_to_dense = (body_levels.parts_dense, body_levels.parts_fine), body_levels.fine_to_dense
+    else:
+        fine_to_dense = hierarchy.assignments[1]
     action_names = sorted(set(labels))
     seq = np.concatenate(seq)
     first = h36m_cameras(sorted(pos3d)[0])
     arrays = assemble_dataset(
         world_sparse=np.concatenate(world), world_dense=np.concatenate(dense), world_fine=np.concatenate(fine),
         sequence=seq, sequence_names=names,
-        parts_dense=parts[0] if parts[0] is not None else np.zeros(48, np.int64),
-        parts_fine=parts[1] if parts[1] is not None else np.zeros(96, np.int64),
-        fine_to_dense=hierarchy.assignments[1] if hierarchy is not None else np.arange(96) // 2,
+        parts_dense=parts[0], parts_fine=parts[1], fine_to_dense=fine_to_dense,
         action=np.array([action_names.index(labels[s]) for s in seq]), action_names=action_names,
         split=np.array(seq_split), fps=fps / stride, cameras=first,
         det_sparse=np.concatenate(det_list) if det is not None else None,
