@@ -126,6 +126,17 @@ class MixerBlock(nn.Module):
         return x + self.channel_mlp(self.channel_norm(x))
 
 
+def _check_parts(point_parts, token_parts, num_points: int, num_tokens: int) -> None:
+    """Validate an encoder's/decoder's part arguments under their own names."""
+    if (point_parts is None) != (token_parts is None):
+        raise ValueError("point_parts and token_parts must be given together (part-structured projection) or "
+                         f"both be None (dense projection), got point_parts={'None' if point_parts is None else 'given'}"
+                         f", token_parts={'None' if token_parts is None else 'given'}")
+    if point_parts is not None:
+        _part_ids("point_parts", point_parts, num_points)
+        _part_ids("token_parts", token_parts, num_tokens)
+
+
 def _mixer_stack(*, num_points, dim, depth, token_mlp_dim, channel_mlp_dim, dropout) -> nn.ModuleList:
     if depth < 0 or dim < 1:
         raise ValueError(f"depth must be >= 0 and dim >= 1, got depth={depth}, dim={dim}")
@@ -163,6 +174,7 @@ class PoseMixerEncoder(nn.Module):
                  point_parts: Sequence[int] | None = None, token_parts: Sequence[int] | None = None):
         super().__init__()
         self.num_points, self.num_tokens, self.in_dim = num_points, num_tokens, in_dim
+        _check_parts(point_parts, token_parts, num_points, num_tokens)
         self.out_dim = dim if out_dim is None else out_dim
         self.embed = nn.Linear(in_dim, dim)
         self.missing = nn.Parameter(torch.randn(dim) * 0.02)
@@ -223,6 +235,7 @@ class PoseMixerDecoder(nn.Module):
                  point_parts: Sequence[int] | None = None):
         super().__init__()
         self.num_tokens, self.num_points, self.in_dim, self.out_dim = num_tokens, num_points, in_dim, out_dim
+        _check_parts(point_parts, token_parts, num_points, num_tokens)
         self.embed = nn.Linear(in_dim, dim)
         self.project = PointAxisProjection(num_in=num_tokens, num_out=num_points,
                                            in_parts=token_parts, out_parts=point_parts)
