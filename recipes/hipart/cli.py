@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "recipes.hipart.train_tokenizer",
     "recipes.hipart.train_prior",
     "recipes.hipart.train_lifter",
+    "recipes.hipart.evaluate",
+    "recipes.hipart.infer",
+    "recipes.hipart.bench",
 )
 
 

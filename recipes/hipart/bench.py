@@ -1,0 +1,162 @@
+"""``skeletok hipart bench``: throughput of each HiPART stage and of the whole pipeline, as JSON.
+
+Launch::
+
+    skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--min-time 1.0] [--out bench.json]
+
+Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
+runs on a shared machine):
+
+- the machine's square-matmul throughput (fp32 and bf16, GFLOP/s): the baseline;
+- frames/s of each inference stage at every batch size: ``prior_generate`` (16 autoregressive steps, with and
+  without cached keys/values), ``tokenizer_decode``, ``lifter`` (161 points) and ``lifter_sparse_only``
+  (17 points), and the whole ``pipeline`` (generate + decode + lift) with and without the cache;
+- FLOPs per frame of each stage (torch's FlopCounterMode, batch 1) and the fraction of the matmul peak the
+  pipeline reaches;
+- ratios: cached / uncached pipeline, and the pipeline against the targets (60 frames/s at batch 1,
+  600 at batch 256: what DiffPose's own code reaches on these 2 CPU cores).
+
+With ``--run`` the trained models are timed; otherwise models of the ``--preset`` sizes are built with random
+weights (the speed does not depend on the weights). Numbers go to stdout (and ``--out``) as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from recipes.hipart.config import get_preset
+from recipes.hipart.inference import HiPART
+from recipes.hipart.timing import count_flops, matmul_gflops, throughput
+from recipes.hipart.train_lifter import lifter_kwargs
+from recipes.hipart.train_prior import prior_kwargs
+from recipes.hipart.train_tokenizer import tokenizer_kwargs
+from skeletok.lifter import HierarchicalLifter
+from skeletok.prior import HierarchicalARPrior
+from skeletok.tokenizer import HierarchicalPoseTokenizer
+
+__all__ = ["TARGET_FPS", "build_models", "run_bench", "add_parser", "main"]
+
+TARGET_FPS = {1: 60.0, 256: 600.0}
+
+
+def _parts(num_points: int, num_parts: int) -> list[int]:
+    """An even part assignment for random-weight models (every part gets points)."""
+    return [i * num_parts // num_points for i in range(num_points)]
+
+
+def build_models(preset: str = "demo") -> tuple[HiPART, HierarchicalLifter]:
+    """Random-weight HiPART and sparse-only lifter of the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
+    tok_cfg, prior_cfg = get_preset("tokenizer", preset), get_preset("prior", preset)
+    lifter_cfg = get_preset("lifter", preset)
+    meta = {"parts_fine": _parts(96, 16), "parts_dense": _parts(48, 16), "num_parts": 16, "num_actions": 0}
+    tokenizer = HierarchicalPoseTokenizer(**tokenizer_kwargs(tok_cfg, meta))
+    prior = HierarchicalARPrior(**prior_kwargs(prior_cfg, tokenizer))
+    lifter = HierarchicalLifter(**lifter_kwargs(lifter_cfg))
+    sparse_only = HierarchicalLifter(**lifter_kwargs(get_preset("lifter", preset, ["mode=sparse_only"])))
+    return HiPART(tokenizer, prior, lifter, device="cpu"), sparse_only.eval()
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.inference_mode()
+def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
+              min_time_s: float = 1.0, seed: int = 0) -> dict:
+    """Measure and return the benchmark dict described in the module docstring."""
+    torch.manual_seed(seed)
+    if run:
+        from recipes.hipart.train_lifter import load_lifter
+
+        model = HiPART.load(run, device="cpu")
+        sparse_only = load_lifter(Path(run) / "lifter_sparse_only.pt")[0]
+    else:
+        model, sparse_only = build_models(preset)
+    result: dict = {
+        "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+                    "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),
+                    "matmul_gflops_bf16": matmul_gflops(dtype=torch.bfloat16, min_time_s=min_time_s)},
+        "models": {"source": str(run) if run else f"random weights, preset {preset}",
+                   "params": {"tokenizer": _params(model.tokenizer), "prior": _params(model.prior),
+                              "lifter": _params(model.lifter), "lifter_sparse_only": _params(sparse_only)}},
+        "fps": {}, "flops_per_frame": {}, "ratios": {},
+    }
+    tok, prior, lifter = model.tokenizer, model.prior, model.lifter
+
+    def stages(b: int) -> dict:
+        x = torch.rand(b, 17, 2) * 2 - 1
+        vis = torch.ones(b, 17, dtype=torch.bool)
+        q_s, q_d = prior.generate(x, vis)
+        dense, fine = tok.decode(q_s, q_d)
+        return {
+            "prior_generate_cached": lambda: prior.generate(x, vis, use_cache=True),
+            "prior_generate_uncached": lambda: prior.generate(x, vis, use_cache=False),
+            "tokenizer_decode": lambda: tok.decode(q_s, q_d),
+            "lifter": lambda: lifter([x, dense, fine], [vis, None, None]),
+            "lifter_sparse_only": lambda: sparse_only([x], [vis]),
+            "pipeline_cached": lambda: model.predict(x, vis, use_cache=True),
+            "pipeline_uncached": lambda: model.predict(x, vis, use_cache=False),
+        }
+
+    for name, fn in stages(1).items():
+        result["flops_per_frame"][name] = count_flops(fn)
+    for b in batch_sizes:
+        result["fps"][f"batch_{b}"] = {name: throughput(fn, items=b, min_time_s=min_time_s)
+                                      for name, fn in stages(b).items()}
+    peak = result["machine"]["matmul_gflops_fp32"] * 1e9
+    for b in batch_sizes:
+        fps = result["fps"][f"batch_{b}"]
+        ratios = {
+            "pipeline_cached_over_uncached": fps["pipeline_cached"] / fps["pipeline_uncached"],
+            "prior_cached_over_uncached": fps["prior_generate_cached"] / fps["prior_generate_uncached"],
+            "pipeline_flops_fraction_of_matmul_peak": fps["pipeline_cached"] * result["flops_per_frame"]["pipeline_cached"] / peak,
+        }
+        if b in TARGET_FPS:
+            ratios["pipeline_over_target"] = fps["pipeline_cached"] / TARGET_FPS[b]
+        result["ratios"][f"batch_{b}"] = ratios
+    result["targets_fps"] = {f"batch_{b}": v for b, v in TARGET_FPS.items()}
+    return result
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", default=None, help="time the trained models of this run directory")
+    parser.add_argument("--preset", default="demo", help="model sizes when no --run is given (default: demo)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256])
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds of timing per measurement")
+    parser.add_argument("--out", default=None, help="also write the JSON here")
+
+
+def _run(args: argparse.Namespace) -> int:
+    result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``skeletok hipart bench``."""
+    parser = subparsers.add_parser("bench", help="frames/s of each stage and the pipeline, as JSON",
+                                   description=__doc__.splitlines()[0])
+    _add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
