@@ -110,7 +110,7 @@ def split_by_sequence(sequence_names, frames_per_sequence, *, test_sequences=Non
 
 def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
                      fine_to_dense, action, action_names, split, fps: float, cameras: list[Camera],
-                     sequence_offset=None, det_sparse=None, extra=None) -> dict[str, np.ndarray]:
+                     sequence_offset=None, det_sparse=None, projected=None, extra=None) -> dict[str, np.ndarray]:
     """Project world levels through the cameras and gather every key of the dataset file.
 
     Args:
@@ -129,6 +129,8 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         cameras: the ``c`` cameras.
         sequence_offset: optional ``(s, 3)`` recentring offsets (metres).
         det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
+        projected: ``pix_sparse``, ``pix_dense``, ``pix_fine`` and ``cam_sparse`` computed by the
+            caller (cameras that differ per sequence); projected through ``cameras`` when ``None``.
         extra: more optional keys of :mod:`skeletok.data.fileformat` (e.g. ``sequence_source``).
 
     Returns:
@@ -141,10 +143,13 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         split = split[sequence]
     out = {"world_sparse": world_sparse, "world_dense": world_dense, "world_fine": world_fine}
     out.update(cameras_to_arrays(cameras))
-    for level in ("sparse", "dense", "fine"):
-        out[f"pix_{level}"] = np.stack([cam.project(out[f"world_{level}"]) for cam in cameras], axis=1)
-    cam3d = np.stack([cam.to_camera(world_sparse) for cam in cameras], axis=1)
-    out["cam_sparse"] = cam3d - cam3d[:, :, :1]
+    if projected is None:
+        for level in ("sparse", "dense", "fine"):
+            out[f"pix_{level}"] = np.stack([cam.project(out[f"world_{level}"]) for cam in cameras], axis=1)
+        cam3d = np.stack([cam.to_camera(world_sparse) for cam in cameras], axis=1)
+        out["cam_sparse"] = cam3d - cam3d[:, :, :1]
+    else:
+        out.update({k: projected[k] for k in ("pix_sparse", "pix_dense", "pix_fine", "cam_sparse")})
     out.update(
         parts_dense=np.asarray(parts_dense), parts_fine=np.asarray(parts_fine),
         fine_to_dense=np.asarray(fine_to_dense), action=np.asarray(action),

@@ -258,6 +258,7 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
     pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
     det = load_h36m_2d(data_2d, list(pos3d))[0] if data_2d is not None else None
     world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
+    projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
     hierarchy, parts = None, (None, None)
     for subject in sorted(pos3d):
         cams = h36m_cameras(subject)
@@ -279,6 +280,10 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
                 dense.append(np.full((len(pos[:t:stride]), 48, 3), np.nan))
                 fine.append(np.full((len(pos[:t:stride]), 96, 3), np.nan))
             world.append(pos[:t:stride])
+            for level, points in (("sparse", world[-1]), ("dense", dense[-1]), ("fine", fine[-1])):
+                projected[f"pix_{level}"].append(np.stack([c.project(points) for c in cams], axis=1))
+            cam3d = np.stack([c.to_camera(world[-1]) for c in cams], axis=1)
+            projected["cam_sparse"].append(cam3d - cam3d[:, :, :1])
             seq.append(np.full(len(world[-1]), len(names)))
             names.append(f"{subject}/{action}")
             labels.append(h36m_action(action))
@@ -299,22 +304,14 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
         fine_to_dense = hierarchy.assignments[1]
     action_names = sorted(set(labels))
     seq = np.concatenate(seq)
-    first = h36m_cameras(sorted(pos3d)[0])
     arrays = assemble_dataset(
         world_sparse=np.concatenate(world), world_dense=np.concatenate(dense), world_fine=np.concatenate(fine),
         sequence=seq, sequence_names=names,
         parts_dense=parts[0], parts_fine=parts[1], fine_to_dense=fine_to_dense,
-        action=np.array([action_names.index(labels[s]) for s in seq]), action_names=action_names,
-        split=np.array(seq_split), fps=fps / stride, cameras=first,
+        action=np.array([action_names.index(a) for a in labels])[seq], action_names=action_names,
+        split=np.array(seq_split), fps=fps / stride, cameras=h36m_cameras(sorted(pos3d)[0]),
         det_sparse=np.concatenate(det_list) if det is not None else None,
+        projected={k: np.concatenate(v) for k, v in projected.items()},
+        extra={"sequence_cam_R": np.stack(cams_R), "sequence_cam_t": np.stack(cams_t)},
     )
-    # Re-project every sequence with its own subject's cameras (assemble used the first subject's).
-    for s, (R, tr) in enumerate(zip(cams_R, cams_t)):
-        rows = seq == s
-        sub_cams = h36m_cameras(names[s].split("/")[0])
-        for level in ("sparse", "dense", "fine"):
-            arrays[f"pix_{level}"][rows] = np.stack([c.project(arrays[f"world_{level}"][rows]) for c in sub_cams], 1)
-        cam3d = np.stack([c.to_camera(arrays["world_sparse"][rows]) for c in sub_cams], 1)
-        arrays["cam_sparse"][rows] = cam3d - cam3d[:, :, :1]
-    arrays["sequence_cam_R"], arrays["sequence_cam_t"] = np.stack(cams_R), np.stack(cams_t)
     return save_dataset(arrays, out)
