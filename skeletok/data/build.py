@@ -279,7 +279,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         sequence_names=names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
         fine_to_dense=levels.fine_to_dense, action=action, action_names=action_names, split=split, fps=fps,
         cameras=cams, sequence_offset=np.stack(offsets),
-        extra={"sequence_source": np.asarray(sources, dtype=str), "sequence_mapping": np.asarray(mapping_names, dtype=str),
+        extra={"sequence_source": np.asarray(sources, dtype=str),
+               "sequence_mapping": np.asarray(mapping_names, dtype=str),
                "sequence_shape": np.array([shapes[i % len(shapes)] for i in range(len(motions))], dtype=np.int64)},
     )
     return save_dataset(arrays, out)

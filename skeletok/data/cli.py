@@ -148,6 +148,7 @@ def register(groups) -> None:
     show.set_defaults(func=_show)
 
     assets = commands.add_parser("build-assets", help="rebuild the committed motion and body assets (downloads)")
-    assets.add_argument("--cache", default=None, help="download cache folder (default ~/.cache/skeletok/motion_sources)")
+    assets.add_argument("--cache", default=None,
+                        help="download cache folder (default ~/.cache/skeletok/motion_sources)")
     assets.add_argument("--out", default=None, help="asset folder (default: the package's skeletok/data/assets)")
     assets.set_defaults(func=_build_assets)

@@ -79,7 +79,8 @@ class HierarchicalPoseDataset(Dataset):
         else:
             source, arrays = "<arrays>", validate_dataset(data)
         if use_detections and random_views:
-            raise ValueError("use_detections and random_views exclude each other (detections belong to the file's cameras)")
+            raise ValueError("use_detections and random_views exclude each other "
+                             "(detections belong to the file's cameras)")
         if use_detections and "det_sparse" not in arrays:
             raise ValueError(f"use_detections=True needs key 'det_sparse' in {source}, which has none")
         num_cameras = len(arrays["cam_R"])

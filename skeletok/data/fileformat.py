@@ -98,7 +98,8 @@ def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
     version = int(out["format_version"])
     if version != FORMAT_VERSION:
         raise ValueError(
-            f"{source}: key 'format_version' is {version}, this skeletok reads format {FORMAT_VERSION}; rebuild the file"
+            f"{source}: key 'format_version' is {version}, this skeletok reads format {FORMAT_VERSION}; "
+            "rebuild the file"
         )
     dims: dict[str, int] = {}
     for key, (spec, kind) in {**REQUIRED_KEYS, **OPTIONAL_KEYS}.items():
@@ -131,7 +132,8 @@ def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
     for key, size in (("parts_dense", 16), ("parts_fine", 16), ("fine_to_dense", 48)):
         arr = out[key]
         if arr.min() < 0 or arr.max() >= size:
-            raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}), got range [{arr.min()}, {arr.max()}]")
+            raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}), "
+                             f"got range [{arr.min()}, {arr.max()}]")
     pairs = np.unique(out["sequence"].astype(np.int64) * 2 + out["split"].astype(np.int64))
     seqs, counts = np.unique(pairs // 2, return_counts=True)
     if (counts > 1).any():

@@ -98,7 +98,8 @@ def h36m_cameras(subject: str, *, distortion: bool = True) -> list[Camera]:
     """
     calib = _calibration()
     if subject not in calib["extrinsics"]:
-        raise ValueError(f"subject must be one of {sorted(calib['extrinsics'])} (published extrinsics), got {subject!r}")
+        raise ValueError(f"subject must be one of {sorted(calib['extrinsics'])} (published extrinsics), "
+                         f"got {subject!r}")
     cams = []
     for intr, extr in zip(calib["intrinsics"], calib["extrinsics"][subject]):
         R = _quaternion_matrix(extr["orientation"]).T
