@@ -13,7 +13,8 @@ Shape notation (see docs/concepts.md): ``b`` batch, ``p`` parts, ``r`` dense tok
 
 Similarities are cosine similarities computed in a way that stays finite for every finite input
 (vectors are first rescaled by their largest absolute entry, so huge values cannot overflow, and
-zero vectors have similarity 0 to everything).
+zero vectors have similarity 0 to everything). Gradients are finite too, except for inputs so tiny
+(subnormal) that the true gradient of a direction, about ``1 / |x|``, exceeds the float range.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ __all__ = ["local_alignment_loss", "global_alignment_loss"]
 
 def _safe_unit(x: torch.Tensor) -> torch.Tensor:
     """L2-normalise the last axis without overflow for any finite input; zero vectors stay zero."""
-    scale = x.abs().amax(dim=-1, keepdim=True)
+    scale = x.detach().abs().amax(dim=-1, keepdim=True)  # direction is scale-free: no gradient lost
     x = x / torch.where(scale > 0, scale, torch.ones_like(scale))
     return F.normalize(x, dim=-1, eps=1e-12)
 
@@ -62,7 +63,7 @@ def local_alignment_loss(z_s: torch.Tensor, z_d: torch.Tensor, *, tau: float = 0
         raise ValueError(f"z_d must hold at least one dense code per part (r >= 1), got shape {tuple(z_d.shape)}")
     anchor = rearrange(_safe_unit(z_s), "b p d -> (b p) d")
     # rescale per (sample, part) before averaging so the sum over r cannot overflow
-    scale = reduce(z_d.abs(), "b p r d -> b p 1 1", "max")
+    scale = reduce(z_d.detach().abs(), "b p r d -> b p 1 1", "max")
     positive = reduce(z_d / torch.where(scale > 0, scale, torch.ones_like(scale)), "b p r d -> (b p) d", "mean")
     positive = _safe_unit(positive)
     logits = anchor @ positive.T / tau
