@@ -199,3 +199,14 @@ def test_from_h36m_command(h36m_files, tmp_path, capsys):
     assert f"wrote {out} (11 frames x 4 cameras, 1 sequences" in capsys.readouterr().out
     assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--subjects", "S2", "--out", str(out)]) == 2
     assert "skeletok: error" in capsys.readouterr().err
+
+
+def test_show_h36m_without_mesh(h36m_files, tmp_path):
+    from skeletok.data.show import show_frame
+
+    root, _, _ = h36m_files
+    data = h36m_to_dataset(root / "data_3d_h36m.npz", out=tmp_path / "h.npz", subjects=["S1"])
+    out = show_frame(data, 4, camera=2, out=tmp_path / "h36m.png", mesh=False)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no mesh source"):
+        show_frame(data, 4, out=tmp_path / "x.png")

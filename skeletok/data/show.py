@@ -67,7 +67,7 @@ def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndar
                if k not in arrays]
     if missing:
         raise ValueError(f"the dataset has no mesh source (missing keys {missing}); only files written by "
-                         "`skeletok data build` / `from-mocap` can show the body mesh")
+                         "`skeletok data build` / `from-mocap` can show the body mesh (use --no-mesh / mesh=False)")
     body = BodyModel.load() if body is None else body
     s = int(arrays["sequence"][frame])
     local = int(frame - np.flatnonzero(arrays["sequence"] == s)[0])
@@ -146,7 +146,9 @@ def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool 
         ax3.plot(*world["sparse"][[a, b]].T, c="tab:blue", lw=1.5)
     for key, (color, size, _) in style.items():
         ax3.scatter(*world[key].T, s=size * 0.6, c=color, depthshade=False)
-    centre, radius = world["fine"].mean(0), np.ptp(world["fine"], axis=0).max() / 2 + 0.1
+    known = np.concatenate([world[k] for k in ("sparse", "dense", "fine")])
+    known = known[np.isfinite(known).all(-1)]  # dense/fine are NaN in files without meshes (Human3.6M)
+    centre, radius = (known.max(0) + known.min(0)) / 2, np.ptp(known, axis=0).max() / 2 + 0.1
     for setter, m in zip((ax3.set_xlim, ax3.set_ylim, ax3.set_zlim), centre):
         setter(m - radius, m + radius)
     ax3.set_box_aspect((1, 1, 1))
