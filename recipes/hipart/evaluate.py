@@ -35,7 +35,7 @@ import torch
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.data import make_dataset, ordered_batches
 from recipes.hipart.distributed import pick_device
-from recipes.hipart.inference import HiPART
+from recipes.hipart.inference import HiPART, root_relative
 from recipes.hipart.plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
 from recipes.hipart.report import format_markdown, write_report
 from recipes.hipart.train_lifter import load_lifter
@@ -86,7 +86,7 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
             "oracle": ([xs, batch["dense_2d"][sl].to(dev), batch["fine_2d"][sl].to(dev)], [vis, None, None]),
         }
         for mode, lifter in lifters.items():
-            preds[mode].append(lifter(*inputs[mode]).float().cpu())
+            preds[mode].append(root_relative(lifter(*inputs[mode]).float().cpu()))
     out = {m: torch.cat(v) for m, v in preds.items()}
     out["dense_hat"], out["fine_hat"] = torch.cat(dense_all), torch.cat(fine_all)
     return out

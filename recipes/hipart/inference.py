@@ -27,7 +27,13 @@ from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
 from skeletok.data.cameras import normalize_screen
 
-__all__ = ["Prediction", "HiPART"]
+__all__ = ["Prediction", "HiPART", "root_relative"]
+
+
+def root_relative(joints: torch.Tensor) -> torch.Tensor:
+    """``(..., j, 3)`` joints with the root (joint 0, the pelvis) moved to the origin, as the lifter is trained
+    and evaluated (the Human3.6M protocol sets the predicted root to zero)."""
+    return joints - joints[..., :1, :]
 
 
 @dataclass
@@ -148,7 +154,7 @@ class HiPART:
             vs = vis[start:start + batch_size].to(self.device)
             dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
                                                  use_cache=use_cache)
-            joints = self.lifter([xs, dense, fine], [vs, None, None])
+            joints = root_relative(self.lifter([xs, dense, fine], [vs, None, None]))
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}
