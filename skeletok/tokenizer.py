@@ -249,9 +249,10 @@ class HierarchicalPoseTokenizer(nn.Module):
             w = rearrange(visibility.to(x_f_hat.dtype), "b j -> b j 1")
             err = (x_f_hat - torch.nan_to_num(x_f)).abs() * w
             rec_fine = err.sum() / (w.sum() * 2).clamp_min(1.0)
-        local = self.lambda_local * local_alignment_loss(
-            zq_s, rearrange(zq_d, "b (p r) e -> b p r e", r=self.dense_per_part), tau=self.tau)
-        glob = x_f.new_zeros(())
+        local = glob = x_f_hat.new_zeros(())
+        if self.lambda_local != 0:
+            local = self.lambda_local * local_alignment_loss(
+                zq_s, rearrange(zq_d, "b (p r) e -> b p r e", r=self.dense_per_part), tau=self.tau)
         if self.num_actions > 0 and action is not None and self.lambda_global != 0:
             feature = self.action_head(reduce(torch.cat([zq_d, lifted], dim=-1), "b m e -> b e", "mean"))
             glob = self.lambda_global * global_alignment_loss(feature, action, self.prototypes, tau=self.tau)
