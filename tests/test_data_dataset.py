@@ -240,3 +240,13 @@ def test_random_views(tiny):
     assert int((~occluded[4]["sparse_visible"]).sum()) == 3
     with pytest.raises(ValueError, match="exclude each other"):
         HierarchicalPoseDataset(tiny, random_views=True, use_detections=True)
+
+
+def test_dataset_from_arrays_matches_file(tiny):
+    from_file = HierarchicalPoseDataset(tiny, split="test")
+    from_arrays = HierarchicalPoseDataset(dict(load_dataset(tiny)), split="test")
+    assert len(from_file) == len(from_arrays) == 40
+    for key, value in from_file[7].items():
+        assert torch.equal(value, from_arrays[7][key]), key
+    with pytest.raises(ValueError, match="missing key"):
+        HierarchicalPoseDataset({"world_sparse": np.zeros((2, 17, 3))})
