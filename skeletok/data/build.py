@@ -3,14 +3,16 @@
 For each motion: resample to one frame rate, retarget onto a body shape (shapes vary across
 sequences so dense points are not a fixed function of the joints), compute the 17/48/96-point
 levels, then shift the sequence horizontally so its mean root lands above the rig's target
-(``RIG_TARGET``, x = y = 0), project through every camera, and label actions. The train/test
-split is **by sequence**.
+(``RIG_TARGET``, x = y = 0) and vertically so its lowest surface point touches the ground
+(``ground=True``), project through every camera, and label actions. The train/test split is
+**by sequence**.
 
 Cameras. One rig serves every sequence: the cameras look at the sequence's mean root
-horizontally and at a standing pelvis height (0.9 m) vertically. Heights are kept (ground at
-z = 0), so climbing (roots 0.9-1.9 m) rises in the image and crawling (0.2-0.4 m) sits low, as
+horizontally and at a standing pelvis height (0.9 m) vertically. Heights above the ground are
+kept (only the small ground alignment moves a sequence vertically), so climbing (roots 0.9-1.9 m) rises in the image and crawling (0.2-0.4 m) sits low, as
 they would in a real capture room; both stay in view. The horizontal shift of each sequence is
-kept in ``sequence_offset`` (subtract it to recover the source's world positions).
+kept in ``sequence_offset`` with the vertical ground shift (subtract it to recover the
+retargeted world positions).
 
 The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
 assets and cached at :func:`skeletok.data.paths.default_dataset_path`; its test sequences are
@@ -194,7 +196,7 @@ def _pose_levels(motion, body, levels, mapping, shape: int):
 def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h36m", shapes=None,
                   fps: float = DEFAULT_FPS, mapping=None, test_fraction: float = 0.2, test_sequences=None,
                   max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
-                  sources=None, actions_from_names: bool = True, progress: bool = True) -> Path:
+                  sources=None, actions_from_names: bool = True, ground: bool = True, progress: bool = True) -> Path:
     """Build a dataset file from motions.
 
     Args:
@@ -218,6 +220,10 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         actions_from_names: label a motion without ``action`` by its name
             (:func:`~skeletok.data.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
             ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
+        ground: shift each sequence vertically so that its lowest surface point (over all frames)
+            touches z = 0; this removes the few centimetres of foot penetration or floating left by
+            retargeting a source skeleton onto a body of other proportions (the shift goes into
+            ``sequence_offset``). Turn off for motions that never touch the ground.
         progress: show a tqdm bar.
 
     Returns:
@@ -257,7 +263,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         given = mapping if mapping is not None else getattr(motion, "mapping", None)
         mapping_names.append(str(given) if isinstance(given, (str, Path)) else chosen.name)
         sparse, dense, fine = _pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)])
-        offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), 0.0)
+        lift = -min(float(fine[..., 2].min()), float(sparse[..., 2].min())) if ground else 0.0
+        offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), lift)
         for key, arr in zip(("sparse", "dense", "fine"), (sparse, dense, fine)):
             parts[key].append((arr + offset).astype(np.float32))
         offsets.append(offset)

@@ -6,7 +6,7 @@ pixels have their origin at the top-left corner, x right, y down. Networks see p
 by the image width, ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (the Human3.6M convention).
 
 The rigs look at a *target*: the builder shifts every sequence horizontally so that its mean root
-lies above the target (heights are kept), so one rig frames every sequence, even ones that move
+lies above the target (heights above the ground are kept), so one rig frames every sequence, even ones that move
 a lot (climbing); see :mod:`skeletok.data.build`.
 
 Shapes: ``j`` points, ``c`` coordinates; ``...`` any leading axes. Arrays are numpy float.
