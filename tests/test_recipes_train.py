@@ -148,6 +148,9 @@ def test_overrides_are_typed():
     ("bf16=maybe", r"expected a bool"),
     ("mode=dense", r"expected one of \['hipart', 'sparse_only', 'oracle'\]"),
     ("epochs", r"expected key=value"),
+    ("epochs=0", r"epochs must be >= 1, got 0"),
+    ("lr=-1", r"lr must be > 0"),
+    ("gamma=1.5", r"gamma must lie in \(0, 1\]"),
 ])
 def test_bad_overrides_are_rejected(item, match):
     with pytest.raises(ValueError, match=match):
@@ -306,3 +309,19 @@ def test_exported_files_reject_the_wrong_class(trained):
         load_exported(trained / "tokenizer.pt", HierarchicalLifter)
     with pytest.raises(FileNotFoundError, match="model file not found"):
         train_prior.load_prior(trained / "missing.pt")
+
+
+def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
+    from skeletok.cli import main
+
+    out = tmp_path / "demo"
+    args = ["hipart", "demo", "--out", str(out), f"data={data_file}", "batch_size=32", "max_steps=2", "dim=16",
+            "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu"]
+    assert main(args) == 0
+    for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
+        assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
+    timings = json.loads((out / "timings.json").read_text())
+    assert set(timings) == {"data", "tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle",
+                            "total"}
+    assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
+    assert "[demo] lifter_oracle:" in capsys.readouterr().out

@@ -36,7 +36,8 @@ from recipes.hipart.config import RunConfig, save_config
 from recipes.hipart.distributed import DistInfo, all_reduce_mean, barrier
 from recipes.hipart.runlog import MetricsLog
 
-__all__ = ["configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train", "stage_dir", "autocast"]
+__all__ = ["configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
+           "stage_dir", "autocast"]
 
 StepFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]
 

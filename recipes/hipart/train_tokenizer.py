@@ -13,7 +13,8 @@ Resume a stopped run with the same command plus ``--resume``. Under DDP the code
 initialisation, EMA counts and sums) are all-reduced across ranks (``sync_codebook=True``).
 
 Input per sample: ``fine_2d (96, 2)`` (encoder input and fine target; ``fine_visible`` marks points a file
-does not know), ``dense_2d (48, 2)`` (dense target) and ``action`` (global alignment term), all clean (no occlusion: the tokenizer's own ``mask_rate`` hides points).
+does not know), ``dense_2d (48, 2)`` (dense target) and ``action`` (global alignment term), all clean (no
+occlusion: the tokenizer's own ``mask_rate`` hides points).
 Output: ``run_dir/tokenizer.pt`` (`recipes.hipart.checkpoint.export_model` format) and ``run_dir/tokenizer/``
 (config.json, metrics.jsonl, checkpoint.pt).
 """
