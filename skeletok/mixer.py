@@ -129,9 +129,9 @@ class MixerBlock(nn.Module):
 def _check_parts(point_parts, token_parts, num_points: int, num_tokens: int) -> None:
     """Validate an encoder's/decoder's part arguments under their own names."""
     if (point_parts is None) != (token_parts is None):
-        raise ValueError("point_parts and token_parts must be given together (part-structured projection) or "
-                         f"both be None (dense projection), got point_parts={'None' if point_parts is None else 'given'}"
-                         f", token_parts={'None' if token_parts is None else 'given'}")
+        given = {name: "None" if v is None else "given" for name, v in (("p", point_parts), ("t", token_parts))}
+        raise ValueError("point_parts and token_parts must be given together (part-structured projection) or both "
+                         f"be None (dense projection), got point_parts={given['p']}, token_parts={given['t']}")
     if point_parts is not None:
         _part_ids("point_parts", point_parts, num_points)
         _part_ids("token_parts", token_parts, num_tokens)

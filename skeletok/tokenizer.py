@@ -76,6 +76,8 @@ class HierarchicalPoseTokenizer(nn.Module):
         lambda_local: weight of the local alignment loss (1.0).
         lambda_global: weight of the global alignment loss (0.3).
         tau: temperature of both alignment losses (0.07).
+        local_negatives: negatives of the local alignment, ``"all"`` (other parts and other poses of
+            the batch, the paper's Eq. 3) or ``"parts"`` (other parts of the same pose only).
         dropout: dropout inside the Mixer blocks.
         decay: EMA decay of the codebooks (0.99).
         kmeans_init: k-means initialise the codebooks on the first batch.
@@ -89,10 +91,11 @@ class HierarchicalPoseTokenizer(nn.Module):
                  channel_mlp_dim: int | None = None, code_dim: int = 128, codebook_size_sparse: int = 256,
                  codebook_size_dense: int = 512, num_actions: int = 0, projection: str = "part",
                  mask_rate: float = 0.2, beta: float = 0.25, lambda_local: float = 1.0, lambda_global: float = 0.3,
-                 tau: float = 0.07, dropout: float = 0.0, decay: float = 0.99, kmeans_init: bool = True,
-                 threshold_ema_dead_code: float = 2.0, sync_codebook: bool = False):
+                 tau: float = 0.07, local_negatives: str = "all", dropout: float = 0.0, decay: float = 0.99,
+                 kmeans_init: bool = True, threshold_ema_dead_code: float = 2.0, sync_codebook: bool = False):
         super().__init__()
         check_choice("projection", projection, ("part", "dense"))
+        check_choice("local_negatives", local_negatives, ("all", "parts"))
         for name, value in (("num_fine", num_fine), ("num_dense", num_dense), ("num_parts", num_parts),
                             ("dense_per_part", dense_per_part)):
             if not isinstance(value, int) or value < 1:
@@ -105,6 +108,7 @@ class HierarchicalPoseTokenizer(nn.Module):
         self.num_fine, self.num_dense, self.num_parts, self.dense_per_part = num_fine, num_dense, p, r
         self.num_actions, self.projection, self.mask_rate = num_actions, projection, float(mask_rate)
         self.lambda_local, self.lambda_global, self.tau = float(lambda_local), float(lambda_global), float(tau)
+        self.local_negatives = local_negatives
 
         parts = {"fine": None, "dense": None, "tok_d": None, "tok_s": None}
         if projection == "part":
@@ -252,7 +256,8 @@ class HierarchicalPoseTokenizer(nn.Module):
         local = glob = x_f_hat.new_zeros(())
         if self.lambda_local != 0:
             local = self.lambda_local * local_alignment_loss(
-                zq_s, rearrange(zq_d, "b (p r) e -> b p r e", r=self.dense_per_part), tau=self.tau)
+                zq_s, rearrange(zq_d, "b (p r) e -> b p r e", r=self.dense_per_part), tau=self.tau,
+                negatives=self.local_negatives)
         if self.num_actions > 0 and action is not None and self.lambda_global != 0:
             feature = self.action_head(reduce(torch.cat([zq_d, lifted], dim=-1), "b m e -> b e", "mean"))
             glob = self.lambda_global * global_alignment_loss(feature, action, self.prototypes, tau=self.tau)

@@ -117,3 +117,16 @@ def test_global_is_finite_for_any_finite_input(features, prototypes, labels):
 def test_bad_input_raises_value_error(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_parts_only_negatives_ignore_other_samples():
+    # two poses with identical codes: with "all" they are false negatives of each other, with "parts" not
+    z_s = torch.eye(3).expand(2, 3, 3).clone()
+    z_d = z_s.unsqueeze(2)
+    n_all = 6
+    assert local_alignment_loss(z_s, z_d, negatives="all").item() == pytest.approx(
+        math.log(2 + (n_all - 2) * math.exp(-1 / TAU)), rel=1e-4)  # the twin is as close as the positive
+    assert local_alignment_loss(z_s, z_d, negatives="parts").item() == pytest.approx(
+        math.log(1 + 2 * math.exp(-1 / TAU)), abs=2e-7)
+    with pytest.raises(ValueError, match="negatives"):
+        local_alignment_loss(z_s, z_d, negatives="batch")
