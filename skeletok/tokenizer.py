@@ -144,12 +144,14 @@ class HierarchicalPoseTokenizer(nn.Module):
 
     @contextlib.contextmanager
     def _eval_mode(self):
-        was = self.training
+        """Run in eval mode, then restore every submodule's own mode (some may have been frozen)."""
+        modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
             yield
         finally:
-            self.train(was)
+            for module, mode in modes:
+                module.training = mode
 
     def _check_poses(self, x_f, visibility, dims):
         check_tensor("x_f", x_f, ("b", self.num_fine, 2), dims=dims, finite=visibility is None)
@@ -189,6 +191,9 @@ class HierarchicalPoseTokenizer(nn.Module):
 
         Returns:
             ``q_s (b, p)`` long sparse tokens and ``q_d (b, p, r)`` long dense tokens.
+
+        On a tokenizer that has never quantised anything, this first call k-means-initialises the
+        codebooks on its own batch (as any first call does).
         """
         visibility = self._check_poses(x_f, visibility, {})
         with self._eval_mode():
