@@ -122,13 +122,19 @@ def crop_box(points2d, visible, ratio: float, rng: np.random.Generator, side: st
     _check_rng(rng)
     if side is not None and side not in SIDES:
         raise ValueError(f"side must be one of {list(SIDES)} or None, got {side!r}")
+    batch = visible.shape[:-1]
+    sides = np.full(batch, SIDES.index(side)) if side is not None else rng.integers(0, 4, size=batch)
+    out, box = _crop(points2d, visible, np.full(batch, ratio), sides)
+    return (out, box) if return_box else out
+
+
+def _crop(points2d: np.ndarray, visible: np.ndarray, ratio: np.ndarray, sides: np.ndarray):
+    """:func:`crop_box` with a ratio ``(...,)`` and side index ``(...,)`` per sample."""
     vis = visible[..., None]
     lo = np.where(vis, points2d, np.inf).min(-2)
     hi = np.where(vis, points2d, -np.inf).max(-2)
     none = ~visible.any(-1)
     lo[none], hi[none] = 0.0, 0.0
-    batch = visible.shape[:-1]
-    sides = np.full(batch, SIDES.index(side)) if side is not None else rng.integers(0, 4, size=batch)
     extent = hi - lo
     box = np.concatenate([lo, hi], axis=-1)  # (..., 4): x0, y0, x1, y1
     box[..., 0] += np.where(sides == 0, ratio * extent[..., 0], 0.0)
@@ -137,8 +143,7 @@ def crop_box(points2d, visible, ratio: float, rng: np.random.Generator, side: st
     box[..., 3] -= np.where(sides == 3, ratio * extent[..., 1], 0.0)
     x, y = points2d[..., 0], points2d[..., 1]
     inside = (x >= box[..., None, 0]) & (x <= box[..., None, 2]) & (y >= box[..., None, 1]) & (y <= box[..., None, 3])
-    out = visible & inside
-    return (out, box) if return_box else out
+    return visible & inside, box
 
 
 def add_detector_noise(points2d, sigma_px: float, rng: np.random.Generator, *, scale=None) -> np.ndarray:
@@ -214,8 +219,54 @@ class Occlusion:
         if self.side is not None and self.side not in SIDES:
             raise ValueError(f"side must be one of {list(SIDES)} or None, got {self.side!r}")
 
+    def draw(self, rng: np.random.Generator, num_joints: int = 17) -> dict:
+        """The random numbers of one sample, in a fixed order (so a seeded ``rng`` reproduces them).
+
+        Returns:
+            ``noise (j, 2)`` pixels (per-joint scaled as :func:`add_detector_noise`), ``crop``
+            ratio (0 when not occluded), ``side`` index into :data:`SIDES`, ``mask_count`` joints
+            to hide, ``mask_keys (j,)`` uniform keys (the ``mask_count`` smallest are hidden).
+        """
+        _check_rng(rng)
+        sigma = _draw(self.noise_px, rng)
+        scale = H36M_DETECTOR_SCALE if num_joints == 17 else np.ones(num_joints)
+        noise = rng.standard_normal((num_joints, 2)) * (sigma * scale[:, None])
+        occlude = self.probability >= 1.0 or rng.random() < self.probability
+        crop, mask = _draw(self.crop_ratio, rng), _draw(self.mask_ratio, rng)
+        side = SIDES.index(self.side) if self.side is not None else int(rng.integers(0, 4))
+        return {"noise": noise, "crop": crop if occlude else 0.0, "side": side,
+                "mask_count": int(round(mask * num_joints)) if occlude else 0, "mask_keys": rng.random(num_joints)}
+
+    @staticmethod
+    def apply_draws(points2d, visible, draws: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Occlude a batch with per-sample draws (:meth:`draw`), vectorised.
+
+        Args:
+            points2d: ``(b, j, 2)`` pixels.
+            visible: ``(b, j)`` bool.
+            draws: ``b`` dicts from :meth:`draw`.
+
+        Returns:
+            ``(points2d (b, j, 2), visible (b, j))`` after noise, crop and mask.
+        """
+        points2d = np.asarray(points2d, dtype=np.float64)
+        visible = _check_visible(visible, points2d)
+        if points2d.ndim != 3 or len(draws) != len(points2d):
+            raise ValueError(f"points2d must be (b, j, 2) with one draw per sample, got {points2d.shape} "
+                             f"and {len(draws)} draws")
+        points2d = points2d + np.stack([d["noise"] for d in draws])
+        crop = np.array([d["crop"] for d in draws], dtype=np.float64)
+        if (crop > 0).any():
+            cropped, _ = _crop(points2d, visible, crop, np.array([d["side"] for d in draws]))
+            visible = np.where((crop > 0)[:, None], cropped, visible)
+        count = np.array([d["mask_count"] for d in draws])
+        if (count > 0).any():
+            rank = np.argsort(np.argsort(np.stack([d["mask_keys"] for d in draws]), axis=-1), axis=-1)
+            visible = visible & ~(rank < count[:, None])
+        return points2d, visible
+
     def apply(self, points2d, visible, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Occlude one sample or a batch.
+        """Occlude one sample or a batch (draws taken from ``rng`` sample after sample).
 
         Args:
             points2d: ``(..., j, 2)`` pixels.
@@ -226,14 +277,10 @@ class Occlusion:
             ``(points2d, visible)``: the (noisy) points, unchanged where hidden apart from
             the noise, and the visibility after crop and mask.
         """
-        points2d = add_detector_noise(points2d, _draw(self.noise_px, rng), rng)
+        points2d = np.asarray(points2d, dtype=np.float64)
         visible = _check_visible(visible, points2d)
-        if self.probability < 1.0 and rng.random() >= self.probability:
-            return points2d, visible.copy()
-        crop = _draw(self.crop_ratio, rng)
-        if crop > 0:
-            visible = crop_box(points2d, visible, crop, rng, side=self.side)
-        mask = _draw(self.mask_ratio, rng)
-        if mask > 0:
-            visible = mask_joints(visible, mask, rng)
-        return points2d, visible
+        batch, j = visible.shape[:-1], visible.shape[-1]
+        flat_p, flat_v = points2d.reshape(-1, j, 2), visible.reshape(-1, j)
+        draws = [self.draw(rng, j) for _ in range(len(flat_v))]
+        out_p, out_v = self.apply_draws(flat_p, flat_v, draws)
+        return out_p.reshape(batch + (j, 2)), out_v.reshape(batch + (j,))
