@@ -251,3 +251,17 @@ def test_dataset_from_arrays_matches_file(tiny):
         assert torch.equal(value, from_arrays[7][key]), key
     with pytest.raises(ValueError, match="missing key"):
         HierarchicalPoseDataset({"world_sparse": np.zeros((2, 17, 3))})
+
+
+def test_batched_items_match_single_items(tiny):
+    ds = HierarchicalPoseDataset(tiny, split="all", occlusion=Occlusion(mask_ratio=(0.0, 0.6), crop_ratio=0.3,
+                                                                         noise_px=2.0, probability=0.5), seed=11)
+    batch = ds.__getitems__([5, 9, 3, 100])
+    for position, index in enumerate([5, 9, 3, 100]):
+        single = ds[index]
+        for key in single:
+            assert torch.equal(batch[position][key], single[key]), (index, key)
+    hidden = [int((~ds[i]["sparse_visible"]).sum()) for i in range(60)]
+    assert min(hidden) == 0 and max(hidden) >= 5  # probability 0.5: some items untouched, others occluded
+    with pytest.raises(IndexError):
+        ds.__getitems__([0, len(ds)])
