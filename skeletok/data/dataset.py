@@ -22,6 +22,10 @@ index in the same epoch always gives the same occlusion, in the main process or 
 DataLoader worker. Call :meth:`HierarchicalPoseDataset.set_epoch` before each epoch (before
 iterators are created; persistent workers keep the epoch they were started with).
 
+The DataLoader fetches whole batches through ``__getitems__`` (occlusion vectorised over the
+batch; each item still drawn from its own generator, so batched and single items agree).
+Wrappers around this Dataset should forward ``__getitems__`` to keep that speed.
+
 Viewpoint augmentation (``random_views=True``): each item is filmed by a fresh random camera
 (:func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees elevation,
 3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images) looking at the sequence's mean root
