@@ -14,7 +14,7 @@ The point-axis projection is either
 * **dense** (``point_parts=None, token_parts=None``): a learned ``(m, j)`` matrix as in PCT, every
   token sees every point; or
 * **part-structured**: token ``m`` pools only over points whose part id equals token ``m``'s part id
-  (learned weights, initialised to the mean over those points). A token whose part owns no points
+  (learned weights, initialised near the mean over those points). A token whose part owns no points
   falls back to pooling over *all* points, so no token is ever constant. The decoder applies the same
   rule transposed: point ``n`` is built from the tokens of its own part (all tokens if its part has
   none).
@@ -63,7 +63,7 @@ class PointAxisProjection(nn.Module):
         out_parts: part id of every output (length ``n_out``); given together with ``in_parts``.
 
     With parts, output ``o`` is a learned weighted sum over the inputs of its own part, initialised to
-    their mean; an output whose part has no inputs uses all inputs (documented fallback).
+    their mean with a +-50% random jitter per weight; an output whose part has no inputs uses all inputs (documented fallback).
     """
 
     def __init__(self, *, num_in: int, num_out: int, in_parts: Sequence[int] | None = None,
@@ -81,7 +81,9 @@ class PointAxisProjection(nn.Module):
             dst = _part_ids("out_parts", out_parts, num_out)
             mask = (dst[:, None] == src[None, :]).float()
             mask[mask.sum(-1) == 0] = 1.0  # a part with no inputs pools over all of them
-            weight = mask / mask.sum(-1, keepdim=True)
+            # the mean over the part, jittered by up to +-50% so that several outputs of one part
+            # (HiPART's r dense tokens) do not start as identical copies
+            weight = mask / mask.sum(-1, keepdim=True) * (1 + 0.5 * (torch.rand(num_out, num_in) * 2 - 1))
         else:
             mask = torch.ones(num_out, num_in)
             weight = (torch.rand(num_out, num_in) * 2 - 1) / num_in**0.5  # nn.Linear's default init

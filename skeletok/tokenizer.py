@@ -118,8 +118,9 @@ class HierarchicalPoseTokenizer(nn.Module):
                 ids = _part_ids(name, value, n)
                 if int(ids.max()) >= p:
                     raise ValueError(f"{name} must hold part ids in [0, {p}) (num_parts={p}), got max {int(ids.max())}")
-            parts = {"fine": list(fine_parts), "dense": list(dense_parts),
-                     "tok_d": repeat(torch.arange(p), "p -> (p r)", r=r).tolist(), "tok_s": list(range(p))}
+                parts[name.split("_")[0]] = ids.tolist()
+            parts["tok_d"] = repeat(torch.arange(p), "p -> (p r)", r=r).tolist()  # token (i, .) is part i's
+            parts["tok_s"] = list(range(p))
         mixer = dict(dim=dim, token_mlp_dim=token_mlp_dim, channel_mlp_dim=channel_mlp_dim, dropout=dropout)
         dec = dict(mixer, depth=depth if decoder_depth is None else decoder_depth)
         self.encoder_fine = PoseMixerEncoder(num_points=num_fine, num_tokens=p * r, in_dim=2, depth=depth,
