@@ -92,7 +92,8 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer, sche
     Args:
         path: destination file.
         model: the (unwrapped) module.
-        optimizer, scheduler: their ``state_dict`` is stored.
+        optimizer: its ``state_dict`` is stored.
+        scheduler: its ``state_dict`` is stored.
         step: optimiser steps done so far.
         epoch: the epoch the next step belongs to (the sampler/dataset epoch).
         config: the resolved config as a plain dict.

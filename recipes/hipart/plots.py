@@ -87,10 +87,13 @@ def plot_frame_levels(
 
     Args:
         sparse_2d: ``(17, 2)`` input sparse pose (normalised units).
-        dense_2d, fine_2d: ``(48, 2)``, ``(96, 2)`` generated levels.
-        dense_2d_gt, fine_2d_gt: ground-truth levels, same shapes.
+        dense_2d: ``(48, 2)`` generated dense level.
+        fine_2d: ``(96, 2)`` generated fine level.
+        dense_2d_gt: ``(48, 2)`` ground-truth dense level.
+        fine_2d_gt: ``(96, 2)`` ground-truth fine level.
         visible: ``(17,)`` bool, which sparse joints the model saw.
-        pred_3d, gt_3d: ``(17, 3)`` camera frame, root-relative, millimetres.
+        pred_3d: ``(17, 3)`` predicted joints, camera frame, root-relative, millimetres.
+        gt_3d: ``(17, 3)`` true joints, same frame and unit.
         parents: parent index per sparse joint (-1 root).
         out: PNG path.
         title: figure title.

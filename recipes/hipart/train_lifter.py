@@ -65,7 +65,8 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
     """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer.
 
     Args:
-        prior, tokenizer: the frozen stage-2 and stage-1 models.
+        prior: the frozen stage-2 model.
+        tokenizer: the frozen stage-1 model.
         sparse_2d: ``(b, 17, 2)`` normalised sparse pose.
         visible: ``(b, 17)`` bool.
 
