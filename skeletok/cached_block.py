@@ -11,7 +11,7 @@ full pass and a cached pass agree. But its forward is general-purpose Python: me
 depth-1 ``Encoder`` over 4 tokens about 0.4-0.5 ms, against about 0.3 ms and 0.09 ms for this block.
 The prior calls both once per part (16 sequential steps per pose), so x-transformers alone would
 cost about 27 ms per pose at batch 1, far from the 60 poses/s target. This block is therefore
-written out (one fused qkv projection, ``F.scaled_dot_product_attention``, a GELU MLP).
+written out (one fused qkv projection, ``F.scaled_dot_product_attention``, a SiLU MLP).
 ``GCSAB`` (causal, cached) and ``LSAB`` (bidirectional) are both stacks of it.
 """
 
@@ -49,11 +49,13 @@ class KVCache:
 
 
 class CachedBlock(nn.Module):
-    """Pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` (GELU MLP).
+    """Pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` (SiLU MLP).
 
     The forward calls ``F.layer_norm``/``F.linear`` on the submodules' weights instead of calling
     the submodules: at batch 1 the per-module call overhead is about half of this block's run time
-    (about 0.09 ms against 0.16 ms per cached step at dim 64 on one core).
+    (about 0.09 ms against 0.16 ms per cached step at dim 64 on one core). The MLP uses SiLU rather
+    than GELU: as good in practice, and on CPU exact GELU has a fixed cost of about 10 us per call
+    against 3 us (batch 1; SiLU is also faster at batch 256, where tanh-GELU is three times slower).
 
     Args:
         dim: feature width ``d``.
@@ -105,7 +107,7 @@ class CachedBlock(nn.Module):
         out = F.linear(rearrange(out, "b h n e -> b n (h e)"), self.to_out.weight)
         x = x + (F.dropout(out, drop, True) if drop else out)
         h = F.layer_norm(x, (self.dim,), self.ff_norm.weight, self.ff_norm.bias)
-        h = F.gelu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
+        h = F.silu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
         if drop:
             h = F.dropout(h, drop, True)
         h = F.linear(h, self.ff_out.weight, self.ff_out.bias)

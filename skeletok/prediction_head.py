@@ -44,7 +44,7 @@ class PredictionHead(nn.Module):
         self.to_sparse = nn.Linear(dim, codebook_size_sparse)
         self.fuse = nn.Sequential(
             nn.Linear(2 * dim, 2 * dim),
-            nn.GELU(),
+            nn.SiLU(),
             nn.Dropout(dropout),
             nn.Linear(2 * dim, dim),
         )

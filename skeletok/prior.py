@@ -278,19 +278,22 @@ class HierarchicalARPrior(nn.Module):
         return q_s.clone(), q_d.clone()
 
     def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
+        # project the code tables once (k_s + k_d rows); every step is then a row lookup
+        table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
+        table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
         seq = self.condition(x_s, visibility)                       # (b, n, d)
         h, cache = self.gcsab(seq)
         h = h[:, -1]                                                # (b, d)
         sparse, dense = [], []
         for i in range(self.num_parts):
             q_s = _choose(self.head.sparse_logits(h), temperature, generator)                # (b,)
-            e_s = self.embed_sparse(q_s)                                                     # (b, d)
+            e_s = table_s[q_s]                                                               # (b, d)
             q_d = _choose(self.head.dense_logits(h, e_s), temperature, generator)            # (b, r)
             sparse.append(q_s)
             dense.append(q_d)
             if i == self.num_parts - 1:
                 break
-            g = self._summarise(rearrange(e_s, "b d -> b 1 d"), rearrange(self.embed_dense(q_d), "b r d -> b 1 r d"))
+            g = self._summarise(rearrange(e_s, "b d -> b 1 d"), rearrange(table_d[q_d], "b r d -> b 1 r d"))
             if use_cache:
                 h, cache = self.gcsab(g, cache=cache)
             else:

@@ -78,7 +78,7 @@ def test_cached_block_matches_manual_attention():
     scores = scores.masked_fill(torch.ones(3, 3, dtype=torch.bool).triu(1), float("-inf"))
     att = (scores.softmax(-1) @ v2).permute(0, 2, 1, 3).reshape(1, 3, 8)
     ref = x + block.to_out(att)
-    ref = ref + block.ff_out(torch.nn.functional.gelu(block.ff_in(block.ff_norm(ref))))
+    ref = ref + block.ff_out(torch.nn.functional.silu(block.ff_in(block.ff_norm(ref))))
     torch.testing.assert_close(y, ref, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(k, k2)
 
