@@ -256,17 +256,17 @@ def tokenizer_demo() -> TokenizerConfig:
 
 @_register("prior")
 def prior_demo() -> PriorConfig:
-    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser, 4 epochs, cosine."""
-    return _build("prior", **_DEMO_RUN, epochs=4, batch_size=128, optimizer="adamw", lr=1e-3,
+    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser, 3 epochs, cosine."""
+    return _build("prior", **_DEMO_RUN, epochs=3, batch_size=128, optimizer="adamw", lr=1e-3,
                   weight_decay=0.03, warmup_steps=20, schedule="cosine", dim=64, depth=3, heads=4,
                   dropout=0.1)
 
 
 @_register("lifter")
 def lifter_demo() -> LifterConfig:
-    """Small lifter (D=64, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 2 epochs."""
+    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 2 epochs."""
     return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=256, optimizer="adam", lr=2e-3,
-                  schedule="step", step_epochs=1, gamma=0.9, dim=64, depth=2, heads=4)
+                  schedule="step", step_epochs=1, gamma=0.9, dim=48, depth=2, heads=4)
 
 
 # --- overrides -------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from recipes.hipart.distributed import init_distributed
 __all__ = ["DEMO_MAX_FRAMES", "split_overrides", "run_demo", "add_parser", "main"]
 
 # Frames kept per mocap sequence in the demo's dataset variant (sizes the whole demo's run time).
-DEMO_MAX_FRAMES = 200
+DEMO_MAX_FRAMES = 150
 
 
 def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
