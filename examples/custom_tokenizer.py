@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 40 fast, 1500 full)")
     parser.add_argument("--batch", type=int, default=64, help="poses per step")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
                 codebook_size_dense=128) if args.fast else {}
     tok = HierarchicalPoseTokenizer(
         num_fine=len(fine_parts), num_dense=len(dense_parts), num_parts=COCO_FEET_23.num_parts, dense_per_part=2,
-        fine_parts=fine_parts, dense_parts=dense_parts, **size)
+        fine_parts=fine_parts, dense_parts=dense_parts, **size).to(args.device)
     opt = torch.optim.AdamW(tok.parameters(), lr=1e-3, weight_decay=0.15)  # Section C of the supplementary
     warmup = min(100, steps // 10 + 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     start, losses = time.time(), []
     tok.train()
     for step in range(steps):
-        x_f, x_d = sample_poses(COCO_FEET_23, args.batch, gen)
+        x_f, x_d = (x.to(args.device) for x in sample_poses(COCO_FEET_23, args.batch, gen))
         *_, loss, terms = tok(x_f, x_d, return_loss_breakdown=True)
         opt.zero_grad()
         loss.backward()
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"step {step} loss {loss.item():.4f} rec_dense {terms['rec_dense'].item():.4f} "
                   f"rec_fine {terms['rec_fine'].item():.4f}", flush=True)
     tok.eval()
-    x_f, x_d = sample_poses(COCO_FEET_23, 256, gen)  # fresh poses
+    x_f, x_d = (x.to(args.device) for x in sample_poses(COCO_FEET_23, 256, gen))  # fresh poses
     q_s, q_d = tok.encode(x_f)
     x_d_hat, x_f_hat = tok.decode(q_s, q_d)
     result = {
