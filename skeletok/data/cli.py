@@ -2,7 +2,8 @@
 
     skeletok data build [--out PATH] [--force] [--max-frames N]
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] --out data.npz
-    skeletok data from-h36m data_3d_h36m.npz [--data-2d FILE] [--subjects S9 S11] [--stride N] --out h36m.npz
+    skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
+        [--stride N] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
@@ -71,10 +72,13 @@ def _from_mocap(args) -> int:
 
 def _from_h36m(args) -> int:
     from skeletok.data.h36m import h36m_to_dataset
+    from skeletok.data.h36m_calibration import CALIBRATION_HELP
 
+    if args.cameras is None:
+        raise ValueError(f"from-h36m needs --cameras FILE. {CALIBRATION_HELP}")
     start = time.perf_counter()
-    path = h36m_to_dataset(args.data_3d, data_2d=args.data_2d, out=args.out, subjects=args.subjects,
-                           stride=args.stride)
+    path = h36m_to_dataset(args.data_3d, cameras=args.cameras, data_2d=args.data_2d, out=args.out,
+                           subjects=args.subjects, stride=args.stride)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
     return 0
 
@@ -133,6 +137,9 @@ def register(groups) -> None:
 
     h36m = commands.add_parser("from-h36m", help="convert Human3.6M (VideoPose3D .npz files) to a dataset file")
     h36m.add_argument("data_3d", help="data_3d_h36m.npz")
+    h36m.add_argument("--cameras", default=None, metavar="FILE",
+                      help="required: the camera calibration JSON of your Human3.6M copy (camera-parameters.json "
+                      "from the download tools, or VideoPose3D's parameters as JSON); skeletok ships none")
     h36m.add_argument("--data-2d", default=None, help="2D detections, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz")
     h36m.add_argument("--subjects", nargs="+", default=None, help="subjects to convert (default: all)")
     h36m.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")

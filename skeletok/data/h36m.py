@@ -1,4 +1,4 @@
-"""Human3.6M for users who have it: VideoPose3D-format files, published cameras, SMPL hierarchy.
+"""Human3.6M for users who have it: VideoPose3D-format files, their own camera calibration, SMPL hierarchy.
 
 Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_pickle``):
 
@@ -7,9 +7,10 @@ Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_
 - ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: key ``positions_2d``, subject -> action -> list of 4
   ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
 
-Cameras (:func:`h36m_cameras`) come from the committed ``assets/h36m_cameras.json``: the
-published calibration numbers as listed in VideoPose3D's ``common/h36m_dataset.py``. Projection
-uses the Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project_camera`).
+Cameras come from the calibration file of the user's Human3.6M copy (skeletok ships none):
+:func:`~skeletok.data.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
+tools' ``camera-parameters.json`` (see :mod:`skeletok.data.h36m_calibration`). Projection uses the
+Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project_camera`).
 
 Dense/fine ground truth needs body meshes, which Human3.6M does not ship: users who have SMPL
 fits supply the vertices and :func:`hierarchy_from_smpl` coarsens them with the same HEM
@@ -22,18 +23,16 @@ Shapes: ``t`` frames, ``v`` vertices, ``f`` faces.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from skeletok.data.actions import action_from_name
 from skeletok.data.build import assemble_dataset
-from skeletok.data.cameras import Camera
 from skeletok.data.fileformat import save_dataset
+from skeletok.data.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
 from skeletok.data.hem import MeshHierarchy, coarsen_mesh
 from skeletok.skeleton import H36M_17
 
@@ -45,6 +44,7 @@ __all__ = [
     "H36M_ACTIONS",
     "h36m_action",
     "h36m_cameras",
+    "load_h36m_cameras",
     "load_h36m_3d",
     "load_h36m_2d",
     "SmplLevels",
@@ -54,7 +54,6 @@ __all__ = [
 
 # The 17 joints kept out of Human3.6M's 32 (VideoPose3D's remove_joints complement), H36M_17 order.
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
 # The 15 Human3.6M actions (the per-action columns of the usual result tables).
@@ -71,46 +70,6 @@ def h36m_action(name: str) -> str:
     base = re.sub(r"\s*\d+$", "", str(name).strip())
     base = _ACTION_ALIASES.get(base, base)
     return base if base in H36M_ACTIONS else action_from_name(name)
-
-
-def _quaternion_matrix(q) -> np.ndarray:
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def _calibration() -> dict:
-    with resources.files("skeletok.data").joinpath("assets/h36m_cameras.json").open() as fh:
-        return json.load(fh)
-
-
-def h36m_cameras(subject: str, *, distortion: bool = True) -> list[Camera]:
-    """The 4 calibrated Human3.6M cameras of a subject (in :data:`CAMERA_IDS` order).
-
-    The published extrinsics give a quaternion ``q`` (camera -> world rotation) and the camera
-    centre ``C`` in millimetres; here ``R = rot(q)^T`` and ``t = -R C / 1000`` (metres).
-
-    Raises:
-        ValueError: for a subject without published extrinsics (S2, S3, S4 or unknown).
-    """
-    calib = _calibration()
-    if subject not in calib["extrinsics"]:
-        raise ValueError(f"subject must be one of {sorted(calib['extrinsics'])} (published extrinsics), "
-                         f"got {subject!r}")
-    cams = []
-    for intr, extr in zip(calib["intrinsics"], calib["extrinsics"][subject]):
-        R = _quaternion_matrix(extr["orientation"]).T
-        centre_world = np.asarray(extr["translation"]) / 1000.0
-        cams.append(Camera(
-            R=R, t=-R @ centre_world, focal=intr["focal_length"], centre=intr["center"],
-            size=(intr["res_w"], intr["res_h"]),
-            radial=intr["radial_distortion"] if distortion else None,
-            tangential=intr["tangential_distortion"] if distortion else None, name=intr["id"],
-        ))
-    return cams
 
 
 def _load_dict(path, key: str) -> tuple[dict, np.lib.npyio.NpzFile]:
@@ -226,7 +185,7 @@ def hierarchy_from_smpl(vertices, faces, *, joints=None, hierarchy: MeshHierarch
     return SmplLevels(dense, fine, hierarchy.assignments[1].copy(), parts_dense, parts_fine, hierarchy)
 
 
-def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
+def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
                     test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0) -> Path:
     """Convert Human3.6M (VideoPose3D files) into a skeletok dataset file.
 
@@ -240,12 +199,15 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
 
     Args:
         data_3d: path of ``data_3d_h36m.npz``.
+        cameras: the Human3.6M camera calibration: a file path in either layout of
+            :mod:`~skeletok.data.h36m_calibration` (skeletok ships none), or the result of
+            :func:`~skeletok.data.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
         out: output ``.npz`` path.
         data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse``.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
             same world frame (and frames) as ``data_3d``; with ``smpl_faces`` they give dense/fine.
         smpl_faces: ``(f, 3)`` triangles of the SMPL meshes.
-        subjects: subjects to convert (default: all in the file with published cameras).
+        subjects: subjects to convert (default: all in the file with extrinsics in ``cameras``).
         test_subjects: subjects marked test.
         stride: keep every ``stride``-th frame.
         fps: frame rate of the source (50 for Human3.6M); the file records ``fps / stride``.
@@ -254,7 +216,8 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
         raise ValueError(f"stride must be a positive integer, got {stride}")
     if (smpl_vertices is None) != (smpl_faces is None):
         raise ValueError("smpl_vertices and smpl_faces must be given together")
-    known = set(_calibration()["extrinsics"])
+    calibration, _ = resolve_calibration(cameras)
+    known = set(calibration)
     pos3d = load_h36m_3d(data_3d, subjects)
     pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
     det = load_h36m_2d(data_2d, list(pos3d))[0] if data_2d is not None else None
@@ -262,7 +225,7 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
     projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
     hierarchy, parts = None, (None, None)
     for subject in sorted(pos3d):
-        cams = h36m_cameras(subject)
+        cams = h36m_cameras(subject, calibration=calibration)
         for action in sorted(pos3d[subject]):
             pos = pos3d[subject][action]
             t = len(pos)
@@ -310,7 +273,7 @@ def h36m_to_dataset(data_3d, *, out, data_2d=None, smpl_vertices=None, smpl_face
         sequence=seq, sequence_names=names,
         parts_dense=parts[0], parts_fine=parts[1], fine_to_dense=fine_to_dense,
         action=np.array([action_names.index(a) for a in labels])[seq], action_names=action_names,
-        split=np.array(seq_split), fps=fps / stride, cameras=h36m_cameras(sorted(pos3d)[0]),
+        split=np.array(seq_split), fps=fps / stride, cameras=calibration[sorted(pos3d)[0]],
         det_sparse=np.concatenate(det_list) if det is not None else None,
         projected={k: np.concatenate(v) for k, v in projected.items()},
         extra={"sequence_cam_R": np.stack(cams_R), "sequence_cam_t": np.stack(cams_t)},
