@@ -15,7 +15,7 @@ from skeletok.data.build import build_dataset, build_default_dataset
 from skeletok.data.cameras import Camera, h36m_like_rig, normalize_screen, random_cameras, unnormalize_screen
 from skeletok.data.dataset import HierarchicalPoseDataset
 from skeletok.data.fileformat import FORMAT_VERSION, load_dataset, save_dataset
-from skeletok.data.h36m import h36m_cameras, h36m_to_dataset, hierarchy_from_smpl, load_h36m_2d, load_h36m_3d
+from skeletok.data.h36m import load_h36m_cameras, h36m_cameras, h36m_to_dataset, hierarchy_from_smpl, load_h36m_2d, load_h36m_3d
 from skeletok.data.levels import BodyLevels, build_levels
 from skeletok.data.mapping import JointMapping, get_mapping
 from skeletok.data.motion import Motion, read_motion
@@ -55,6 +55,7 @@ __all__ = [
     "default_dataset_path",
     "HierarchicalPoseDataset",
     "h36m_cameras",
+    "load_h36m_cameras",
     "load_h36m_3d",
     "load_h36m_2d",
     "hierarchy_from_smpl",

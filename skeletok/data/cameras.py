@@ -206,8 +206,8 @@ def h36m_like_rig(
 ) -> list[Camera]:
     """Four pinhole cameras placed around the subject like Human3.6M's.
 
-    The defaults follow the published Human3.6M calibration (VideoPose3D's numbers): cameras at
-    azimuths of about +-70 and +-110 degrees, 4.6-5.4 m from the subject horizontally,
+    The defaults are round values of the same magnitude as Human3.6M's studio set-up (no calibration data
+    is copied): cameras at azimuths of about +-70 and +-110 degrees, 4.6-5.4 m from the subject horizontally,
     1.5-1.6 m above the floor, focal length about 1,145 px, images of 1,000 x 1,000/1,002 px,
     all looking at the subject. No lens distortion.
 
