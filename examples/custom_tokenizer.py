@@ -15,9 +15,11 @@ The data are synthetic but structured: random 2D poses from forward kinematics o
 bone angles relative to the parent bone, bone-length and global scale/rotation/translation jitter),
 in normalised image coordinates (about [-1, 1]). No dataset files are needed.
 
-Run ``python examples/custom_tokenizer.py`` (a minute or two on a CPU) or with ``--fast`` (or
-``SKELETOK_FAST=1``) for a few-second smoke run. Each logged line is ``step N loss X rec_dense Y
-rec_fine Z``.
+Run ``python examples/custom_tokenizer.py`` (default-size model, 300 steps of 64 poses: about 6
+minutes on two busy CPU cores, seconds on a GPU; it reached a mean error of about 0.07 normalised units
+on fresh poses, with 75% / 58% of the sparse / dense codes in use) or with ``--fast`` (or
+``SKELETOK_FAST=1``) for a few-second smoke run with a tiny model. Each logged line is ``step N loss X
+rec_dense Y rec_fine Z``; the last line prints the held-out reconstruction error and codebook usage.
 """
 
 from __future__ import annotations
@@ -93,14 +95,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", default=os.environ.get("SKELETOK_FAST") == "1",
                         help="tiny model, few steps (a few seconds); also SKELETOK_FAST=1")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 40 fast, 1500 full)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default 40 fast, 300 full)")
     parser.add_argument("--batch", type=int, default=64, help="poses per step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    steps = args.steps or (40 if args.fast else 1500)
+    steps = args.steps or (40 if args.fast else 300)
     fine_parts, dense_parts = point_parts(COCO_FEET_23)
     size = dict(dim=32, depth=1, token_mlp_dim=16, code_dim=16, codebook_size_sparse=64,
                 codebook_size_dense=128) if args.fast else {}
