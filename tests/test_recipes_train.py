@@ -321,7 +321,7 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
     for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
         assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
     timings = json.loads((out / "timings.json").read_text())
-    assert set(timings) == {"data", "tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle",
-                            "total"}
+    assert {"data", "tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle",
+            "total"} <= set(timings)
     assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
     assert "[demo] lifter_oracle:" in capsys.readouterr().out

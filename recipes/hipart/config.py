@@ -248,24 +248,25 @@ _DEMO_RUN = dict(run_dir="runs/demo", log_every=20, ckpt_every=200)
 
 @_register("tokenizer")
 def tokenizer_demo() -> TokenizerConfig:
-    """Small MSST (D1=64, L1=2, small codebooks) with the paper's optimiser recipe, 2 epochs."""
-    return _build("tokenizer", **_DEMO_RUN, epochs=2, batch_size=128, optimizer="adamw", lr=2e-3,
-                  weight_decay=0.15, warmup_steps=20, schedule="cosine", dim=64, depth=2, code_dim=32,
+    """Small MSST (D1=64, L1=2, small codebooks) with the paper's optimiser recipe, 2 epochs of batch 64."""
+    return _build("tokenizer", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adamw", lr=2e-3,
+                  weight_decay=0.15, warmup_steps=40, schedule="cosine", dim=64, depth=2, code_dim=32,
                   codebook_size_sparse=128, codebook_size_dense=256)
 
 
 @_register("prior")
 def prior_demo() -> PriorConfig:
-    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser, 3 epochs, cosine."""
-    return _build("prior", **_DEMO_RUN, epochs=3, batch_size=128, optimizer="adamw", lr=1e-3,
+    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser and batch 64, 3 epochs, cosine."""
+    return _build("prior", **_DEMO_RUN, epochs=3, batch_size=64, optimizer="adamw", lr=1e-3,
                   weight_decay=0.03, warmup_steps=20, schedule="cosine", dim=64, depth=3, heads=4,
                   dropout=0.1)
 
 
 @_register("lifter")
 def lifter_demo() -> LifterConfig:
-    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 2 epochs."""
-    return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=256, optimizer="adam", lr=2e-3,
+    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 2 epochs of batch 64
+    (on a CPU the number of updates, not of samples, limits a short run)."""
+    return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.9, dim=48, depth=2, heads=4)
 
 
