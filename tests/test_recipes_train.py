@@ -298,8 +298,8 @@ def test_resume_is_bit_identical(stage, trained, data_file, tmp_path):
 
 def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(data_file, tmp_path):
     train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "max_steps=1"))
-    with pytest.raises(ValueError, match=r"cannot resume.*lr: 0.001 -> 0.002"):
-        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "lr=2e-3"), resume=True)
+    with pytest.raises(ValueError, match=r"cannot resume.*lr: 0.002 -> 0.005"):
+        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "lr=5e-3"), resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
         train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=oracle"), resume=True)
 
