@@ -264,9 +264,9 @@ def prior_demo() -> PriorConfig:
 
 @_register("lifter")
 def lifter_demo() -> LifterConfig:
-    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 2 epochs of batch 64
+    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 4 epochs of batch 64
     (on a CPU the number of updates, not of samples, limits a short run)."""
-    return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
+    return _build("lifter", **_DEMO_RUN, epochs=4, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.9, dim=48, depth=2, heads=4)
 
 
