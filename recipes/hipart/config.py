@@ -121,6 +121,10 @@ class TokenizerConfig(RunConfig):
         projection: ``part`` (part-structured pooling, default) or ``dense`` (PCT's learned projection).
         mask_rate: fraction of fine points replaced by the learned "invisible" embedding in training.
         beta, lambda_local, lambda_global, tau: loss weights and temperature (Eq. 3, 5, 6).
+        local_negatives: negatives of the local alignment: ``all`` (other parts and other poses, Eq. 3 as
+            written) or ``parts`` (other parts of the same pose only; poses that share a code are then not
+            counted as false negatives, which otherwise puts a floor of about log(batch) under the loss and
+            drowns the reconstruction terms in short runs).
         dropout: dropout inside the Mixer blocks.
         use_actions: train the global (action) alignment term on the dataset's action labels.
     """
@@ -136,6 +140,7 @@ class TokenizerConfig(RunConfig):
     lambda_local: float = 1.0
     lambda_global: float = 0.3
     tau: float = 0.07
+    local_negatives: Literal["all", "parts"] = "all"
     dropout: float = 0.0
     decay: float = 0.99
     use_actions: bool = True
@@ -248,10 +253,11 @@ _DEMO_RUN = dict(run_dir="runs/demo", log_every=20, ckpt_every=200)
 
 @_register("tokenizer")
 def tokenizer_demo() -> TokenizerConfig:
-    """Small MSST (D1=64, L1=2, small codebooks) with the paper's optimiser recipe, 2 epochs of batch 64."""
-    return _build("tokenizer", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adamw", lr=2e-3,
+    """Small MSST (D1=64, L1=2, small codebooks), the paper's optimiser recipe, 4 epochs of batch 64; local
+    alignment against the other parts only (`local_negatives="parts"`, see `TokenizerConfig`)."""
+    return _build("tokenizer", **_DEMO_RUN, epochs=4, batch_size=64, optimizer="adamw", lr=2e-3,
                   weight_decay=0.15, warmup_steps=40, schedule="cosine", dim=64, depth=2, code_dim=32,
-                  codebook_size_sparse=128, codebook_size_dense=256)
+                  codebook_size_sparse=128, codebook_size_dense=256, local_negatives="parts")
 
 
 @_register("prior")
@@ -264,9 +270,9 @@ def prior_demo() -> PriorConfig:
 
 @_register("lifter")
 def lifter_demo() -> LifterConfig:
-    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 4 epochs of batch 64
+    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule (x0.9 per epoch), 8 epochs of batch 64
     (on a CPU the number of updates, not of samples, limits a short run)."""
-    return _build("lifter", **_DEMO_RUN, epochs=4, batch_size=64, optimizer="adam", lr=2e-3,
+    return _build("lifter", **_DEMO_RUN, epochs=8, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.9, dim=48, depth=2, heads=4)
 
 

@@ -2,13 +2,13 @@
 
 Launch::
 
-    skeletok hipart demo [--out runs/demo] [--preset demo] [--max-frames N] [key=value ...]
+    skeletok hipart demo [--out runs/demo] [--preset demo] [--max-frames N] [--no-eval] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
 Steps: build the default dataset if it is missing (`skeletok.data.build.build_default_dataset`), then train
 stage 1 (tokenizer), stage 2 (prior) and stage 3 in all three modes (``hipart``, ``sparse_only``,
 ``oracle``), all into ``--out`` (``tokenizer.pt``, ``prior.pt``, ``lifter_<mode>.pt`` and one folder of logs
-per stage). Per-stage wall-clock timings are printed and written to ``--out/timings.json``.
+per stage), then evaluate them (``report.json``, ``report.md``, pictures; the table is printed). Per-stage wall-clock timings are printed and written to ``--out/timings.json``.
 ``key=value`` overrides apply to every stage that has the field (e.g. ``seed=1 device=cpu``); a key no stage
 knows is an error. The demo runs in a single process (no ``torchrun``).
 """
@@ -24,6 +24,8 @@ from pathlib import Path
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
 from recipes.hipart.config import PRESETS, STAGES, apply_overrides, get_preset
 from recipes.hipart.distributed import init_distributed
+from recipes.hipart.evaluate import run_evaluation
+from recipes.hipart.report import format_markdown
 
 __all__ = ["DEMO_MAX_FRAMES", "split_overrides", "run_demo", "add_parser", "main"]
 
@@ -51,7 +53,8 @@ def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
 
 
 def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames: int | None = DEMO_MAX_FRAMES,
-             overrides: list[str] | tuple[str, ...] = (), progress: bool = True) -> dict[str, float]:
+             overrides: list[str] | tuple[str, ...] = (), progress: bool = True, evaluate: bool = True,
+             eval_samples: int = 1000) -> dict[str, float]:
     """Build the data if needed and train the three stages and three lifters into ``out``.
 
     Args:
@@ -61,10 +64,13 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
             ignored when the overrides give ``data=...``.
         overrides: ``key=value`` items, each applied to every stage that has the field.
         progress: progress bars and per-stage prints.
+        evaluate: evaluate the run at the end (`recipes.hipart.evaluate.run_evaluation`): report and pictures
+            into ``out``.
+        eval_samples: test samples the evaluation uses (evenly spaced; 0 = all).
 
     Returns:
         Seconds per step: ``data``, ``tokenizer``, ``prior``, ``lifter_hipart``, ``lifter_sparse_only``,
-        ``lifter_oracle`` and ``total``; also written to ``out/timings.json``.
+        ``lifter_oracle``, ``evaluate`` and ``total``; also written to ``out/timings.json``.
     """
     out = Path(out)
     routed = split_overrides(list(overrides))
@@ -92,8 +98,16 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     timed("prior", train_prior.run, configs["prior"])
     for mode in train_lifter.MODES:
         timed(f"lifter_{mode}", train_lifter.run, dataclasses.replace(configs["lifter"], mode=mode))
-    timings["total"] = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    if evaluate:
+        tic = time.perf_counter()
+        report = run_evaluation(out, data=data, device=configs["lifter"].device, max_samples=eval_samples,
+                                progress=progress)
+        timings["evaluate"] = time.perf_counter() - tic
+        if progress:
+            print(format_markdown(report), flush=True)
+    timings["total"] = time.perf_counter() - start
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     if progress:
         print("[demo] seconds per step: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()), flush=True)
@@ -106,11 +120,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="preset of every stage (default: demo)")
     parser.add_argument("--max-frames", type=int, default=DEMO_MAX_FRAMES,
                         help=f"frames per sequence of the default dataset (default {DEMO_MAX_FRAMES}; 0 = all)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
+    parser.add_argument("--eval-samples", type=int, default=1000, help="test samples evaluated (0 = all)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides applied to every stage")
 
 
 def _run(args: argparse.Namespace) -> int:
-    run_demo(args.out, preset=args.preset, max_frames=args.max_frames or None, overrides=args.overrides)
+    run_demo(args.out, preset=args.preset, max_frames=args.max_frames or None, overrides=args.overrides,
+             evaluate=not args.no_eval, eval_samples=args.eval_samples)
     return 0
 
 

@@ -47,7 +47,8 @@ def tokenizer_kwargs(cfg: TokenizerConfig, meta: dict) -> dict:
                 codebook_size_dense=cfg.codebook_size_dense,
                 num_actions=meta["num_actions"] if cfg.use_actions else 0, projection=cfg.projection,
                 mask_rate=cfg.mask_rate, beta=cfg.beta, lambda_local=cfg.lambda_local,
-                lambda_global=cfg.lambda_global, tau=cfg.tau, dropout=cfg.dropout, decay=cfg.decay)
+                lambda_global=cfg.lambda_global, tau=cfg.tau, local_negatives=cfg.local_negatives,
+                dropout=cfg.dropout, decay=cfg.decay)
 
 
 def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
