@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from recipes.hipart.bench import run_bench
+from recipes.hipart.centring import observed_centre
 from recipes.hipart.demo import run_demo
 from recipes.hipart.evaluate import CROP_RATIOS, MASK_RATIOS, run_evaluation
 from recipes.hipart.inference import HiPART
@@ -84,9 +85,11 @@ def test_predict_is_deterministic_and_respects_visibility(run_dir):
     assert torch.equal(a.q_s, b.q_s) and torch.equal(a.q_d, b.q_d)
     torch.testing.assert_close(a.joints_3d, b.joints_3d)
     assert a.joints_3d.shape == (5, 17, 3) and a.dense_2d.shape == (5, 48, 2) and a.fine_2d.shape == (5, 96, 2)
-    # the generated levels are exactly the tokenizer's decoding of the returned tokens
+    # the generated levels are the tokenizer's decoding of the returned tokens, shifted to the input's centre
     dense, fine = model.tokenizer.decode(a.q_s, a.q_d)
-    torch.testing.assert_close(dense, a.dense_2d)
+    centre = observed_centre(x, vis)
+    torch.testing.assert_close(dense + centre, a.dense_2d)
+    torch.testing.assert_close(fine + centre, a.fine_2d)
     hyp = model.predict(x, vis, temperature=1.0, num_hypotheses=4, generator=torch.Generator().manual_seed(1))
     assert hyp.joints_3d.shape == (5, 4, 17, 3)
     assert (hyp.q_d[:, 0] != hyp.q_d[:, 1]).any()
@@ -134,3 +137,21 @@ def test_bench_reports_every_stage(run_dir):
     assert flops["prior_generate_uncached"] > flops["prior_generate_cached"] > 0
     assert flops["pipeline_cached"] >= flops["lifter"] + flops["tokenizer_decode"]
     assert result["machine"]["matmul_gflops_fp32"] > 0
+
+
+def test_observed_centre_uses_visible_joints_only():
+    x = torch.zeros(3, 17, 2)
+    x[:, 0] = torch.tensor([0.1, 0.2])                       # pelvis
+    x[:, 1], x[:, 4] = torch.tensor([0.0, 0.2]), torch.tensor([0.3, 0.2])   # hips
+    x[:, 5:] = 0.9
+    vis = torch.ones(3, 17, dtype=torch.bool)
+    vis[1, 0] = False                                          # pelvis hidden: mid-hips
+    vis[2, :5] = False                                         # pelvis and hips hidden: mean of the rest
+    c = observed_centre(x, vis)
+    torch.testing.assert_close(c[0, 0], torch.tensor([0.1, 0.2]))
+    torch.testing.assert_close(c[1, 0], torch.tensor([0.15, 0.2]))
+    torch.testing.assert_close(c[2, 0], torch.tensor([0.9, 0.9]))
+    moved = x.clone()
+    moved[2, :5] += 5.0
+    torch.testing.assert_close(observed_centre(moved, vis), c)
+    assert torch.equal(observed_centre(x, torch.zeros_like(vis)), torch.zeros(3, 1, 2))

@@ -239,11 +239,12 @@ def test_tokenizer_and_prior_chain(trained, data_file):
         assert saved["stage"] == stage and saved["config"]["max_steps"] == steps and saved["steps_per_epoch"] == 4
     tok_records = read_metrics(trained / "tokenizer" / "metrics.jsonl")
     assert tok_records[0]["lr"] == pytest.approx(0.5 * 2e-3) and "perplexity_dense" in tok_records[0]
-    # precomputed targets are the frozen tokenizer's tokens of the clean fine poses
+    # precomputed targets are the frozen tokenizer's tokens of the clean, centred fine poses
     data = make_dataset(data_file, split="train")
     q_s, q_d = train_prior.encode_dataset(tok, data, batch_size=50)
     assert q_s.shape == (len(data), 16) and q_d.shape == (len(data), 16, 3)
-    s7, d7 = tok.encode(data[7]["fine_2d"][None])
+    item = data[7]  # targets are the tokens of the pelvis-centred fine pose
+    s7, d7 = tok.encode(item["fine_2d"][None] - item["sparse_2d_clean"][None, :1])
     assert torch.equal(q_s[7], s7[0]) and torch.equal(q_d[7], d7[0])
 
 
@@ -272,8 +273,10 @@ def test_generated_levels_come_from_prior_and_tokenizer(trained, data_file):
     item = make_dataset(data_file, split="train")[3]
     x_s, vis = item["sparse_2d"][None], item["sparse_visible"][None]
     dense, fine = train_lifter.generate_levels(prior, tok, x_s, vis)
-    expect = tok.decode(*prior.generate(x_s, vis))
-    assert torch.equal(dense, expect[0]) and torch.equal(fine, expect[1]) and fine.shape == (1, 96, 2)
+    centre = x_s[:, :1]  # the pelvis is visible: tokens describe the pose centred on it
+    expect = tok.decode(*prior.generate(x_s - centre, vis))
+    assert vis[0, 0]
+    assert torch.equal(dense, expect[0] + centre) and torch.equal(fine, expect[1] + centre) and fine.shape == (1, 96, 2)
 
 
 @pytest.mark.parametrize("stage", ["tokenizer", "lifter"])

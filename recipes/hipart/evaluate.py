@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recipes.hipart.centring import clean_centre
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.data import make_dataset, ordered_batches
 from recipes.hipart.distributed import pick_device
@@ -49,7 +50,7 @@ __all__ = ["MASK_RATIOS", "CROP_RATIOS", "run_evaluation", "add_parser", "main"]
 
 MASK_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8)
 CROP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4)
-KEYS = ("sparse_2d", "sparse_visible", "dense_2d", "fine_2d", "sparse_3d", "action", "camera")
+KEYS = ("sparse_2d", "sparse_visible", "sparse_2d_clean", "dense_2d", "fine_2d", "sparse_3d", "action", "camera")
 
 
 def _collect(data: Path, split: str, occlusion: Occlusion | None, seed: int, keep: torch.Tensor | None) -> dict:
@@ -164,8 +165,9 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
 
     tok = model.tokenizer
     with torch.inference_mode():
-        q_s, q_d = tok.encode(clean["fine_2d"].to(dev))
-        dense_rec, fine_rec = (x.cpu() for x in tok.decode(q_s, q_d))
+        centre = clean_centre(clean["sparse_2d_clean"])
+        q_s, q_d = tok.encode((clean["fine_2d"] - centre).to(dev))
+        dense_rec, fine_rec = (x.cpu() + centre for x in tok.decode(q_s, q_d))
         _, _, q_s_gen, q_d_gen = model.densify(clean["sparse_2d"].to(dev), clean["sparse_visible"].to(dev))
     report["tokenizer"] = {
         "dense_2d_px": _px(mean_error_2d(dense_rec, clean["dense_2d"], reduction="none")[:, None], w),

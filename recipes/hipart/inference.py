@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from einops import rearrange, repeat
 
+from recipes.hipart.centring import observed_centre
 from recipes.hipart.distributed import pick_device
 from recipes.hipart.train_lifter import load_lifter
 from recipes.hipart.train_prior import load_prior
@@ -98,6 +99,9 @@ class HiPART:
                 temperature: float = 0.0, generator: torch.Generator | None = None, use_cache: bool = True):
         """Generate the dense and fine poses of a sparse pose (no lifting).
 
+        The prior and the tokenizer work on pelvis-centred poses (`recipes.hipart.centring`); the returned
+        levels are shifted back to the input's frame. The tokens describe the centred pose.
+
         Args:
             sparse_2d: ``(b, 17, 2)`` normalised.
             visibility: ``(b, 17)`` bool, ``None`` = all visible.
@@ -108,10 +112,13 @@ class HiPART:
         Returns:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r))``.
         """
-        q_s, q_d = self.prior.generate(sparse_2d.to(self.device), None if visibility is None else visibility.to(self.device),
-                                       temperature=temperature, use_cache=use_cache, generator=generator)
+        x = sparse_2d.to(self.device)
+        vis = None if visibility is None else visibility.to(self.device)
+        centre = observed_centre(x, vis)
+        q_s, q_d = self.prior.generate(x - centre, vis, temperature=temperature, use_cache=use_cache,
+                                       generator=generator)
         dense, fine = self.tokenizer.decode(q_s, q_d)
-        return dense, fine, q_s, q_d
+        return dense + centre, fine + centre, q_s, q_d
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,

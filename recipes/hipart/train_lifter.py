@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from recipes.hipart.centring import observed_centre
+
 from recipes.hipart.checkpoint import export_model, load_exported
 from recipes.hipart.config import LifterConfig
 from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
@@ -62,7 +64,8 @@ def lifter_kwargs(cfg: LifterConfig) -> dict:
 @torch.no_grad()
 def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseTokenizer, sparse_2d: torch.Tensor,
                     visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer.
+    """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer, in pelvis-centred
+    coordinates (`recipes.hipart.centring`) shifted back to the input's frame.
 
     Args:
         prior: the frozen stage-2 model.
@@ -73,8 +76,10 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
     Returns:
         ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates.
     """
-    q_s, q_d = prior.generate(sparse_2d, visible, temperature=0.0, use_cache=True)
-    return tokenizer.decode(q_s, q_d)
+    centre = observed_centre(sparse_2d, visible)
+    q_s, q_d = prior.generate(sparse_2d - centre, visible, temperature=0.0, use_cache=True)
+    dense, fine = tokenizer.decode(q_s, q_d)
+    return dense + centre, fine + centre
 
 
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:

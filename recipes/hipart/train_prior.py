@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from recipes.hipart.centring import clean_centre, observed_centre
+
 from recipes.hipart.checkpoint import export_model, load_exported
 from recipes.hipart.config import PriorConfig
 from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
@@ -56,7 +58,7 @@ def prior_kwargs(cfg: PriorConfig, tokenizer: HierarchicalPoseTokenizer) -> dict
 @torch.no_grad()
 def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size: int = 512,
                    device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens of every sample's ``fine_2d`` in index order.
+    """Tokens of every sample's ``fine_2d``, centred on its clean pelvis (`recipes.hipart.centring`), in index order.
 
     Returns:
         ``q_s (n, p)`` and ``q_d (n, p, r)`` long, on the CPU.
@@ -64,7 +66,7 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
     tokenizer = tokenizer.to(device).eval()
     q_s, q_d = [], []
     for batch in ordered_batches(dataset, batch_size):
-        s, d = tokenizer.encode(batch["fine_2d"].to(device))
+        s, d = tokenizer.encode((batch["fine_2d"] - clean_centre(batch["sparse_2d_clean"])).to(device))
         q_s.append(s.cpu())
         q_d.append(d.cpu())
     return torch.cat(q_s), torch.cat(q_d)
@@ -75,8 +77,9 @@ def _step(tokenizer: HierarchicalPoseTokenizer | None):
         if tokenizer is None:
             q_s, q_d = batch["q_s"], batch["q_d"]
         else:
-            q_s, q_d = tokenizer.encode(batch["fine_2d"])
-        logits_s, _, loss, terms = net(batch["sparse_2d"], batch["sparse_visible"], q_s, q_d,
+            q_s, q_d = tokenizer.encode(batch["fine_2d"] - clean_centre(batch["sparse_2d_clean"]))
+        x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+        logits_s, _, loss, terms = net(x_s - observed_centre(x_s, vis), vis, q_s, q_d,
                                        return_loss_breakdown=True)
         metrics = dict(terms)
         metrics["visible_fraction"] = batch["sparse_visible"].float().mean()

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from recipes.hipart.centring import clean_centre
+
 from recipes.hipart.checkpoint import export_model, load_exported
 from recipes.hipart.config import TokenizerConfig
 from recipes.hipart.data import dataset_meta, make_dataset, resolve_data
@@ -58,7 +60,8 @@ def _unwrap(net: torch.nn.Module) -> torch.nn.Module:
 def _step(use_actions: bool):
     def step(net: torch.nn.Module, batch: dict):
         action = batch["action"] if use_actions else None
-        _, _, q_s, q_d, loss, terms = net(batch["fine_2d"], batch["dense_2d"], action=action,
+        centre = clean_centre(batch["sparse_2d_clean"])
+        _, _, q_s, q_d, loss, terms = net(batch["fine_2d"] - centre, batch["dense_2d"] - centre, action=action,
                                            visibility=batch["fine_visible"], return_loss_breakdown=True)
         codebook = _unwrap(net).codebook
         metrics = {k: v for k, v in terms.items() if k != "total"}
