@@ -8,13 +8,6 @@ from skeletok.gcsab import GCSAB
 from skeletok.lsab import LSAB
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: one intra-op thread is faster, and far faster on a shared, loaded machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 

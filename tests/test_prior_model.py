@@ -8,13 +8,6 @@ from hypothesis import strategies as st
 from skeletok.prior import HierarchicalARPrior
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: one intra-op thread is faster, and far faster on a shared, loaded machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 P, R, KS, KD, J = 4, 3, 8, 10, 17

@@ -26,12 +26,6 @@ TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16",
         "max_steps=3", "batch_size=32", "progress=false", "dropout=0.0"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -66,13 +66,6 @@ def write_random_walk(path: Path, *, sequences: int = 4, frames: int = 24, camer
     return save_dataset(arrays, path)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine the default thread pool is ~10x slower here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +321,16 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
             "total"} <= set(timings)
     assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
     assert "[demo] lifter_oracle:" in capsys.readouterr().out
+
+
+def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
+    torch.manual_seed(0)
+    levels = [torch.zeros(4000, 17, 2), torch.zeros(4000, 48, 2), torch.zeros(4000, 96, 2)]
+    vis = [torch.ones(4000, 17, dtype=torch.bool), None, None]
+    assert train_lifter._drop_levels(levels, vis, 0.5, training=False) is vis
+    assert train_lifter._drop_levels(levels, vis, 0.0, training=True) is vis
+    out = train_lifter._drop_levels(levels, vis, 0.5, training=True)
+    assert out[0] is vis[0]
+    dense_kept, fine_kept = out[1].all(1), out[2].all(1)
+    assert torch.equal(dense_kept, fine_kept) and torch.equal(out[1].any(1), dense_kept)  # whole levels per sample
+    assert 0.45 < dense_kept.float().mean() < 0.55

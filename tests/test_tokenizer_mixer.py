@@ -5,13 +5,6 @@ import torch
 
 from skeletok.mixer import PointAxisProjection, PoseMixerDecoder, PoseMixerEncoder
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models on a shared CPU: one thread is several times faster than two fighting ones
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 POINT_PARTS = [0, 0, 1, 1, 1, 2, 2, 0]  # 8 points, 3 parts

@@ -12,13 +12,6 @@ FINE_PARTS = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]  # 3 limbs of 4 fine points
 DENSE_PARTS = [0, 0, 1, 1, 2, 2]  # dense point i = mean of fine points 2i, 2i+1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models on a shared CPU: one thread is several times faster than two fighting ones
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _poses(b, generator=None):

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.config import get_preset
 from recipes.hipart.inference import HiPART
 from recipes.hipart.timing import count_flops, matmul_gflops, throughput
@@ -142,20 +143,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``skeletok hipart bench``."""
-    parser = subparsers.add_parser("bench", help="frames/s of each stage and the pipeline, as JSON",
-                                   description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
+    add_command(subparsers, "bench", help="frames/s of each stage and the pipeline, as JSON",
+                description=__doc__.splitlines()[0], add_arguments=_add_arguments, run=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    return command_main(__doc__.splitlines()[0], _add_arguments, _run, argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
+from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.config import PRESETS, STAGES, apply_overrides, get_preset
 from recipes.hipart.distributed import init_distributed
 from recipes.hipart.evaluate import run_evaluation
@@ -133,20 +134,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``skeletok hipart demo``."""
-    parser = subparsers.add_parser("demo", help="build data and train all of HiPART, small, in minutes",
-                                   description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
+    add_command(subparsers, "demo", help="build data and train all of HiPART, small, in minutes",
+                description=__doc__.splitlines()[0], add_arguments=_add_arguments, run=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    return command_main(__doc__.splitlines()[0], _add_arguments, _run, argv)
 
 
 if __name__ == "__main__":

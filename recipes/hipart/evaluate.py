@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.centring import clean_centre
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.data import make_dataset, ordered_batches
@@ -246,20 +247,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``skeletok hipart evaluate``."""
-    parser = subparsers.add_parser("evaluate", help="evaluate a run: MPJPE, occlusion sweeps, report",
-                                   description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
+    add_command(subparsers, "evaluate", help="evaluate a run: MPJPE, occlusion sweeps, report",
+                description=__doc__.splitlines()[0], add_arguments=_add_arguments, run=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    return command_main(__doc__.splitlines()[0], _add_arguments, _run, argv)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.inference import HiPART
 from recipes.hipart.keypoints import read_keypoints
 from skeletok.data.cameras import unnormalize_screen
@@ -132,19 +133,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     """Register ``skeletok hipart infer``."""
-    parser = subparsers.add_parser("infer", help="3D poses from a 2D keypoint file", description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    parser.set_defaults(func=_run)
+    add_command(subparsers, "infer", help="3D poses from a 2D keypoint file",
+                description=__doc__.splitlines()[0], add_arguments=_add_arguments, run=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    return command_main(__doc__.splitlines()[0], _add_arguments, _run, argv)
 
 
 if __name__ == "__main__":

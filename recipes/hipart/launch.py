@@ -13,7 +13,7 @@ from typing import Callable
 from recipes.hipart.config import PRESETS, RunConfig, get_preset
 from recipes.hipart.distributed import cleanup, init_distributed
 
-__all__ = ["add_stage_arguments", "add_stage_parser", "stage_main", "launch"]
+__all__ = ["add_stage_arguments", "add_stage_parser", "stage_main", "launch", "add_command", "command_main"]
 
 RunFn = Callable[..., object]
 
@@ -56,5 +56,27 @@ def stage_main(stage: str, run: RunFn, description: str, argv: list[str] | None 
     args = parser.parse_args(argv)
     try:
         return launch(stage, run, args)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def add_command(subparsers, name: str, *, help: str, description: str,
+                add_arguments: Callable[[argparse.ArgumentParser], None],
+                run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """Register a non-training command (``demo``, ``evaluate``, ``infer``, ``bench``) on ``subparsers``."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def command_main(description: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                 run: Callable[[argparse.Namespace], int], argv: list[str] | None = None) -> int:
+    """``python -m recipes.hipart.<command>`` entry point: parse, run, turn bad input into exit status 2."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
     except (ValueError, FileNotFoundError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

@@ -101,13 +101,26 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).norm(dim=-1).mean()
 
 
-def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None):
+def _drop_levels(levels: list, visibility: list, rate: float, training: bool) -> list:
+    """Hide the generated levels of a random ``rate`` of the samples (training only): the lifter learns to
+    fall back on the sparse pose instead of trusting generated points blindly."""
+    if rate <= 0 or not training:
+        return visibility
+    b = levels[0].shape[0]
+    keep = torch.rand(b, device=levels[0].device) >= rate
+    return [visibility[0], *(keep[:, None].expand(b, x.shape[1]) for x in levels[1:])]
+
+
+def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
+          level_dropout: float = 0.0):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
             batch["dense_hat"], batch["fine_hat"] = generate_levels(*generator, batch["sparse_2d"],
                                                                     batch["sparse_visible"])
         levels, visibility = lifter_inputs(mode, batch)
+        if mode == "hipart":
+            visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         loss = mpjpe_loss(net(levels, visibility).float(), batch["sparse_3d"])
         return loss, {"mpjpe_mm": loss.detach() * 1000.0}
 
@@ -164,7 +177,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     kwargs = lifter_kwargs(cfg)
     seed_all(cfg.seed)
     model = HierarchicalLifter(**kwargs)
-    model = train(cfg, name=name, model=model, train_set=train_set, step=_step(cfg.mode, generator), info=info,
+    step = _step(cfg.mode, generator, cfg.level_dropout)
+    model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     out = Path(cfg.run_dir) / f"{name}.pt"
     if info.is_main:
