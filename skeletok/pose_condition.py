@@ -71,6 +71,7 @@ class PoseCondition(nn.Module):
                 attn_dim_head=dim // heads,
                 attn_dropout=dropout,
                 ff_dropout=dropout,
+                attn_flash=True,  # torch's fused scaled_dot_product_attention: same result, faster
             )
             if depth > 0
             else nn.LayerNorm(dim)
