@@ -334,3 +334,18 @@ def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
     dense_kept, fine_kept = out[1].all(1), out[2].all(1)
     assert torch.equal(dense_kept, fine_kept) and torch.equal(out[1].any(1), dense_kept)  # whole levels per sample
     assert 0.45 < dense_kept.float().mean() < 0.55
+
+
+def test_wrappers_fetch_batches_like_single_items(data_file):
+    from recipes.hipart.data import Attached
+    from skeletok.data.occlusion import Occlusion
+
+    base = make_dataset(data_file, split="train", occlusion=Occlusion(mask_ratio=0.3, noise_px=2.0), seed=0)
+    wrapped = Attached(base, extra=torch.arange(len(base)) * 10)
+    wrapped.set_epoch(1)
+    many = wrapped.__getitems__([3, 0, 7])
+    for i, item in zip([3, 0, 7], many):
+        single = wrapped[i]
+        assert single.keys() == item.keys() and int(item["index"]) == i and int(item["extra"]) == 10 * i
+        for key in single:
+            assert torch.equal(single[key], item[key]), key

@@ -93,9 +93,13 @@ class Indexed(Dataset):
         return len(self.base)
 
     def __getitem__(self, i: int) -> dict:
-        item = dict(self.base[i])
-        item["index"] = torch.tensor(i, dtype=torch.long)
-        return item
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices) -> list[dict]:
+        """Items of many indices at once, through the base dataset's batched ``__getitems__`` when it has one."""
+        fetch = getattr(self.base, "__getitems__", None)
+        items = fetch(list(indices)) if fetch is not None else [self.base[i] for i in indices]
+        return [dict(item, index=torch.tensor(i, dtype=torch.long)) for i, item in zip(indices, items)]
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.base, "set_epoch"):
@@ -116,10 +120,11 @@ class Attached(Indexed):
                 raise ValueError(f"{name} has {value.shape[0]} rows, expected one per sample ({len(base)})")
         self.tensors = tensors
 
-    def __getitem__(self, i: int) -> dict:
-        item = super().__getitem__(i)
-        item.update({name: value[i] for name, value in self.tensors.items()})
-        return item
+    def __getitems__(self, indices) -> list[dict]:
+        items = super().__getitems__(indices)
+        for i, item in zip(indices, items):
+            item.update({name: value[i] for name, value in self.tensors.items()})
+        return items
 
 
 class TensorItems(Dataset):
