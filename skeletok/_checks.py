@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_tensor", "check_visibility", "check_choice", "check_index_range"]
+__all__ = ["check_shape", "check_tensor", "check_visibility", "check_choice", "check_index_range"]
 
 ShapeSpec = Sequence[int | str | None]
 
@@ -51,21 +51,7 @@ def check_tensor(
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape {_fmt(shape)}, got {type(x).__name__}")
-    if x.ndim != len(shape):
-        raise ValueError(f"{name} must have shape {_fmt(shape)} ({len(shape)} dims), got {tuple(x.shape)}")
-    dims = {} if dims is None else dims
-    for axis, (size, want) in enumerate(zip(x.shape, shape)):
-        if want is None:
-            continue
-        if isinstance(want, str):
-            bound = dims.setdefault(want, size)
-            if bound != size:
-                raise ValueError(
-                    f"{name} has size {size} on axis {axis} ('{want}'), but '{want}' is {bound} "
-                    f"elsewhere; expected shape {_fmt(shape)} with {want}={bound}, got {tuple(x.shape)}"
-                )
-        elif size != want:
-            raise ValueError(f"{name} must have shape {_fmt(shape)}, got {tuple(x.shape)}")
+    check_shape(name, tuple(x.shape), shape, dims=dims)
     if kind == "float" and not x.is_floating_point():
         raise ValueError(f"{name} must be a floating point tensor, got dtype {x.dtype}")
     if kind == "int" and (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool):
@@ -76,6 +62,35 @@ def check_tensor(
         bad = (~torch.isfinite(x)).sum().item()
         raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s) in a tensor of shape {tuple(x.shape)}")
     return x
+
+
+def check_shape(name: str, got: tuple, shape: ShapeSpec, *, dims: dict[str, int] | None = None) -> None:
+    """Check a shape tuple ``got`` (of a tensor or a numpy array) against a shape spec.
+
+    Args:
+        name: what the shape belongs to, used in the error message.
+        got: the received shape.
+        shape: expected shape; ints are exact, strings are named sizes bound in ``dims``, ``None`` any size.
+        dims: named sizes shared between calls; bound on first use, checked afterwards.
+
+    Raises:
+        ValueError: naming ``name``, the received and the expected shape.
+    """
+    if len(got) != len(shape):
+        raise ValueError(f"{name} must have shape {_fmt(shape)} ({len(shape)} dims), got {got}")
+    dims = {} if dims is None else dims
+    for axis, (size, want) in enumerate(zip(got, shape)):
+        if want is None:
+            continue
+        if isinstance(want, str):
+            bound = dims.setdefault(want, size)
+            if bound != size:
+                raise ValueError(
+                    f"{name} has size {size} on axis {axis} ('{want}'), but '{want}' is {bound} "
+                    f"elsewhere; expected shape {_fmt(shape)} with {want}={bound}, got {got}"
+                )
+        elif size != want:
+            raise ValueError(f"{name} must have shape {_fmt(shape)}, got {got}")
 
 
 def check_visibility(name: str, v, shape: ShapeSpec, *, dims: dict[str, int] | None = None) -> torch.Tensor | None:

@@ -34,7 +34,6 @@ import torch
 
 from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.centring import clean_centre
-from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.data import make_dataset, ordered_batches
 from recipes.hipart.distributed import pick_device
 from recipes.hipart.inference import HiPART, root_relative
@@ -43,7 +42,6 @@ from recipes.hipart.report import format_markdown, write_report
 from recipes.hipart.train_lifter import load_lifter
 from skeletok.data.fileformat import load_dataset
 from skeletok.data.occlusion import Occlusion
-from skeletok.lifter import HierarchicalLifter
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe
 from skeletok.skeleton import H36M_17
 
@@ -132,10 +130,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; train it with `skeletok hipart train-lifter mode={mode}`")
         lifters[mode] = load_lifter(path)[0].to(dev).eval()
-    if data is None:
-        _, payload = load_exported(run_dir / "lifter_hipart.pt", HierarchicalLifter)
-        data = payload["extra"].get("data_file", "")
-    data = Path(data)
+    data = Path(data if data is not None else model.data_file)
     if not data.is_file():
         raise FileNotFoundError(f"dataset {data} not found (pass --data, or rebuild it with `skeletok data build`)")
     arrays = load_dataset(data)

@@ -21,12 +21,13 @@ import torch
 from einops import rearrange, repeat
 
 from recipes.hipart.centring import observed_centre
+from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.distributed import pick_device
-from recipes.hipart.train_lifter import load_lifter
 from recipes.hipart.train_prior import load_prior
 from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
 from skeletok.data.cameras import normalize_screen
+from skeletok.lifter import HierarchicalLifter
 
 __all__ = ["Prediction", "HiPART", "root_relative"]
 
@@ -67,9 +68,11 @@ class HiPART:
         prior: a trained `skeletok.HierarchicalARPrior` over that tokenizer's codes.
         lifter: a trained `skeletok.HierarchicalLifter` over ``(17, 48, 96)`` points.
         device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda"`` or a `torch.device`.
+        data_file: the dataset the lifter was trained on (set by `load`; the default data of `evaluate`).
     """
 
-    def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto"):
+    def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = ""):
+        self.data_file = data_file
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.prior = prior.to(self.device).eval()
@@ -88,11 +91,13 @@ class HiPART:
             if not (run_dir / name).is_file():
                 raise FileNotFoundError(f"{run_dir / name} not found; train it with `skeletok hipart {command}` "
                                         f"or run `skeletok hipart demo --out {run_dir}`")
-        lifter, mode = load_lifter(run_dir / "lifter_hipart.pt")
+        lifter, payload = load_exported(run_dir / "lifter_hipart.pt", HierarchicalLifter)
+        mode = payload["extra"].get("mode")
         if mode != "hipart":
             raise ValueError(f"{run_dir / 'lifter_hipart.pt'} was trained in mode {mode!r}, expected 'hipart'")
-        return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"), lifter,
-                   device=device)
+        return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
+                   lifter.requires_grad_(False), device=device,
+                   data_file=str(payload["extra"].get("data_file", "")))
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,

@@ -31,12 +31,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from recipes.hipart.checkpoint import load_checkpoint, save_checkpoint
+from recipes.hipart.checkpoint import export_model, load_checkpoint, save_checkpoint
 from recipes.hipart.config import RunConfig, save_config
 from recipes.hipart.distributed import DistInfo, all_reduce_mean, barrier
 from recipes.hipart.runlog import MetricsLog
 
-__all__ = ["configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
+__all__ = ["export_stage", "configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
            "stage_dir", "autocast"]
 
 StepFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]
@@ -241,3 +241,15 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
     bar.close()
     barrier(info)
     return model.eval()
+
+
+def export_stage(cfg: RunConfig, name: str, model: torch.nn.Module, *, kwargs: dict, extra: dict,
+                 info: DistInfo) -> Path:
+    """Write the trained stage to ``run_dir/<name>.pt`` (`export_model`, on rank 0), wait for every rank, and
+    return the path."""
+    out = Path(cfg.run_dir) / f"{name}.pt"
+    if info.is_main:
+        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
+                     extra=extra)
+    barrier(info)
+    return out

@@ -29,19 +29,18 @@ Output: ``run_dir/lifter_<mode>.pt`` and ``run_dir/lifter_<mode>/`` (config.json
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from recipes.hipart.centring import observed_centre
 
-from recipes.hipart.checkpoint import export_model, load_exported
+from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import LifterConfig
 from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
-from recipes.hipart.distributed import DistInfo, barrier, init_distributed
+from recipes.hipart.distributed import DistInfo, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, seed_all, train
+from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
 from recipes.hipart.train_prior import load_prior
 from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok.lifter import HierarchicalLifter
@@ -180,12 +179,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     step = _step(cfg.mode, generator, cfg.level_dropout)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
-    out = Path(cfg.run_dir) / f"{name}.pt"
-    if info.is_main:
-        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
-                     extra=extra)
-    barrier(info)
-    return out
+    return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
 
 
 def load_lifter(path: str | Path, *, map_location="cpu") -> tuple[HierarchicalLifter, str]:

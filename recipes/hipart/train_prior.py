@@ -24,19 +24,18 @@ Output: ``run_dir/prior.pt`` and ``run_dir/prior/`` (config.json, metrics.jsonl,
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from recipes.hipart.centring import clean_centre, observed_centre
 
-from recipes.hipart.checkpoint import export_model, load_exported
+from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import PriorConfig
 from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
-from recipes.hipart.distributed import DistInfo, barrier, init_distributed
+from recipes.hipart.distributed import DistInfo, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, seed_all, train
+from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
 from recipes.hipart.train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
@@ -120,14 +119,10 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     model = HierarchicalARPrior(**kwargs)
     with torch.no_grad():
         model.load_codebooks(tokenizer.codebook.codes(0).cpu(), tokenizer.codebook.codes(1).cpu(), freeze=True)
+    extra = {"data_file": str(data), "tokenizer_file": str(tok_path)}
     model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(step_tokenizer), info=info,
-                  resume=resume, extra_config={"data_file": str(data), "tokenizer_file": str(tok_path)})
-    out = Path(cfg.run_dir) / f"{NAME}.pt"
-    if info.is_main:
-        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
-                     extra={"data_file": str(data), "tokenizer_file": str(tok_path)})
-    barrier(info)
-    return out
+                  resume=resume, extra_config=extra)
+    return export_stage(cfg, NAME, model, kwargs=kwargs, extra=extra, info=info)
 
 
 def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:

@@ -21,19 +21,18 @@ Output: ``run_dir/tokenizer.pt`` (`recipes.hipart.checkpoint.export_model` forma
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
 from recipes.hipart.centring import clean_centre
 
-from recipes.hipart.checkpoint import export_model, load_exported
+from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import TokenizerConfig
 from recipes.hipart.data import dataset_meta, make_dataset, resolve_data
-from recipes.hipart.distributed import DistInfo, barrier, init_distributed
+from recipes.hipart.distributed import DistInfo, init_distributed
 from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, seed_all, train
+from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["NAME", "tokenizer_kwargs", "run", "load_tokenizer", "add_parser", "main"]
@@ -94,12 +93,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(cfg.use_actions and
                   meta["num_actions"] > 0), info=info, resume=resume, extra_config={"data_file": str(data)},
                   find_unused_parameters=True)
-    out = Path(cfg.run_dir) / f"{NAME}.pt"
-    if info.is_main:
-        export_model(out, model, kind=type(model).__name__, kwargs=kwargs, config=dataclasses.asdict(cfg),
-                     extra={"data_file": str(data)})
-    barrier(info)
-    return out
+    return export_stage(cfg, NAME, model, kwargs=kwargs, extra={"data_file": str(data)}, info=info)
 
 
 def load_tokenizer(path: str | Path, *, map_location="cpu") -> HierarchicalPoseTokenizer:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skeletok._checks import check_shape
+
 __all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "save_dataset", "load_dataset", "validate_dataset"]
 
 FORMAT_VERSION = 1
@@ -108,18 +110,7 @@ def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
         arr = out[key]
         if not _kind_ok(arr, kind):
             raise ValueError(f"{source}: key {key!r} must hold {_DTYPES[kind]} values, got dtype {arr.dtype}")
-        if arr.ndim != len(spec):
-            raise ValueError(f"{source}: key {key!r} must have shape {spec}, got {arr.shape}")
-        for size, want in zip(arr.shape, spec):
-            if isinstance(want, str):
-                bound = dims.setdefault(want, size)
-                if bound != size:
-                    raise ValueError(
-                        f"{source}: key {key!r} has shape {arr.shape}, expected {spec} with {want}={bound} "
-                        f"(as in the other keys)"
-                    )
-            elif size != want:
-                raise ValueError(f"{source}: key {key!r} must have shape {spec}, got {arr.shape}")
+        check_shape(f"{source}: key {key!r}", arr.shape, spec, dims=dims)
         if kind == "f" and key not in _MAY_BE_NAN and not np.isfinite(arr).all():
             raise ValueError(f"{source}: key {key!r} holds NaN or inf values")
     for key, size_key in (("action", "action_names"), ("sequence", "sequence_names")):
