@@ -282,6 +282,14 @@ def test_coarsen_tube_invariants(rings, segments, dense, balance):
     check_hierarchy(h, faces, len(verts), sizes)
 
 
+def test_coarsen_level_as_large_as_the_mesh_keeps_every_vertex():
+    """Regression (found by hypothesis): sizes[0] equal to the vertex count must merge nothing at level 0."""
+    verts, faces = tube(8, 8)
+    h = coarsen_mesh(verts, faces, (64, 32), balance="vertices")
+    assert np.array_equal(np.sort(h.vertex_to_level(0)), np.arange(64))  # one vertex per cluster (renumbered)
+    check_hierarchy(h, faces, len(verts), (64, 32))
+
+
 def body_mesh():
     path = resources.files("skeletok.data") / "assets" / "body.npz"
     if not path.is_file():

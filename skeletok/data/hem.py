@@ -110,6 +110,8 @@ def _partial_matching(w: sp.csr_matrix, mass: np.ndarray, pairs: int) -> tuple[n
     pairs merged, which is below ``pairs`` only if the graph has no matching that large.
     """
     n = w.shape[0]
+    if pairs <= 0:  # nothing to merge (a level as large as the graph): every node is its own cluster
+        return np.arange(n, dtype=np.int64), 0
     upper = sp.triu(w, k=1).tocoo()
     a, b, weight = upper.row, upper.col, upper.data
     degree = np.asarray(w.sum(axis=1)).ravel()
