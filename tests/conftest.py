@@ -8,7 +8,7 @@ from hypothesis import settings
 # on a draw nobody has seen; `HYPOTHESIS_PROFILE=explore pytest` searches afresh (and found the HEM bug that
 # `test_coarsen_level_as_large_as_the_mesh_keeps_every_vertex` now pins).
 settings.register_profile("ci", derandomize=True)
-settings.register_profile("explore", derandomize=False, max_examples=200)
+settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 os.environ.setdefault("MPLBACKEND", "Agg")

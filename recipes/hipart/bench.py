@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.config import get_preset
 from recipes.hipart.inference import HiPART
+from recipes.hipart.launch import add_command, command_main
 from recipes.hipart.timing import count_flops, matmul_gflops, throughput
 from recipes.hipart.train_lifter import lifter_kwargs
 from recipes.hipart.train_prior import prior_kwargs

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from einops import rearrange, repeat
 
-from recipes.hipart.centring import observed_centre
+from recipes.hipart.centring import generate_centred
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.distributed import pick_device
 from recipes.hipart.train_prior import load_prior
@@ -117,13 +117,9 @@ class HiPART:
         Returns:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r))``.
         """
-        x = sparse_2d.to(self.device)
         vis = None if visibility is None else visibility.to(self.device)
-        centre = observed_centre(x, vis)
-        q_s, q_d = self.prior.generate(x - centre, vis, temperature=temperature, use_cache=use_cache,
-                                       generator=generator)
-        dense, fine = self.tokenizer.decode(q_s, q_d)
-        return dense + centre, fine + centre, q_s, q_d
+        return generate_centred(self.prior, self.tokenizer, sparse_2d.to(self.device), vis,
+                                temperature=temperature, use_cache=use_cache, generator=generator)
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,

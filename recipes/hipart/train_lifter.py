@@ -33,8 +33,7 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.centring import observed_centre
-
+from recipes.hipart.centring import generate_centred
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import LifterConfig
 from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
@@ -75,10 +74,8 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
     Returns:
         ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates.
     """
-    centre = observed_centre(sparse_2d, visible)
-    q_s, q_d = prior.generate(sparse_2d - centre, visible, temperature=0.0, use_cache=True)
-    dense, fine = tokenizer.decode(q_s, q_d)
-    return dense + centre, fine + centre
+    dense, fine, _, _ = generate_centred(prior, tokenizer, sparse_2d, visible)
+    return dense, fine
 
 
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:

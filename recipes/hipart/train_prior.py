@@ -28,8 +28,7 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.centring import clean_centre, observed_centre
-
+from recipes.hipart.centring import encode_centred, observed_centre
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import PriorConfig
 from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
@@ -65,7 +64,7 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
     tokenizer = tokenizer.to(device).eval()
     q_s, q_d = [], []
     for batch in ordered_batches(dataset, batch_size):
-        s, d = tokenizer.encode((batch["fine_2d"] - clean_centre(batch["sparse_2d_clean"])).to(device))
+        s, d = encode_centred(tokenizer, batch["fine_2d"].to(device), batch["sparse_2d_clean"].to(device))
         q_s.append(s.cpu())
         q_d.append(d.cpu())
     return torch.cat(q_s), torch.cat(q_d)
@@ -76,7 +75,7 @@ def _step(tokenizer: HierarchicalPoseTokenizer | None):
         if tokenizer is None:
             q_s, q_d = batch["q_s"], batch["q_d"]
         else:
-            q_s, q_d = tokenizer.encode(batch["fine_2d"] - clean_centre(batch["sparse_2d_clean"]))
+            q_s, q_d = encode_centred(tokenizer, batch["fine_2d"], batch["sparse_2d_clean"])
         x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
         logits_s, _, loss, terms = net(x_s - observed_centre(x_s, vis), vis, q_s, q_d,
                                        return_loss_breakdown=True)

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 
 from recipes.hipart.centring import clean_centre
-
 from recipes.hipart.checkpoint import load_exported
 from recipes.hipart.config import TokenizerConfig
 from recipes.hipart.data import dataset_meta, make_dataset, resolve_data

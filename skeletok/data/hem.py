@@ -110,8 +110,6 @@ def _partial_matching(w: sp.csr_matrix, mass: np.ndarray, pairs: int) -> tuple[n
     pairs merged, which is below ``pairs`` only if the graph has no matching that large.
     """
     n = w.shape[0]
-    if pairs <= 0:  # nothing to merge (a level as large as the graph): every node is its own cluster
-        return np.arange(n, dtype=np.int64), 0
     upper = sp.triu(w, k=1).tocoo()
     a, b, weight = upper.row, upper.col, upper.data
     degree = np.asarray(w.sum(axis=1)).ravel()
@@ -123,11 +121,11 @@ def _partial_matching(w: sp.csr_matrix, mass: np.ndarray, pairs: int) -> tuple[n
         keep = np.zeros(n, dtype=bool)
         taken = 0
         for x, y in edges:
+            if taken == pairs:  # checked first: pairs=0 (a level as large as the graph) keeps none
+                break
             if mate[x] == y and not keep[x]:
                 keep[x] = keep[y] = True
                 taken += 1
-                if taken == pairs:
-                    break
         mate[~keep] = -1
     mate = grow_matching(n, edges, mate, target=pairs)
     lead = np.where(mate >= 0, np.minimum(np.arange(n), mate), np.arange(n))
