@@ -164,6 +164,8 @@ def test_load_errors(tiny, tmp_path):
     with pytest.raises(ValueError, match="'action'"):
         save_dataset({**d, "action": d["action"] + 10}, tmp_path / "e.npz")
     with pytest.raises(ValueError, match="split must be one of"):
+        HierarchicalPoseDataset(tiny, split="validation")
+    with pytest.raises(ValueError, match=r"split 'val' .* holds no frames; it has \['train', 'test'\].*split 'all'"):
         HierarchicalPoseDataset(tiny, split="val")
     with pytest.raises(ValueError, match="cameras must be indices"):
         HierarchicalPoseDataset(tiny, cameras=[4])

@@ -44,12 +44,12 @@ import torch
 from torch.utils.data import Dataset
 
 from skeletok.data.cameras import normalize_screen, random_cameras
-from skeletok.data.fileformat import load_dataset, validate_dataset
+from skeletok.data.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
 from skeletok.data.occlusion import Occlusion
 
 __all__ = ["HierarchicalPoseDataset"]
 
-SPLITS = ("train", "test", "all")
+SPLITS = (*SPLIT_CODES, "all")
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -63,7 +63,8 @@ class HierarchicalPoseDataset(Dataset):
 
     Args:
         data: a dataset file path (``.npz`` of ``docs/concepts.md``) or a dict of its arrays.
-        split: ``"train"``, ``"test"`` or ``"all"``.
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (codes in
+            :data:`~skeletok.data.fileformat.SPLIT_CODES`).
         cameras: camera indices to use (``None``: all cameras of the file).
         occlusion: an :class:`~skeletok.data.occlusion.Occlusion` applied to ``sparse_2d`` /
             ``sparse_visible``; ``None`` for none.
@@ -97,10 +98,11 @@ class HierarchicalPoseDataset(Dataset):
         cams = np.arange(num_cameras) if cameras is None else np.asarray(list(cameras), dtype=np.int64)
         if cams.ndim != 1 or len(cams) == 0 or cams.min() < 0 or cams.max() >= num_cameras:
             raise ValueError(f"cameras must be indices in [0, {num_cameras}), got {cameras!r}")
-        keep = np.ones(len(arrays["split"]), bool) if split == "all" else arrays["split"] == SPLITS.index(split)
+        keep = np.ones(len(arrays["split"]), bool) if split == "all" else arrays["split"] == SPLIT_CODES[split]
         frames = np.flatnonzero(keep)
         if len(frames) == 0:
-            raise ValueError(f"split {split!r} of {source} holds no frames")
+            raise ValueError(f"split {split!r} of {source} holds no frames; it has {split_names(arrays['split'])} "
+                             "(use split 'all' to take every frame, e.g. for a converted mocap file)")
         self.source, self.split, self.seed, self.epoch = source, split, int(seed), 0
         self.occlusion = occlusion
         self.frames, self.cameras = frames, cams

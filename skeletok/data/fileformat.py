@@ -28,9 +28,19 @@ import numpy as np
 
 from skeletok._checks import check_shape
 
-__all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "save_dataset", "load_dataset", "validate_dataset"]
+__all__ = ["FORMAT_VERSION", "REQUIRED_KEYS", "SPLIT_CODES", "split_names", "save_dataset", "load_dataset",
+           "validate_dataset"]
 
 FORMAT_VERSION = 1
+
+#: The ``split`` key's codes (whole sequences, never frames, go to one split).
+SPLIT_CODES: dict[str, int] = {"train": 0, "test": 1, "val": 2}
+
+
+def split_names(split) -> list[str]:
+    """Names of the splits that hold at least one frame of a ``split`` array ``(n,)``, in code order."""
+    present = set(np.unique(np.asarray(split)).tolist())
+    return [name for name, code in SPLIT_CODES.items() if code in present]
 
 # key -> (shape spec, dtype kind); ints exact, letters shared sizes.
 REQUIRED_KEYS: dict[str, tuple[tuple, str]] = {
@@ -118,15 +128,16 @@ def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
         if len(out[key]) and (out[key].min() < 0 or out[key].max() >= size):
             raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}) ({size_key}), "
                              f"got range [{out[key].min()}, {out[key].max()}]")
-    if not np.isin(out["split"], (0, 1)).all():
-        raise ValueError(f"{source}: key 'split' must hold 0 (train) or 1 (test), got values {np.unique(out['split'])}")
+    if not np.isin(out["split"], tuple(SPLIT_CODES.values())).all():
+        raise ValueError(f"{source}: key 'split' must hold 0 (train), 1 (test) or 2 (val), "
+                         f"got values {np.unique(out['split'])}")
     for key, size in (("parts_dense", 16), ("parts_fine", 16), ("fine_to_dense", 48)):
         arr = out[key]
         if arr.min() < 0 or arr.max() >= size:
             raise ValueError(f"{source}: key {key!r} must hold ids in [0, {size}), "
                              f"got range [{arr.min()}, {arr.max()}]")
-    pairs = np.unique(out["sequence"].astype(np.int64) * 2 + out["split"].astype(np.int64))
-    seqs, counts = np.unique(pairs // 2, return_counts=True)
+    pairs = np.unique(out["sequence"].astype(np.int64) * 4 + out["split"].astype(np.int64))
+    seqs, counts = np.unique(pairs // 4, return_counts=True)
     if (counts > 1).any():
         name = out["sequence_names"][seqs[counts > 1][0]]
         raise ValueError(f"{source}: key 'split' differs within sequence {name!r}; the split must be by sequence")
