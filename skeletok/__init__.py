@@ -7,6 +7,7 @@ the levels, the token layout, units and coordinate frames.
 
 from skeletok.alignment import global_alignment_loss, local_alignment_loss
 from skeletok.codebook import HierarchicalCodebook
+from skeletok.errors import InputFileError, JointMappingError, KeypointFileError, MotionFileError, MotionWarning
 from skeletok.gcsab import GCSAB
 from skeletok.lifter import HierarchicalLifter
 from skeletok.lsab import LSAB
@@ -41,4 +42,9 @@ __all__ = [
     "GCSAB",
     "HierarchicalARPrior",
     "HierarchicalLifter",
+    "InputFileError",
+    "MotionFileError",
+    "KeypointFileError",
+    "JointMappingError",
+    "MotionWarning",
 ]

@@ -45,7 +45,7 @@ def test_mixamo_with_and_without_prefix(prefix):
 def test_cmu_asf_uses_bone_end_points():
     names = ["root", "lhipjoint", "lfemur", "ltibia", "lfoot", "ltoes", "lowerback", "upperback", "thorax", "lclavicle"]
     src = motion(names, [-1, 0, 1, 2, 3, 4, 0, 6, 7, 8])
-    out = get_mapping("cmu_asf").apply(src)
+    out = get_mapping("cmu_asf").apply(src, require=False)  # a partial skeleton, not retargeted
     i = out.joint_names.index
     np.testing.assert_array_equal(out.positions[:, i("LeftLeg")], src.positions[:, 2])  # knee = end of femur
     np.testing.assert_array_equal(out.positions[:, i("LeftToeBase_End")], src.positions[:, 5])
@@ -75,7 +75,7 @@ def test_user_mapping_from_dict_and_file(tmp_path):
     m = get_mapping(tmp_path / "m.json")
     assert m.name == "mine" and m.table["chest"] == ["Spine1"]
     assert JointMapping.from_dict(m.to_dict()) == m
-    out = m.apply(motion(["pelvis", "chest", "l_knee"], [-1, 0, 0]))
+    out = m.apply(motion(["pelvis", "chest", "l_knee"], [-1, 0, 0]), require=False)
     assert out.joint_names == ["Hips", "LeftLeg", "LowerBack", "Spine1"] and out.parents.tolist() == [-1, 0, 0, 2]
     with pytest.raises(ValueError, match="unknown landmark"):
         JointMapping.from_dict({"pelvis": "Pelvis"})
@@ -83,7 +83,9 @@ def test_user_mapping_from_dict_and_file(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.json: cannot read JSON"):
         get_mapping(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="must be one of"):
-        get_mapping("smpl")
-    with pytest.raises(ValueError, match="no source for 'Hips'"):
-        m.apply(motion(["chest", "x"], [-1, 0]))
+        get_mapping("smpl_x")
+    with pytest.raises(ValueError, match=r"unmapped: Hips \(pelvis"):
+        m.apply(motion(["chest", "x"], [-1, 0]), require=False)
+    with pytest.raises(ValueError, match=r"motion 'src': joint mapping 'mine' leaves .* LeftUpLeg \(left hip"):
+        m.apply(motion(["pelvis", "chest", "l_knee"], [-1, 0, 0]))
     assert set(PRESETS) >= {"cmu_asf", "cmu_bvh", "mixamo", "holosoma", "deepmimic"}
