@@ -48,6 +48,7 @@ def tiny(tmp_path_factory, body):
                           body.parents, body.rest_joints[0])
     out = tmp_path_factory.mktemp("data") / "tiny.npz"
     return build_dataset(synthetic_motions(body), body=body, levels=levels, out=out, test_sequences=["kick_03"],
+                         near_duplicate_m=None,
                          progress=False)
 
 
@@ -214,12 +215,13 @@ def test_default_paths(monkeypatch, tmp_path):
 
     monkeypatch.delenv("SKELETOK_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert default_dataset_path() == tmp_path / "skeletok" / "default-v1.npz"
-    assert default_dataset_path(50) == tmp_path / "skeletok" / "default-v1-max50.npz"
+    assert default_dataset_path() == tmp_path / "skeletok" / "default-v2.npz"
+    assert default_dataset_path(50) == tmp_path / "skeletok" / "default-v2-max50.npz"
+    assert default_dataset_path(50, "s1") == tmp_path / "skeletok" / "default-v2-s1-max50.npz"
     monkeypatch.setenv("SKELETOK_DATA", str(tmp_path / "here.npz"))
     assert default_dataset_path() == tmp_path / "here.npz"
     monkeypatch.setenv("SKELETOK_DATA", str(tmp_path / "folder"))
-    assert default_dataset_path() == tmp_path / "folder" / "default-v1.npz"
+    assert default_dataset_path() == tmp_path / "folder" / "default-v2.npz"
 
 
 def test_random_views(tiny):
@@ -238,9 +240,24 @@ def test_random_views(tiny):
             float(np.linalg.norm(d["world_sparse"][f, c] - d["world_sparse"][f, p])), abs=1e-5)
     assert torch.all(a["sparse_3d"][0] == 0) and (a["sparse_2d"].abs() < 1).all()
     ds.set_epoch(1)
-    assert not torch.allclose(ds[10]["sparse_2d"], a["sparse_2d"])
+    torch.testing.assert_close(ds[10]["sparse_2d"], a["sparse_2d"])  # an item keeps its camera across epochs
+    assert not torch.allclose(ds[11]["sparse_2d_clean"], a["sparse_2d_clean"])
     occluded = HierarchicalPoseDataset(tiny, split="all", random_views=True, occlusion=Occlusion(mask_ratio=0.2))
     assert int((~occluded[4]["sparse_visible"]).sum()) == 3
+    hidden = [occluded[i]["sparse_visible"] for i in range(8)]
+    occluded.set_epoch(1)  # occlusion changes with the epoch, the camera does not
+    assert any(not torch.equal(h, occluded[i]["sparse_visible"]) for i, h in enumerate(hidden))
+    half = HierarchicalPoseDataset(tiny, split="all", random_views=0.5, seed=3)
+    cams = torch.tensor([int(half[i]["camera"]) for i in range(len(half))])
+    assert 0.35 < float((cams == -1).float().mean()) < 0.65
+    rig = HierarchicalPoseDataset(tiny, split="all")
+    for i in torch.nonzero(cams >= 0).flatten()[:5].tolist():  # the others come from the file's cameras
+        torch.testing.assert_close(half[i]["sparse_2d"], rig[i]["sparse_2d"])
+    batch = half.__getitems__(list(range(16)))  # batched == single, in order
+    for i, item in enumerate(batch):
+        torch.testing.assert_close(item["sparse_2d"], half[i]["sparse_2d"])
+    with pytest.raises(ValueError, match="random_views must be a fraction"):
+        HierarchicalPoseDataset(tiny, random_views=1.5)
     with pytest.raises(ValueError, match="exclude each other"):
         HierarchicalPoseDataset(tiny, random_views=True, use_detections=True)
 

@@ -34,6 +34,8 @@ from skeletok.data.actions import action_from_name, assign_actions
 from skeletok.data.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
 from skeletok.data.fileformat import load_dataset, save_dataset
 from skeletok.data.paths import default_dataset_path
+from skeletok.data.splits import near_duplicate_groups, split_by_sequence, split_takes
+from skeletok.data.variants import evenly_spaced, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
 
@@ -41,6 +43,8 @@ __all__ = [
     "RIG_TARGET",
     "DEFAULT_FPS",
     "DEFAULT_TEST_SEQUENCES",
+    "DEFAULT_VAL_SEQUENCES",
+    "frames_per_split",
     "make_cameras",
     "split_by_sequence",
     "assemble_dataset",
@@ -51,15 +55,20 @@ __all__ = [
 RIG_TARGET = (0.0, 0.0, 0.9)  # every camera looks here; sequences are shifted horizontally onto x = y = 0
 DEFAULT_FPS = 25.0
 DEFAULT_ASSET_FPS = 50.0  # the default dataset's rate (Human3.6M's); its motions total 165 s
-# Test sequences of the default dataset (about 18% of its frames): one climbing take, two walker
-# turns, a dance, a spin kick and a get-up; every other sequence is training data.
+# Test takes of the default dataset: an unseen take of a training action (climbing) and three actions that
+# occur nowhere in training or validation (a dance, a spin kick, a get-up from lying on the back).
 DEFAULT_TEST_SEQUENCES: tuple[str, ...] = (
     "holosoma/mocap_climb_seq_4",
-    "deepmimic/walker/turn_left1",
-    "deepmimic/walker/turn_right1",
     "deepmimic/dance_b",
     "deepmimic/spinkick",
     "deepmimic/getup_faceup",
+)
+# Validation takes: a held-out take of a training action (climbing) and two held-out actions (a cartwheel and a
+# punch), so settings are chosen on both kinds of generalisation without reading the test split.
+DEFAULT_VAL_SEQUENCES: tuple[str, ...] = (
+    "holosoma/mocap_climb_seq_3",
+    "deepmimic/cartwheel",
+    "deepmimic/punch",
 )
 
 
@@ -79,35 +88,6 @@ def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
     if not cameras or not all(isinstance(c, Camera) for c in cameras):
         raise ValueError(f"cameras must be a non-empty list of Camera, got {cameras!r}")
     return cameras
-
-
-def split_by_sequence(sequence_names, frames_per_sequence, *, test_sequences=None, test_fraction: float = 0.2,
-                      seed: int = 0) -> np.ndarray:
-    """Choose the test sequences; returns ``(s,)`` int8, 1 for test.
-
-    With ``test_sequences`` (names), exactly those are test (each must exist). Otherwise
-    sequences are drawn in a seeded random order until at least ``test_fraction`` of the frames
-    are test, keeping at least one training sequence when there are two or more.
-    """
-    names = list(sequence_names)
-    split = np.zeros(len(names), dtype=np.int8)
-    if test_sequences is not None:
-        unknown = sorted(set(test_sequences) - set(names))
-        if unknown:
-            raise ValueError(f"test_sequences names {unknown} are not among the sequences {names}")
-        split[[names.index(n) for n in test_sequences]] = 1
-        return split
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    frames = np.asarray(frames_per_sequence, dtype=np.int64)
-    if test_fraction == 0 or len(names) < 2:
-        return split
-    total, taken = frames.sum(), 0
-    for s in np.random.default_rng(seed).permutation(len(names)):
-        if taken >= test_fraction * total or split.sum() == len(names) - 1:
-            break
-        split[s], taken = 1, taken + frames[s]
-    return split
 
 
 def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
@@ -193,11 +173,37 @@ def _pose_levels(motion, body, levels, mapping, shape: int):
     return [np.concatenate(level) for level in zip(*out)]
 
 
+def _variant_plan(split: int, shapes_per_take: int, mirror: bool) -> list[tuple[int, bool]]:
+    """(shape slot, mirrored) of every variant of a take: the base take alone outside training."""
+    if split != 0:
+        return [(0, False)]
+    return [(slot, flip) for slot in range(shapes_per_take) for flip in ((False, True) if mirror else (False,))]
+
+
+def _place(levels_3: list[np.ndarray], target: np.ndarray, ground: bool, scale: float):
+    """Shift a variant so its mean root sits above ``target`` and its lowest point on z = 0, then scale it about
+    that ground point; returns the levels and the translation (the scale is applied after it)."""
+    sparse, dense, fine = levels_3
+    lift = -min(float(np.nanmin(fine[..., 2])), float(sparse[..., 2].min())) if ground else 0.0
+    offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), lift)
+    anchor = np.append(target[:2], 0.0)
+    return [((arr + offset - anchor) * scale + anchor).astype(np.float32) for arr in levels_3], offset
+
+
 def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h36m", shapes=None,
                   fps: float = DEFAULT_FPS, mapping=None, test_fraction: float = 0.2, test_sequences=None,
+                  val_fraction: float = 0.0, val_sequences=None, near_duplicate_m: float | None = 0.06,
+                  mirror: bool = False, shapes_per_take: int = 1, scale_range: tuple[float, float] = (1.0, 1.0),
                   max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
                   sources=None, actions_from_names: bool = True, ground: bool = True, progress: bool = True) -> Path:
-    """Build a dataset file from motions.
+    """Build a dataset file from motions (one motion = one *take*).
+
+    Splits are by take (`skeletok.data.splits`): near-duplicate takes form a group and a group goes to one
+    split. Training takes can be multiplied into *variants*, each its own sequence of the file: the take on
+    ``shapes_per_take`` body shapes, each also left/right mirrored (``mirror``, mirrored before retargeting,
+    `skeletok.data.variants.mirror_motion`), each variant but the first scaled in size by a factor drawn from
+    ``scale_range`` (all bone lengths alike, about the ground point under the mean root). Validation and test
+    takes keep one variant: the take as recorded, on one shape, unscaled.
 
     Args:
         motions: :class:`~skeletok.data.motion.Motion` objects (names must be unique).
@@ -205,16 +211,24 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         levels: the :class:`~skeletok.data.levels.BodyLevels` of ``body``; built when ``None``.
         out: output ``.npz`` path.
         cameras: see :func:`make_cameras`.
-        shapes: body shape ids cycled over the sequences; all of the body's shapes when ``None``.
+        shapes: body shape ids cycled over the takes and their variants; all of the body's shapes when ``None``.
         fps: every motion is resampled to this frame rate.
         mapping: joint mapping (preset name, path or ``JointMapping``) for every motion; ``None``
             uses the one a motion carries (a ``mapping`` attribute), else the preset covering most
             of its joint names (:func:`~skeletok.data.mapping.detect_mapping`).
-        test_fraction: fraction of frames (whole sequences) drawn for test (:func:`split_by_sequence`).
-        test_sequences: names of the test sequences; overrides ``test_fraction``.
-        max_frames: keep at most this many frames per sequence (tiny test builds).
+        test_fraction: fraction of frames (whole groups of takes) drawn for test when ``test_sequences`` is
+            ``None``.
+        test_sequences: names of the test takes (their near-duplicate groups come along).
+        val_fraction: fraction of frames drawn for validation when ``val_sequences`` is ``None``.
+        val_sequences: names of the validation takes.
+        near_duplicate_m: near-duplicate distance of takes in metres
+            (`skeletok.data.splits.near_duplicate_groups`); ``None`` makes every take its own group.
+        mirror: add the mirrored motion of every training take (variant).
+        shapes_per_take: body shapes per training take (each a variant).
+        scale_range: ``(low, high)`` uniform size factor of the training variants after the first.
+        max_frames: keep at most this many frames per take, evenly spaced over the whole take.
         num_pseudo_actions: k of the pose k-means for unlabelled data.
-        seed: seeds the split, random cameras and pseudo-labels.
+        seed: seeds the split, random cameras, variant scales and pseudo-labels.
         sources: per motion, where it came from (a file path or ``"skeletok:motion_assets"``),
             stored as ``sequence_source`` so pictures can rebuild the mesh; ``""`` when unknown.
         actions_from_names: label a motion without ``action`` by its name
@@ -227,7 +241,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         progress: show a tqdm bar.
 
     Returns:
-        The path written.
+        The path written. Per sequence the file also records ``sequence_take`` (the take's name) and
+        ``sequence_group`` (its near-duplicate group).
     """
     motions = list(motions)
     if not motions:
@@ -237,6 +252,11 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         raise ValueError(f"motion names must be unique (they name the sequences), got {names}")
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
+    if shapes_per_take < 1:
+        raise ValueError(f"shapes_per_take must be >= 1, got {shapes_per_take}")
+    low, high = (float(v) for v in scale_range)
+    if not 0 < low <= high:
+        raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}")
     if body is None:
         from skeletok.data.body import BodyModel
 
@@ -249,70 +269,115 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
     shapes = list(range(body.num_shapes)) if shapes is None else [int(s) for s in shapes]
     cams = make_cameras(cameras, seed=seed)
     target = np.asarray(RIG_TARGET)
-    parts = {"sparse": [], "dense": [], "fine": []}
-    sequence, offsets, labels, mapping_names = [], [], [], []
     sources = [""] * len(motions) if sources is None else [str(src) for src in sources]
     if len(sources) != len(motions):
         raise ValueError(f"sources must have one entry per motion ({len(motions)}), got {len(sources)}")
+    takes, base_levels = [], []
     for i, motion in enumerate(tqdm(motions, desc="retarget", disable=not progress)):
         if abs(float(motion.fps) - fps) > 1e-6:
             motion = motion.resample(fps)
-        if max_frames is not None and motion.num_frames > max_frames:
-            motion = motion.frames(0, int(max_frames))
+        motion = evenly_spaced(motion, max_frames)
         chosen = _resolve_mapping(mapping, motion)
         given = mapping if mapping is not None else getattr(motion, "mapping", None)
-        mapping_names.append(str(given) if isinstance(given, (str, Path)) else chosen.name)
-        sparse, dense, fine = _pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)])
-        lift = -min(float(fine[..., 2].min()), float(sparse[..., 2].min())) if ground else 0.0
-        offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), lift)
-        for key, arr in zip(("sparse", "dense", "fine"), (sparse, dense, fine)):
-            parts[key].append((arr + offset).astype(np.float32))
-        offsets.append(offset)
-        sequence.append(np.full(len(sparse), i, dtype=np.int64))
         label = getattr(motion, "action", None)
         if not label and actions_from_names:
             try:
                 label = action_from_name(motion.name)
             except ValueError:
                 label = None
-        labels.append(label)
+        takes.append(dict(motion=motion, mapping=chosen, label=label, source=sources[i],
+                          mapping_name=str(given) if isinstance(given, (str, Path)) else chosen.name))
+        base_levels.append(_pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)]))
+    frames = [len(lv[0]) for lv in base_levels]
+    groups = (np.arange(len(takes)) if near_duplicate_m is None or len(takes) < 2
+              else near_duplicate_groups([lv[0] for lv in base_levels], threshold_m=near_duplicate_m))
+    take_split = split_takes(names, frames, groups=groups, val=val_sequences, test=test_sequences,
+                             val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    rng = np.random.default_rng((seed, 7))
+    parts: dict[str, list[np.ndarray]] = {"sparse": [], "dense": [], "fine": []}
+    seq_names, sequence, offsets, labels, extra = [], [], [], [], {k: [] for k in
+                                                                  ("source", "mapping", "shape", "take", "group")}
+    for i, take in enumerate(tqdm(takes, desc="variants", disable=not progress)):
+        for u, (slot, flip) in enumerate(_variant_plan(int(take_split[i]), shapes_per_take, mirror)):
+            shape = shapes[(i + u) % len(shapes)]
+            if u == 0:
+                lv = base_levels[i]
+            else:
+                motion = mirror_motion(take["motion"]) if flip else take["motion"]
+                lv = _pose_levels(motion, body, levels, take["mapping"], shape)
+            scale = 1.0 if u == 0 else float(rng.uniform(low, high))
+            placed, offset = _place(lv, target, ground, scale)
+            for key, arr in zip(("sparse", "dense", "fine"), placed):
+                parts[key].append(arr)
+            name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
+            sequence.append(np.full(len(placed[0]), len(seq_names), dtype=np.int64))
+            seq_names.append(name)
+            offsets.append(offset)
+            labels.append(take["label"])
+            for key, value in (("source", take["source"]), ("mapping", take["mapping_name"]), ("shape", shape),
+                               ("take", names[i]), ("group", int(groups[i]))):
+                extra[key].append(value)
     sequence = np.concatenate(sequence)
     world = {k: np.concatenate(v) for k, v in parts.items()}
     action, action_names = assign_actions(labels, sequence, world["sparse"], k=num_pseudo_actions, seed=seed)
-    split = split_by_sequence(names, np.bincount(sequence, minlength=len(names)), test_sequences=test_sequences,
-                              test_fraction=test_fraction, seed=seed)
+    split = take_split[[names.index(t) for t in extra["take"]]]
     arrays = assemble_dataset(
         world_sparse=world["sparse"], world_dense=world["dense"], world_fine=world["fine"], sequence=sequence,
-        sequence_names=names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
+        sequence_names=seq_names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
         fine_to_dense=levels.fine_to_dense, action=action, action_names=action_names, split=split, fps=fps,
         cameras=cams, sequence_offset=np.stack(offsets),
-        extra={"sequence_source": np.asarray(sources, dtype=str),
-               "sequence_mapping": np.asarray(mapping_names, dtype=str),
-               "sequence_shape": np.array([shapes[i % len(shapes)] for i in range(len(motions))], dtype=np.int64)},
+        extra={"sequence_source": np.asarray(extra["source"], dtype=str),
+               "sequence_mapping": np.asarray(extra["mapping"], dtype=str),
+               "sequence_shape": np.asarray(extra["shape"], dtype=np.int64),
+               "sequence_take": np.asarray(extra["take"], dtype=str),
+               "sequence_group": np.asarray(extra["group"], dtype=np.int64)},
     )
     return save_dataset(arrays, out)
 
 
+def frames_per_split(arrays) -> dict[str, dict[str, int]]:
+    """Frames per source and split of a dataset's arrays: ``{source: {"train": n, "val": n, "test": n}}``.
+
+    The source of a sequence is the first part of its take's name (``holosoma/mocap_climb_seq_0`` ->
+    ``holosoma``); files without ``sequence_take`` use the sequence names. ``"all"`` sums the sources.
+    """
+    from skeletok.data.fileformat import SPLIT_CODES
+
+    takes = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
+    source = np.array([str(t).split("/")[0] for t in takes])[np.asarray(arrays["sequence"])]
+    split = np.asarray(arrays["split"])
+    out: dict[str, dict[str, int]] = {}
+    for src in [*dict.fromkeys(source.tolist()), "all"]:
+        sel = np.ones(len(split), bool) if src == "all" else source == src
+        out[src] = {name: int((sel & (split == code)).sum()) for name, code in SPLIT_CODES.items()}
+    return out
+
+
 def build_default_dataset(out=None, *, force: bool = False, max_frames_per_sequence: int | None = None,
-                          progress: bool = True) -> Path:
+                          mirror: bool = True, shapes_per_take: int = 2, progress: bool = True) -> Path:
     """Build (or find in the cache) the default dataset from the committed assets.
 
-    27 sequences (5 holosoma climbing takes, 20 DeepMimic clips, 2 bvhtoolbox BVHs), 165 s of
-    motion resampled to 50 fps (8,257 frames), 4 Human3.6M-like cameras, body shapes cycled over
-    the sequences. Actions: the sources' labels (``climb``, the DeepMimic clip names); the two
-    bvhtoolbox takes carry none and get pose-cluster pseudo-labels. Test sequences:
-    :data:`DEFAULT_TEST_SEQUENCES`.
+    27 takes (5 holosoma climbing takes, 20 DeepMimic clips, 2 bvhtoolbox BVHs), 165 s of motion resampled to
+    50 fps (8,257 frames), 4 Human3.6M-like cameras. Training takes come as variants: ``shapes_per_take`` body
+    shapes, each also mirrored (``mirror``), sizes varied by +-8 %. Actions: the sources' labels (``climb``,
+    the DeepMimic clip names); the two bvhtoolbox takes carry none and get pose-cluster pseudo-labels. Test
+    takes: :data:`DEFAULT_TEST_SEQUENCES`; validation takes: :data:`DEFAULT_VAL_SEQUENCES` (each with its
+    near-duplicate group).
 
     Args:
         out: output path; :func:`~skeletok.data.paths.default_dataset_path` when ``None``.
         force: rebuild even if a valid file exists.
-        max_frames_per_sequence: a tiny variant (its own cache file) for tests and demos.
+        max_frames_per_sequence: at most this many frames per take, evenly spaced (a smaller variant with its
+            own cache file, for tests and the demo).
+        mirror: mirrored variants of the training takes.
+        shapes_per_take: body shapes per training take.
         progress: show progress bars.
 
     Returns:
         The path of the (valid) dataset file.
     """
-    path = Path(out) if out is not None else default_dataset_path(max_frames_per_sequence)
+    variant = f"{'m' if mirror else ''}s{int(shapes_per_take)}"
+    path = Path(out) if out is not None else default_dataset_path(max_frames_per_sequence, variant)
     if path.exists() and not force:
         try:
             load_dataset(path)
@@ -324,10 +389,15 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     motions = load_motion_assets()
     names = {m.name for m in motions}
     test = [n for n in DEFAULT_TEST_SEQUENCES if n in names] or None
+    val = [n for n in DEFAULT_VAL_SEQUENCES if n in names] or None
     start = time.perf_counter()
-    written = build_dataset(motions, out=path, fps=DEFAULT_ASSET_FPS, test_sequences=test,
-                            max_frames=max_frames_per_sequence,
-                            sources=[ASSET_SOURCE] * len(motions), actions_from_names=False, progress=progress)
+    written = build_dataset(motions, out=path, fps=DEFAULT_ASSET_FPS, test_sequences=test, val_sequences=val,
+                            max_frames=max_frames_per_sequence, mirror=mirror, shapes_per_take=shapes_per_take,
+                            scale_range=(0.92, 1.08), sources=[ASSET_SOURCE] * len(motions),
+                            actions_from_names=False, progress=progress)
     if progress:
         print(f"built {written} in {time.perf_counter() - start:.1f} s")
+        counts = frames_per_split(load_dataset(written))
+        for src, row in counts.items():
+            print(f"  {src:12s} " + "  ".join(f"{k} {v:6d}" for k, v in row.items()))
     return written

@@ -26,12 +26,14 @@ The DataLoader fetches whole batches through ``__getitems__`` (occlusion vectori
 batch; each item still drawn from its own generator, so batched and single items agree).
 Wrappers around this Dataset should forward ``__getitems__`` to keep that speed.
 
-Viewpoint augmentation (``random_views=True``): each item is filmed by a fresh random camera
-(:func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees elevation,
-3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images) looking at the sequence's mean root
-horizontally and 0.9 m up, drawn from the same per-(seed, epoch, index) generator; all 2D and
-``sparse_3d`` then come from that camera (``camera`` is ``-1``). Detections cannot follow a
-new camera, so it excludes ``use_detections``.
+Viewpoint augmentation (``random_views=p``): a fraction ``p`` of the items (``True`` = all) is filmed by a
+random camera of its own (:func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees
+elevation, 3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images: Human3.6M-like heights, distances
+and focal lengths) looking at the frame's root, moved by up to 0.5 m horizontally, at 0.9 m height, so the
+subject stays in view whatever the take's length. Which items, and their cameras, are drawn from
+``(seed, index)`` only: the same item keeps its camera in every epoch (precomputed targets such as tokens
+stay valid), while its occlusion changes with the epoch. All 2D and ``sparse_3d`` then come from that
+camera (``camera`` is ``-1``). Detections cannot follow a new camera, so it excludes ``use_detections``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class HierarchicalPoseDataset(Dataset):
         seed: seeds the occlusion randomness.
         use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)
             instead of the projected ground truth.
-        random_views: film every item from a random camera (see the module docstring).
+        random_views: fraction of items filmed from a random camera of their own, in [0, 1] (``True`` = 1;
+            see the module docstring).
 
     Raises:
         FileNotFoundError: if ``data`` is a missing path.
@@ -80,7 +83,7 @@ class HierarchicalPoseDataset(Dataset):
 
     def __init__(self, data, *, split: str = "train", cameras: Sequence[int] | None = None,
                  occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False,
-                 random_views: bool = False) -> None:
+                 random_views: float | bool = 0.0) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if occlusion is not None and not isinstance(occlusion, Occlusion):
@@ -89,7 +92,10 @@ class HierarchicalPoseDataset(Dataset):
             source, arrays = str(data), load_dataset(data)
         else:
             source, arrays = "<arrays>", validate_dataset(data)
-        if use_detections and random_views:
+        random_views = float(random_views)
+        if not 0.0 <= random_views <= 1.0:
+            raise ValueError(f"random_views must be a fraction in [0, 1] (or a bool), got {random_views}")
+        if use_detections and random_views > 0:
             raise ValueError("use_detections and random_views exclude each other "
                              "(detections belong to the file's cameras)")
         if use_detections and "det_sparse" not in arrays:
@@ -133,16 +139,11 @@ class HierarchicalPoseDataset(Dataset):
         self.parts_fine = torch.from_numpy(arrays["parts_fine"].astype(np.int64))
         self.fine_to_dense = torch.from_numpy(arrays["fine_to_dense"].astype(np.int64))
         self.fps = float(arrays["fps"])
-        self.random_views = bool(random_views)
-        if self.random_views:
+        self.random_views = random_views
+        if self.random_views > 0:
             world = np.concatenate([arrays[f"world_{k}"][frames] for k in ("sparse", "dense", "fine")], 1)
             self._world = world.astype(np.float64)  # (n', 161, 3)
-            seq = arrays["sequence"]
-            centre = np.zeros((len(arrays["sequence_names"]), 3))
-            for s_id in np.unique(seq[frames]):
-                centre[s_id, :2] = arrays["world_sparse"][seq == s_id, 0, :2].mean(0)
-            centre[:, 2] = 0.9
-            self._view_target = centre[seq[frames]]  # (n', 3)
+            self._root_xy = world[:, 0, :2].astype(np.float64)  # (n', 2)
 
     @property
     def num_actions(self) -> int:
@@ -170,9 +171,21 @@ class HierarchicalPoseDataset(Dataset):
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"indices must lie in [0, {len(self)}), got range [{idx.min()}, {idx.max()}]")
+        if self.random_views > 0:
+            viewed = np.array([self._view_rng(int(i)).random() < self.random_views for i in idx], dtype=bool)
+            if viewed.any():
+                fixed = iter(self._rig_items(idx[~viewed]) if (~viewed).any() else [])
+                return [self._random_view(int(i), int(i) // len(self.cameras)) if v else next(fixed)
+                        for i, v in zip(idx, viewed)]
+        return self._rig_items(idx)
+
+    def _view_rng(self, index: int) -> np.random.Generator:
+        """The generator of item ``index``'s viewpoint: fixed across epochs."""
+        return np.random.default_rng((self.seed, index, 7919))
+
+    def _rig_items(self, idx: np.ndarray) -> list[dict[str, torch.Tensor]]:
+        """Items filmed by the file's cameras, occlusion vectorised over the batch."""
         f, c = np.divmod(idx, len(self.cameras))
-        if self.random_views:
-            return [self._random_view(int(i), int(fi)) for i, fi in zip(idx, f)]
         rows, ft = torch.from_numpy(idx), torch.from_numpy(f)  # row of item (f, c) is its index
         sparse_2d, visible = self._sparse_input.index_select(0, rows), torch.ones(len(idx), 17, dtype=torch.bool)
         if self.occlusion is not None:
@@ -197,8 +210,11 @@ class HierarchicalPoseDataset(Dataset):
         return [{key: value[k] for key, value in batch.items()} for k in range(len(idx))]
 
     def _random_view(self, index: int, f: int) -> dict[str, torch.Tensor]:
+        view = self._view_rng(index)
+        view.random()  # the draw that chose this item for a random view
+        target = np.append(self._root_xy[f] + view.uniform(-0.5, 0.5, size=2), 0.9)
+        cam = random_cameras(view, 1, target)[0]
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        cam = random_cameras(rng, 1, self._view_target[f])[0]
         pix = cam.project(self._world[f])  # (161, 2)
         w, h = cam.size
         uv = torch.from_numpy(normalize_screen(pix, w, h).astype(np.float32))
