@@ -3,6 +3,7 @@
 Launch::
 
     skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--threads N] [--out bench.json]
+                          [--peer DIFFPOSE_DIR [--rounds 5]]
 
 Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
 runs on a shared machine):
@@ -11,10 +12,13 @@ runs on a shared machine):
 - frames/s of each inference stage at every batch size: ``prior_generate`` (16 autoregressive steps, with and
   without cached keys/values), ``tokenizer_decode``, ``lifter`` (161 points) and ``lifter_sparse_only``
   (17 points), and the whole ``pipeline`` (generate + decode + lift) with and without the cache;
-- FLOPs per frame of each stage (torch's FlopCounterMode, batch 1) and the fraction of the matmul peak the
-  pipeline reaches;
-- ratios: cached / uncached pipeline, and the pipeline against the targets (60 frames/s at batch 1,
-  600 at batch 256: what DiffPose's own code reaches on these 2 CPU cores).
+- FLOPs per frame of each stage (torch's FlopCounterMode, batch 1) and, at every batch size, the fraction of the
+  fp32 matmul peak measured above that the whole pipeline reaches (frames/s x FLOPs per frame / peak);
+- ratios: cached / uncached pipeline and prior;
+- with ``--peer DIR`` (an exported snapshot of the public GONGJIA0208/Diffpose repository, never shipped here),
+  ``peer``: DiffPose's own H36M-CPN test path and the HiPART pipeline timed in turn on the same input for
+  ``--rounds`` rounds per batch size, and the median ratio skeletok / DiffPose frames/s (`recipes.hipart.peer`).
+  There are no fixed frames/s targets: a machine's speed varies too much between runs for them to mean anything.
 
 With ``--run`` the trained models are timed; otherwise models of the ``--preset`` sizes are built with random
 weights (the speed does not depend on the weights). Numbers go to stdout (and ``--out``) as JSON.
@@ -32,6 +36,7 @@ import torch
 from recipes.hipart.config import get_preset
 from recipes.hipart.inference import HiPART
 from recipes.hipart.launch import add_command, command_main
+from recipes.hipart.peer import compare, load_diffpose
 from recipes.hipart.timing import count_flops, matmul_gflops, throughput
 from recipes.hipart.train_lifter import lifter_kwargs
 from recipes.hipart.train_prior import prior_kwargs
@@ -40,9 +45,7 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["TARGET_FPS", "build_models", "run_bench", "add_parser", "main"]
-
-TARGET_FPS = {1: 60.0, 256: 600.0}
+__all__ = ["build_models", "run_bench", "add_parser", "main"]
 
 
 def _parts(num_points: int, num_parts: int) -> list[int]:
@@ -59,6 +62,10 @@ def build_models(preset: str = "demo") -> tuple[HiPART, HierarchicalLifter]:
     prior = HierarchicalARPrior(**prior_kwargs(prior_cfg, tokenizer))
     lifter = HierarchicalLifter(**lifter_kwargs(lifter_cfg))
     sparse_only = HierarchicalLifter(**lifter_kwargs(get_preset("lifter", preset, ["mode=sparse_only"])))
+    # Frozen like the loaded models of a run: torch's FLOP counter hooks every module input that requires grad,
+    # and under inference mode a parameter passed as an input (the prior's code tables) has no grad_fn to hook.
+    for module in (tokenizer, prior, lifter, sparse_only):
+        module.requires_grad_(False)
     return HiPART(tokenizer, prior, lifter, device="cpu"), sparse_only.eval()
 
 
@@ -68,12 +75,15 @@ def _params(module: torch.nn.Module) -> int:
 
 @torch.inference_mode()
 def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
-              min_time_s: float = 1.0, seed: int = 0, threads: int | None = None) -> dict:
+              min_time_s: float = 1.0, seed: int = 0, threads: int | None = None, peer: str | Path | None = None,
+              rounds: int = 5) -> dict:
     """Measure and return the benchmark dict described in the module docstring.
 
     ``threads`` sets torch's intra-op threads (default: torch's choice). At batch 1 the pipeline is bound by
-    per-operation overhead and one thread is faster (measured here: 68 against 59 frames/s).
+    per-operation overhead and one thread is faster (measured here: 68 against 59 frames/s). ``peer`` (a
+    DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size.
     """
+    peer_fn = load_diffpose(peer) if peer else None  # a bad directory fails before any timing
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -123,10 +133,15 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
             "prior_cached_over_uncached": fps["prior_generate_cached"] / fps["prior_generate_uncached"],
             "pipeline_flops_fraction_of_matmul_peak": fps["pipeline_cached"] * result["flops_per_frame"]["pipeline_cached"] / peak,
         }
-        if b in TARGET_FPS:
-            ratios["pipeline_over_target"] = fps["pipeline_cached"] / TARGET_FPS[b]
         result["ratios"][f"batch_{b}"] = ratios
-    result["targets_fps"] = {f"batch_{b}": v for b, v in TARGET_FPS.items()}
+    if peer_fn is not None:
+        result["peer"] = {
+            "source": str(peer),
+            "what": "DiffPose H36M-CPN test path (GCNpose + 2 DDIM steps of GCNdiff, 1 sample, fp32, random "
+                    "weights) against HiPART.predict, interleaved on the same input; ratio = skeletok / DiffPose",
+            **compare(lambda x: model.predict(x, batch_size=x.shape[0]), peer_fn, batch_sizes=batch_sizes,
+                      rounds=rounds, min_time_s=min_time_s, seed=seed),
+        }
     return result
 
 
@@ -137,11 +152,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds of timing per measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
+    parser.add_argument("--peer", default=None, metavar="DIR",
+                        help="also compare with DiffPose, same run, interleaved: DIR is an exported snapshot of the "
+                             "GONGJIA0208/Diffpose repository (needs PyYAML)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the --peer comparison per batch size")
 
 
 def _run(args: argparse.Namespace) -> int:
     result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time,
-                       threads=args.threads)
+                       threads=args.threads, peer=args.peer, rounds=args.rounds)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

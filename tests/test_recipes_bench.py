@@ -1,0 +1,121 @@
+"""``skeletok hipart bench``: random-weight presets (no run needed) and the ``--peer`` DiffPose comparison.
+
+The peer is a tiny fake DiffPose snapshot written here: the same module names, signatures and config file that
+`recipes.hipart.peer.load_diffpose` imports from a real export of GONGJIA0208/Diffpose (which is never vendored).
+It calls ``.cuda()`` and imports ``lib2to3`` like the real code, so the CPU shims are exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from recipes.hipart.bench import run_bench
+from skeletok.cli import main
+
+FAKE_DIFFPOSE = {
+    "configs/human36m_diffpose_uvxyz_cpn.yml": """\
+        model:
+            hid_dim: 8
+            coords_dim: [5, 5]
+        """,
+    "common/__init__.py": "",
+    "common/graph_utils.py": """\
+        import torch
+
+        def adj_mx_from_edges(num_pts, edges, sparse=True):
+            adj = torch.eye(num_pts)
+            adj[edges[:, 0], edges[:, 1]] = 1
+            return adj
+        """,
+    "common/utils_diff.py": """\
+        import numpy as np
+        import torch
+
+        def get_beta_schedule(beta_schedule, *, beta_start, beta_end, num_diffusion_timesteps):
+            return np.linspace(beta_start, beta_end, num_diffusion_timesteps, dtype=np.float64)
+
+        def generalized_steps(x, src_mask, seq, model, b, **kwargs):
+            xs = [x]
+            for i in reversed(list(seq)):
+                t = (torch.ones(x.size(0)) * i).cuda()
+                xs.append(xs[-1] - 0.1 * model(xs[-1], src_mask, t.float(), 0))
+            return xs, xs[1:]
+        """,
+    "models/__init__.py": "",
+    "models/gcndiff.py": """\
+        from lib2to3.refactor import get_fixers_from_package
+        import torch
+
+        class GCNdiff(torch.nn.Module):
+            def __init__(self, adj, config):
+                super().__init__()
+                self.adj = adj
+                self.lin = torch.nn.Linear(config.model.coords_dim[0], config.model.coords_dim[1])
+
+            def forward(self, x, mask, t, cemd):
+                return self.adj @ self.lin(x)
+        """,
+    "models/gcnpose.py": """\
+        from lib2to3.refactor import get_fixers_from_package
+        import torch
+
+        class GCNpose(torch.nn.Module):
+            def __init__(self, adj, config):
+                super().__init__()
+                self.adj = adj
+                self.lin = torch.nn.Linear(*config.model.coords_dim)
+
+            def forward(self, x, mask):
+                return self.adj @ self.lin(x)
+        """,
+}
+
+
+@pytest.fixture
+def fake_diffpose(tmp_path):
+    root = tmp_path / "diffpose"
+    for name, text in FAKE_DIFFPOSE.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.mark.parametrize("preset", ["demo", "h36m"])
+def test_bench_random_weights_from_the_cli(preset, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["hipart", "bench", "--preset", preset, "--batch-sizes", "2", "--min-time", "0.01",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    assert result["models"]["source"] == f"random weights, preset {preset}"
+    assert all(v > 0 for v in result["fps"]["batch_2"].values())
+    assert result["flops_per_frame"]["pipeline_cached"] >= result["flops_per_frame"]["lifter"] > 0
+    fraction = result["ratios"]["batch_2"]["pipeline_flops_fraction_of_matmul_peak"]
+    assert 0 < fraction < 10   # a fraction of the measured peak (tiny batches can't be judged more tightly)
+    assert "targets_fps" not in result and "peer" not in result
+
+
+def test_bench_peer_compares_interleaved_rounds(fake_diffpose):
+    cuda = torch.Tensor.cuda
+    result = run_bench(preset="demo", batch_sizes=(1, 3), min_time_s=0.01, peer=fake_diffpose, rounds=3)
+    peer = result["peer"]
+    assert peer["source"] == str(fake_diffpose)
+    for b in ("batch_1", "batch_3"):
+        row = peer[b]
+        assert len(row["peer_fps"]) == len(row["skeletok_fps"]) == len(row["ratios"]) == 3
+        assert row["ratios"] == pytest.approx([s / p for s, p in zip(row["skeletok_fps"], row["peer_fps"])])
+        assert row["min_ratio"] <= row["median_ratio"] <= row["max_ratio"]
+        assert row["median_ratio"] == pytest.approx(sorted(row["ratios"])[1])
+    # DiffPose's shims and its generic top-level package names do not outlive the comparison
+    assert torch.Tensor.cuda is cuda
+    assert "models" not in sys.modules and "common" not in sys.modules
+
+
+def test_bench_peer_that_is_no_diffpose_is_a_clear_error(tmp_path, capsys):
+    assert main(["hipart", "bench", "--batch-sizes", "1", "--min-time", "0.01", "--peer", str(tmp_path)]) == 2
+    assert "GONGJIA0208/Diffpose" in capsys.readouterr().err
