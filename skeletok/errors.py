@@ -17,9 +17,10 @@ traceback.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["InputFileError", "MotionFileError", "KeypointFileError", "JointMappingError", "MotionWarning"]
+__all__ = ["InputFileError", "MotionFileError", "KeypointFileError", "JointMappingError", "MotionWarning", "file_errors"]
 
 
 class InputFileError(ValueError):
@@ -68,3 +69,23 @@ class JointMappingError(ValueError):
 
 class MotionWarning(UserWarning):
     """A motion file was read, with a repair or a doubt worth a look (the message names the file)."""
+
+
+@contextmanager
+def file_errors(path: str | Path, error: type[InputFileError] = MotionFileError, what: str = "file"):
+    """Context manager: any exception in the block leaves as ``error(path, ...)``.
+
+    :class:`InputFileError` passes unchanged; a ``ValueError`` keeps its message (prefixed by the path
+    when it lacks it); anything else (a parser bug or a file no check foresaw) becomes "cannot read this
+    <what>" with the original type and message, the original chained as ``__cause__``.
+    """
+    try:
+        yield
+    except InputFileError:
+        raise
+    except ValueError as err:
+        msg = str(err)
+        prefix = f"{path}: "
+        raise error(path, msg[len(prefix):] if msg.startswith(prefix) else msg) from err
+    except Exception as err:  # noqa: BLE001 - the point: a user's file never ends in a traceback
+        raise error(path, f"cannot read this {what} ({type(err).__name__}: {err})") from err

@@ -13,17 +13,22 @@ Conventions (the Acclaim specification as the CMU files use it):
 - Each Motion point is a bone's END point (``root``: the root position). Units: ``:units length L``
   means file lengths are ``1 / L`` inches (CMU: ``L = 0.45``), so metres are ``value * 0.0254 / L``;
   angles follow ``:units angle`` unless the AMC says ``:RADIANS`` or ``:DEGREES``.
-- CMU data is Y-up; it is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``.
+- CMU data is Y-up; it is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``. ``up="auto"`` (the default) takes
+  the axis the rest pose's feet-to-head direction points along when the bone names map onto the body
+  landmarks (the ``cmu_asf`` preset or another, see :func:`skeletok.data.mapping.choose_up`), else Y.
+- Errors are :class:`~skeletok.errors.MotionFileError` naming the file and the line.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from skeletok.data.motion import Motion, euler_matrix, y_up_to_z_up
+from skeletok.errors import MotionFileError, MotionWarning, file_errors
 
 __all__ = ["AsfSkeleton", "read_asf", "parse_amc", "asf_forward_kinematics", "read_amc", "write_asf", "write_amc"]
 
@@ -71,8 +76,8 @@ class AsfSkeleton:
         return 0.0254 / self.length_unit
 
 
-def _err(path, no, msg) -> ValueError:
-    return ValueError(f"{path}: line {no}: {msg}")
+def _err(path, no, msg) -> MotionFileError:
+    return MotionFileError(path, f"line {no}: {msg}")
 
 
 def _floats(path, no, toks, n, what) -> list[float]:
@@ -91,13 +96,19 @@ def read_asf(path: str | Path) -> AsfSkeleton:
     """Parse an ASF skeleton file.
 
     Raises:
-        ValueError: naming the file and line (or the missing section) for malformed content.
+        MotionFileError: (a ``ValueError``) naming the file and line (or the missing section) for malformed
+            content.
     """
     path = Path(path)
+    with file_errors(path, what="ASF file"):
+        return _read_asf(path)
+
+
+def _read_asf(path: Path) -> AsfSkeleton:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except OSError as e:
-        raise ValueError(f"{path}: cannot read ASF file ({e})") from None
+        raise MotionFileError(path, f"cannot read ASF file ({e})") from None
     units, root, bones, edges, name = {}, {}, [], [], path.stem
     section, bone = None, None
     for no, raw in enumerate(lines, 1):
@@ -121,6 +132,8 @@ def read_asf(path: str | Path) -> AsfSkeleton:
             elif key == "end":
                 if bone is None or "name" not in bone or "direction" not in bone or "length" not in bone:
                     raise _err(path, no, "bone block lacks a name, direction or length")
+                if bone["name"] in [b["name"] for b in bones] or bone["name"].lower() == "root":
+                    raise _err(path, no, f"bone name {bone['name']!r} is used twice (or is the reserved 'root')")
                 bones.append(bone)
                 bone = None
             elif bone is None:
@@ -145,9 +158,9 @@ def read_asf(path: str | Path) -> AsfSkeleton:
             if key not in ("begin", "end"):
                 edges.append((toks[0], toks[1:], no))
     if bone is not None:
-        raise ValueError(f"{path}: bone block opened at line {bone['line']} is never closed")
+        raise MotionFileError(path, f"bone block opened at line {bone['line']} is never closed")
     if not bones or not edges:
-        raise ValueError(f"{path}: missing :bonedata or :hierarchy section")
+        raise MotionFileError(path, "missing :bonedata or :hierarchy section")
     by_name = {b["name"]: b for b in bones}
     parent_of: dict[str, str] = {}
     for par, kids, no in edges:
@@ -158,12 +171,14 @@ def read_asf(path: str | Path) -> AsfSkeleton:
     order, stack = [], ["root"]  # depth first, children in the order listed (the CMU bone order)
     while stack:
         cur = stack.pop()
+        if cur in order:
+            continue
         if cur != "root":
             order.append(cur)
         stack.extend(reversed([k for par, ks, _ in edges if par == cur for k in ks]))
     if len(order) != len(bones):
         missing = sorted(set(by_name) - set(order))
-        raise ValueError(f"{path}: :hierarchy does not reach bones {missing} from root")
+        raise MotionFileError(path, f":hierarchy does not reach bones {missing} from root")
     index = {n: i for i, n in enumerate(order)}
 
     def unit(key, default):
@@ -213,14 +228,19 @@ def parse_amc(path: str | Path, asf: AsfSkeleton) -> tuple[dict[str, np.ndarray]
     """Read AMC frames: ``({"root": (t, len(root_order)), bone: (t, len(dofs)), ...}, degrees)``.
 
     Raises:
-        ValueError: naming the file and line for unknown bones, wrong value counts, bad numbers or
-            frames that lack a bone with dofs.
+        MotionFileError: (a ``ValueError``) naming the file and line for unknown bones, wrong value counts,
+            bad numbers or frames that lack a bone with dofs.
     """
     path = Path(path)
+    with file_errors(path, what="AMC file"):
+        return _parse_amc(path, asf)
+
+
+def _parse_amc(path: Path, asf: AsfSkeleton) -> tuple[dict[str, np.ndarray], bool]:
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
     except OSError as e:
-        raise ValueError(f"{path}: cannot read AMC file ({e})") from None
+        raise MotionFileError(path, f"cannot read AMC file ({e})") from None
     sizes = {"root": len(asf.root_order)} | {n: len(d) for n, d in zip(asf.bone_names, asf.dofs)}
     need = {n for n, s in sizes.items() if s > 0}
     degrees, frames, cur = asf.degrees, [], None
@@ -246,9 +266,15 @@ def parse_amc(path: str | Path, asf: AsfSkeleton) -> tuple[dict[str, np.ndarray]
         if len(toks) - 1 != sizes[toks[0]]:
             raise _err(path, no, f"bone {toks[0]!r} needs {sizes[toks[0]]} values, got {len(toks) - 1}")
     if not frames:
-        raise ValueError(f"{path}: no frames found")
+        raise MotionFileError(path, "no frames found")
     if need - set(frames[-1]):
-        raise ValueError(f"{path}: line {len(lines)}: last frame lacks bones {sorted(need - set(frames[-1]))}")
+        if len(frames) > 1:  # a cut file: drop the incomplete last frame, say so
+            warnings.warn(f"{path}: line {len(lines)}: the last frame lacks bones {sorted(need - set(frames[-1]))} "
+                          "(a cut file?); it is dropped", MotionWarning, stacklevel=3)
+            frames.pop()
+        else:
+            raise MotionFileError(path, f"line {len(lines)}: the only frame lacks bones "
+                                        f"{sorted(need - set(frames[-1]))}")
     out = {n: np.array([f.get(n, [0.0] * s) for f in frames], dtype=np.float64).reshape(len(frames), s) for n, s in sizes.items()}
     return out, degrees
 
@@ -291,10 +317,12 @@ def read_amc(
     asf: AsfSkeleton | str | Path,
     *,
     fps: float = 120.0,
-    up: str = "y",
+    up: str = "auto",
+    unit: str | float = "auto",
     scale: float | None = None,
     name: str | None = None,
     action: str | None = None,
+    mapping=None,
 ) -> Motion:
     """Read an AMC motion on an ASF skeleton into bone end points (metres, Z-up).
 
@@ -302,27 +330,52 @@ def read_amc(
         path: the ``.amc`` file.
         asf: the skeleton, or the path of its ``.asf`` file.
         fps: the capture rate (AMC files do not store it; CMU captured at 120 fps).
-        up: the file's up axis, ``"y"`` (CMU) or ``"z"``.
-        scale: metres per file length unit (default: the ASF's, ``0.0254 / length_unit``).
+        up: the file's up axis, ``"auto"`` (module docstring), ``"y"`` (CMU) or ``"z"``.
+        unit: ``"auto"`` (the ASF's ``:units length``), a name in :data:`skeletok.data.bvh.UNITS` for one file
+            length unit, or metres per file length unit.
+        scale: metres per file length unit (an older spelling of a float ``unit``).
         name: the motion name (default: the file stem).
         action: the action label, if known.
+        mapping: the joint mapping that finds the feet and the head for ``up="auto"`` (default: the best
+            preset for the bone names).
 
     Returns:
         A :class:`~skeletok.data.motion.Motion` with joints ``["root", *asf.bone_names]``.
+
+    Raises:
+        ValueError: on bad arguments.
+        MotionFileError: (a ``ValueError``) naming the file for anything wrong in it.
     """
-    if up not in ("y", "z"):
-        raise ValueError(f"up must be 'y' or 'z', got {up!r}")
+    from skeletok.data.bvh import UNITS
+    from skeletok.data.mapping import choose_up, get_mapping, landmark_up
+
+    if up not in ("auto", "y", "z"):
+        raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")
+    if scale is not None:
+        unit = scale
+    metres = None if unit == "auto" else UNITS.get(unit) if isinstance(unit, str) else unit
+    if unit != "auto" and not (isinstance(metres, (int, float)) and np.isfinite(metres) and metres > 0):
+        raise ValueError(f"unit must be 'auto', one of {list(UNITS)} or a positive number of metres per unit, "
+                         f"got {unit!r}")
+    if not (isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    mapping = get_mapping(mapping) if mapping is not None else None
     if not isinstance(asf, AsfSkeleton):
         asf = read_asf(asf)
+    path = Path(path)
     values, degrees = parse_amc(path, asf)
-    if scale is not None and not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive number of metres per unit, got {scale!r}")
-    pos = asf_forward_kinematics(asf, values, degrees) * (asf.metres_per_unit if scale is None else scale)
-    if up == "y":
-        pos = y_up_to_z_up(pos)
-    names = ["root", *asf.bone_names]
-    parents = np.concatenate([[-1], asf.parents + 1])
-    return Motion(name or Path(path).stem, names, parents, pos.astype(np.float32), fps, action)
+    with file_errors(path, what="AMC file"), np.errstate(over="ignore", invalid="ignore"):
+        names = ["root", *asf.bone_names]
+        rest = {k: np.zeros((1, v.shape[1])) for k, v in values.items()}
+        rest_pos = asf_forward_kinematics(asf, rest, degrees)[0]
+        rest_pos = rest_pos - rest_pos[0]
+        picked = choose_up(landmark_up(rest_pos, names, mapping), up, path, "rest pose")
+        up = picked or "y"
+        pos = asf_forward_kinematics(asf, values, degrees) * (asf.metres_per_unit if metres is None else metres)
+        if up == "y":
+            pos = y_up_to_z_up(pos)
+        parents = np.concatenate([[-1], asf.parents + 1])
+        return Motion(name or path.stem, names, parents, pos.astype(np.float32), fps, action)
 
 
 def _f(values) -> str:

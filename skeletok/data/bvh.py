@@ -10,12 +10,23 @@ Conventions (documented because BVH files disagree):
   the ``OFFSET`` component (as Blender and most exporters do; the root's ``OFFSET`` is zero in practice,
   where both conventions agree). Axes without a position channel keep the ``OFFSET`` value.
 - ``End Site`` blocks become extra joints named ``<parent>_End`` after the regular joints.
-- ``up="auto"``: the up axis is whichever of Y and Z the rest pose (offsets only) is less mirror
+- A joint name is the rest of its ``ROOT``/``JOINT`` line, so names with spaces (3ds Max Biped's
+  ``Bip01 L Thigh``) are read whole.
+- ``up="auto"``: when the joint names map onto the body landmarks (:mod:`skeletok.data.mapping`), the up
+  axis is the one the rest pose's feet-to-head direction points along (+Y or +Z; anything else is refused
+  with the fix). Otherwise it is whichever of Y and Z the rest pose (offsets only) is less mirror
   symmetric along (a body is left-right symmetric and nearly front-back symmetric, never head-foot);
-  Y (the BVH convention) on a tie. Y-up is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``.
+  Y (the BVH convention) on a tie. Y-up is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``. After the
+  conversion a body that is not upright in most frames gives a :class:`~skeletok.errors.MotionWarning`
+  (a lying or crawling take is fine; a wrong axis is not), as does an explicit ``up`` that leaves the rest
+  pose not upright.
 - ``unit="auto"``: the size ``s`` of the rest pose (longest side of its bounding box, file units) is
   matched to a 1.7 m human in log scale among metres, CMU units (0.0254 / 0.45 m), inches,
   centimetres and millimetres; i.e. ``s < 7.16`` m, ``< 44.9`` cmu, ``< 106.7`` inch, ``< 537.6`` cm, else mm.
+- Repairs, each with a :class:`~skeletok.errors.MotionWarning` naming the file: a ``Frames:`` count that
+  disagrees with the frame lines present (the frames present are read) and a cut last frame line (dropped).
+  Everything else that is wrong stops with a :class:`~skeletok.errors.MotionFileError` naming the file, the
+  line and the fix; a file with several ``ROOT`` hierarchies (several characters) is refused.
 
 Checked once against bvhtoolbox 0.1.3's own world positions (``bvh2csv``) on its two example files:
 equal within 2e-5 file units (float32 rounding).
@@ -23,12 +34,14 @@ equal within 2e-5 file units (float32 rounding).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from skeletok.data.motion import Motion, axis_rotation, y_up_to_z_up
+from skeletok.errors import MotionFileError, MotionWarning, file_errors
 
 __all__ = ["BvhSkeleton", "parse_bvh", "bvh_forward_kinematics", "write_bvh", "read_bvh", "UNITS", "detect_unit", "detect_up"]
 
@@ -71,16 +84,24 @@ class _Tokens:
     def __init__(self, path: Path, lines: list[str]):
         self.path, self.lines, self.items, self.k, self.line = path, lines, [], 0, 0  # tokenised lazily
 
-    def error(self, msg: str, line: int | None = None) -> ValueError:
+    def error(self, msg: str, line: int | None = None) -> MotionFileError:
         line = line if line is not None else (self.items[min(self.k, len(self.items) - 1)][1] if self.items else 1)
-        return ValueError(f"{self.path}: line {line}: {msg}")
+        return MotionFileError(self.path, f"line {line}: {msg}")
+
+    def rest_of_line(self, no: int) -> list[str]:
+        """The tokens left on line ``no`` (already tokenised with it), consumed."""
+        out = []
+        while self.k < len(self.items) and self.items[self.k][1] == no:
+            out.append(self.items[self.k][0])
+            self.k += 1
+        return out
 
     def next(self, what: str) -> tuple[str, int]:
         while self.k >= len(self.items) and self.line < len(self.lines):
             self.line += 1
             self.items.extend((tok, self.line) for tok in self.lines[self.line - 1].split())
         if self.k >= len(self.items):
-            raise ValueError(f"{self.path}: unexpected end of file, expected {what}")
+            raise MotionFileError(self.path, f"unexpected end of file, expected {what}")
         self.k += 1
         return self.items[self.k - 1]
 
@@ -90,8 +111,9 @@ class _Tokens:
             raise self.error(f"expected {word!r}, got {tok!r}", no)
         return no
 
-    def number(self, what: str, cast=float):
-        tok, no = self.next(what)
+    def number(self, what: str, cast=float, tok: str | None = None, no: int = 0):
+        if tok is None:
+            tok, no = self.next(what)
         try:
             val = cast(tok)
         except ValueError:
@@ -111,10 +133,17 @@ def _parse_hierarchy(tk: _Tokens) -> BvhSkeleton:
     kind = "ROOT"
     while True:
         if kind in ("ROOT", "JOINT"):
-            name, no = tk.next("a joint name")
+            words = tk.rest_of_line(no)  # the name is the rest of the ROOT/JOINT line: it may hold spaces
+            brace = bool(words) and words[-1] == "{"
+            words = words[:-1] if brace else words
+            if not words:
+                word, no = tk.next("a joint name")
+                words = [word]
+            name = " ".join(words)
             if name in names:
                 raise tk.error(f"duplicate joint name {name!r}", no)
-            tk.expect("{")
+            if not brace:
+                tk.expect("{")
             tk.expect("OFFSET")
             off = [tk.number("OFFSET value") for _ in range(3)]
             tk.expect("CHANNELS")
@@ -149,12 +178,24 @@ def _parse_hierarchy(tk: _Tokens) -> BvhSkeleton:
         if not stack:
             break
         kind = tok.upper()
+        if kind == "ROOT":
+            raise tk.error(f"a second ROOT inside the hierarchy of {names[0]!r}", no)
         if kind not in ("JOINT", "END") or stack[-1] == -2:
             raise tk.error(f"expected 'JOINT', 'End Site' or '}}', got {tok!r}", no)
     return BvhSkeleton(
         names, np.array(parents, dtype=np.int64), np.array(offsets, dtype=np.float64).reshape(-1, 3),
         channels, np.array(ends, dtype=np.int64), np.array(end_offs, dtype=np.float64).reshape(-1, 3),
     )
+
+
+def _labelled(tk: _Tokens, label: str, what: str, cast):
+    """The number after ``label`` (``"Frames: 10"``, also written ``"Frames:10"``)."""
+    tok, no = tk.next(repr(label))
+    if tok.upper() == label.upper():
+        return tk.number(what, cast)
+    if tok.upper().startswith(label.upper()):
+        return tk.number(what, cast, tok[len(label):], no)
+    raise tk.error(f"expected {label!r}, got {tok!r}", no)
 
 
 def parse_bvh(path: str | Path) -> tuple[BvhSkeleton, np.ndarray, float]:
@@ -167,42 +208,60 @@ def parse_bvh(path: str | Path) -> tuple[BvhSkeleton, np.ndarray, float]:
         ``(skeleton, frames (t, c) float64 channel values, frame_time seconds)``.
 
     Raises:
-        ValueError: naming the file and line for any malformed content.
+        MotionFileError: (a ``ValueError``) naming the file and line for any malformed content.
+
+    Warns:
+        MotionWarning: when ``Frames:`` disagrees with the frame lines present (those are returned) or the
+            last frame line is cut short (it is dropped).
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read BVH file ({e})") from None
-    tk = _Tokens(path, lines)
-    skel = _parse_hierarchy(tk)
-    tk.expect("MOTION")
-    tk.expect("Frames:")
-    n_frames = tk.number("the frame count", int)
-    tk.expect("Frame")
-    tk.expect("Time:")
-    frame_time = tk.number("the frame time")
-    if n_frames < 1 or frame_time <= 0:
-        raise tk.error(f"need Frames >= 1 and Frame Time > 0, got {n_frames} and {frame_time}")
-    c = skel.num_channels
-    first = tk.items[tk.k - 1][1] + 1
-    rows = []
-    for no in range(first, len(lines) + 1):
-        toks = lines[no - 1].split()
-        if not toks:
-            continue
-        if len(toks) != c:
-            raise ValueError(f"{path}: line {no}: frame {len(rows) + 1} has {len(toks)} values, expected {c} channels")
+    with file_errors(path, what="BVH file"):
         try:
-            row = [float(v) for v in toks]
-        except ValueError:
-            raise ValueError(f"{path}: line {no}: frame {len(rows) + 1} has a non-numeric value") from None
-        if not np.isfinite(row).all():
-            raise ValueError(f"{path}: line {no}: frame {len(rows) + 1} has a NaN/inf value")
-        rows.append(row)
-    if len(rows) != n_frames:
-        raise ValueError(f"{path}: line {len(lines)}: 'Frames: {n_frames}' declared but {len(rows)} frame lines found")
-    return skel, np.array(rows, dtype=np.float64).reshape(n_frames, c), float(frame_time)
+            lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+        except OSError as e:
+            raise MotionFileError(path, f"cannot read BVH file ({e})") from None
+        tk = _Tokens(path, lines)
+        skel = _parse_hierarchy(tk)
+        tok, no = tk.next("'MOTION'")
+        if tok.upper() == "ROOT":
+            raise tk.error(f"a second ROOT hierarchy ({' '.join([tok] + tk.rest_of_line(no))!r}) after the one of "
+                           f"{skel.names[0]!r}: skeletok reads one skeleton per file; export each character "
+                           "to its own BVH file", no)
+        if tok.upper() != "MOTION":
+            raise tk.error(f"expected 'MOTION', got {tok!r}", no)
+        n_frames = _labelled(tk, "Frames:", "the frame count", int)
+        tk.expect("Frame")
+        frame_time = _labelled(tk, "Time:", "the frame time", float)
+        if frame_time <= 0:
+            raise tk.error(f"Frame Time must be > 0 seconds, got {frame_time} (30 fps is 'Frame Time: 0.033333')")
+        c = skel.num_channels
+        first = tk.items[tk.k - 1][1] + 1
+        rows, last = [], 0
+        body = [(no, lines[no - 1].split()) for no in range(first, len(lines) + 1)]
+        body = [(no, toks) for no, toks in body if toks]
+        for k, (no, toks) in enumerate(body):
+            if len(toks) != c:
+                if k == len(body) - 1 and 0 < len(toks) < c and rows:  # a cut last line: drop it, say so
+                    warnings.warn(f"{path}: line {no}: the last frame line has {len(toks)} of {c} values (a cut "
+                                  "file?); it is dropped", MotionWarning, stacklevel=2)
+                    break
+                raise MotionFileError(path, f"line {no}: frame {len(rows) + 1} has {len(toks)} values, expected {c} "
+                                            f"channels")
+            try:
+                row = [float(v) for v in toks]
+            except ValueError:
+                raise MotionFileError(path, f"line {no}: frame {len(rows) + 1} has a non-numeric value") from None
+            if not np.isfinite(row).all():
+                raise MotionFileError(path, f"line {no}: frame {len(rows) + 1} has a NaN/inf value")
+            rows.append(row)
+            last = no
+        if not rows:
+            raise MotionFileError(path, f"line {len(lines)}: no frame lines after the header ('Frames: {n_frames}' "
+                                        "declared)")
+        if len(rows) != n_frames:
+            warnings.warn(f"{path}: line {last}: 'Frames: {n_frames}' declared but {len(rows)} frame lines found; "
+                          f"reading the {len(rows)} frames present", MotionWarning, stacklevel=2)
+        return skel, np.array(rows, dtype=np.float64).reshape(len(rows), c), float(frame_time)
 
 
 def bvh_forward_kinematics(skel: BvhSkeleton, frames: np.ndarray) -> np.ndarray:
@@ -271,6 +330,21 @@ def detect_unit(skel: BvhSkeleton) -> str:
     return min(UNITS, key=lambda u: abs(np.log(size * UNITS[u] / _HUMAN_SIZE_M)))
 
 
+def _names(skel: BvhSkeleton) -> list[str]:
+    """Joint names, then ``<parent>_End`` per end site (``_End2``, ... where that name is taken)."""
+    names = list(skel.names)
+    taken = set(names)
+    for p in skel.end_sites:
+        base = f"{skel.names[p]}_End"
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}{k}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 def read_bvh(
     path: str | Path,
     *,
@@ -279,6 +353,7 @@ def read_bvh(
     end_sites: bool = True,
     name: str | None = None,
     action: str | None = None,
+    mapping=None,
 ) -> Motion:
     """Read a BVH file into joint positions (metres, Z-up).
 
@@ -290,39 +365,64 @@ def read_bvh(
         end_sites: append the end sites as joints named ``<parent>_End``.
         name: the motion name (default: the file stem).
         action: the action label, if known.
+        mapping: the joint mapping (preset name, JSON path, dict or
+            :class:`~skeletok.data.mapping.JointMapping`) that finds the feet and the head for ``up="auto"``
+            and the upright check (default: the best preset for the joint names).
 
     Returns:
         A :class:`~skeletok.data.motion.Motion` with ``fps = 1 / frame_time``, rounded to the nearest
         integer when within 0.1% of it (frame times are written with few digits).
 
     Raises:
-        ValueError: on malformed files (file and line named) or bad ``up``/``unit``.
+        ValueError: on bad ``up``/``unit``/``mapping`` arguments.
+        MotionFileError: (a ``ValueError``) on malformed files (file and line named) or an up axis that
+            ``"auto"`` cannot tell (pass ``up``).
+
+    Warns:
+        MotionWarning: repairs of the file (module docstring), a body that is not upright, a rest pose whose
+            size in metres is not a person's.
     """
+    from skeletok.data.mapping import choose_up, get_mapping, landmark_up
+
     if up not in ("auto", "y", "z"):
         raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")
     if isinstance(unit, str):
         if unit != "auto" and unit not in UNITS:
             raise ValueError(f"unit must be 'auto', one of {list(UNITS)} or a positive float, got {unit!r}")
-    elif not (np.isfinite(unit) and unit > 0):
+    elif not (isinstance(unit, (int, float)) and np.isfinite(unit) and unit > 0):
         raise ValueError(f"unit must be 'auto', one of {list(UNITS)} or a positive float, got {unit!r}")
+    mapping = get_mapping(mapping) if mapping is not None else None
+    path = Path(path)
     skel, frames, frame_time = parse_bvh(path)
-    pos = bvh_forward_kinematics(skel, frames)
-    up = detect_up(skel) if up == "auto" else up
-    unit = detect_unit(skel) if unit == "auto" else unit
-    scale = UNITS[unit] if isinstance(unit, str) else float(unit)
-    pos = pos * scale
-    if up == "y":
-        pos = y_up_to_z_up(pos)
-    names = list(skel.names) + [f"{skel.names[p]}_End" for p in skel.end_sites]
-    parents = np.concatenate([skel.parents, skel.end_sites])
-    if not end_sites:
-        names, parents, pos = names[: len(skel.names)], parents[: len(skel.names)], pos[:, : len(skel.names)]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: end site names {names[len(skel.names):]} clash with joint names; use end_sites=False")
-    fps = 1.0 / frame_time
-    if abs(fps - round(fps)) < 1e-3 * fps:  # "Frame Time: 0.033333" means 30 fps
-        fps = float(round(fps))
-    return Motion(name or Path(path).stem, names, parents, pos.astype(np.float32), fps, action)
+    with file_errors(path, what="BVH file"), np.errstate(over="ignore", invalid="ignore"):
+        names = _names(skel)
+        rest = _rest_points(skel)
+        given = up
+        up = choose_up(landmark_up(rest, names, mapping), up, path, "rest pose")
+        if up is None:
+            up = detect_up(skel)
+        unit = detect_unit(skel) if unit == "auto" else unit
+        scale = UNITS[unit] if isinstance(unit, str) else float(unit)
+        size = float((rest.max(0) - rest.min(0)).max()) * scale if len(rest) > 1 else 0.0
+        if not 0.25 <= size <= 5.0:
+            warnings.warn(f"{path}: the rest pose is {size:.3g} m tall or wide with unit={unit!r}, not a person's "
+                          "size: check the file's unit (--unit m|cm|mm|inch)", MotionWarning, stacklevel=2)
+        pos = bvh_forward_kinematics(skel, frames) * scale
+        if up == "y":
+            pos = y_up_to_z_up(pos)
+        direction = landmark_up(pos, names, mapping)
+        if direction is not None and direction[2] < 0.5 and not (given != "auto" and up != given):
+            tilt = float(np.degrees(np.arccos(np.clip(direction[2], -1.0, 1.0))))
+            warnings.warn(f"{path}: the body is not upright in most frames (its feet-to-head direction is {tilt:.0f} "
+                          f"degrees from vertical with up={up!r}). Fine for a lying or crawling take; otherwise pass "
+                          "the file's up axis (--up y|z)", MotionWarning, stacklevel=2)
+        parents = np.concatenate([skel.parents, skel.end_sites])
+        if not end_sites:
+            names, parents, pos = names[: len(skel.names)], parents[: len(skel.names)], pos[:, : len(skel.names)]
+        fps = 1.0 / frame_time
+        if abs(fps - round(fps)) < 1e-3 * fps:  # "Frame Time: 0.033333" means 30 fps
+            fps = float(round(fps))
+        return Motion(name or path.stem, names, parents, pos.astype(np.float32), fps, action)
 
 
 def _fmt(values) -> str:

@@ -1,19 +1,25 @@
 """``skeletok data ...`` commands: build datasets, convert mocap, draw a frame, rebuild the assets.
 
     skeletok data build [--out PATH] [--force] [--max-frames N]
-    skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] --out data.npz
+    skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] [--up auto|y|z]
+        [--unit auto|m|cm|mm|inch|cmu|METRES] --out data.npz
     skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
         [--stride N] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
 Every command prints what it wrote. Bad input raises ``ValueError``/``FileNotFoundError``, which
-``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2).
+``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2). ``from-mocap`` names the file in
+every error (:class:`~skeletok.errors.MotionFileError`, :class:`~skeletok.errors.JointMappingError`), checks
+each file's joint mapping before building, and prints the readers' warnings (repairs, doubts about the up
+axis or the unit) as ``skeletok: warning: ...``.
 """
 
 from __future__ import annotations
 
+import sys
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -39,17 +45,60 @@ def _build(args) -> int:
     return 0
 
 
+def _unit(text: str) -> str | float:
+    """``--unit``: a unit name, or metres per file unit as a number."""
+    from skeletok.data.bvh import UNITS
+
+    if text == "auto" or text in UNITS:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected auto, one of {', '.join(UNITS)} or metres per unit, got {text!r}")
+    return value
+
+
+def _read_mocap(path: Path, args, mapping):
+    """One file as a Motion whose joints ``mapping`` (or the detected preset) covers; errors name the file."""
+    from skeletok.data.mapping import detect_mapping
+    from skeletok.data.motion import read_motion
+    from skeletok.errors import file_errors
+
+    kwargs = {"up": args.up, "unit": args.unit, "mapping": mapping}
+    if args.asf and path.suffix.lower() == ".amc":
+        kwargs["asf"] = args.asf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with file_errors(path, what="motion file"):
+                motion = read_motion(path, **kwargs)
+            if mapping is None:
+                detect_mapping(motion.joint_names, where=str(path))
+            else:
+                mapping.check(motion.joint_names, where=str(path))
+        finally:
+            for w in caught:
+                if not issubclass(w.category, DeprecationWarning):
+                    print(f"skeletok: warning: {w.message}", file=sys.stderr)
+    return motion
+
+
 def _from_mocap(args) -> int:
     from skeletok.data.build import build_dataset
-    from skeletok.data.motion import read_motion
+    from skeletok.data.mapping import get_mapping
 
+    mapping = get_mapping(args.mapping) if args.mapping is not None else None
     motions, sources = [], []
     for file in args.files:
         path = Path(file)
         if not path.is_file():
             raise FileNotFoundError(f"motion file {str(path)!r} does not exist")
         kwargs = {"asf": args.asf} if args.asf and path.suffix.lower() == ".amc" else {}
-        motion = read_motion(path, **kwargs)
+        motion = _read_mocap(path, args, mapping)
         if args.action:
             motion.action = args.action
         motions.append(motion)
@@ -126,6 +175,10 @@ def register(groups) -> None:
     mocap.add_argument("files", nargs="+", help=".bvh, .amc, .npy/.npz or DeepMimic .txt files (one sequence each)")
     mocap.add_argument("--mapping", default=None, help="joint mapping preset or .json (default: detected)")
     mocap.add_argument("--asf", default=None, help="ASF skeleton for .amc files (default: the .asf beside)")
+    mocap.add_argument("--up", choices=("auto", "y", "z"), default="auto",
+                       help="the files' up axis (default auto: detected from the body, refused when unclear)")
+    mocap.add_argument("--unit", type=_unit, default="auto", metavar="auto|m|cm|mm|inch|cmu|METRES",
+                       help="the files' length unit, or metres per unit (default auto: from the body's size)")
     mocap.add_argument("--out", type=Path, required=True, help="output .npz")
     mocap.add_argument("--cameras", default="h36m", help="'h36m', 'random' or 'random:N' (default h36m)")
     mocap.add_argument("--fps", type=float, default=25.0, help="frame rate of the dataset (default 25)")

@@ -220,11 +220,16 @@ def read_motion(path: str | Path, **kwargs) -> Motion:
     ``.bvh`` -> :func:`~skeletok.data.bvh.read_bvh`; ``.amc`` -> :func:`~skeletok.data.asf_amc.read_amc`
     (pass ``asf=``, or the single ``.asf`` beside it is used); ``.npy``/``.npz`` ->
     :func:`~skeletok.data.arrays.read_positions`; ``.txt`` (DeepMimic clip) ->
-    :func:`~skeletok.data.deepmimic.read_deepmimic`. Keyword arguments go to that reader.
+    :func:`~skeletok.data.deepmimic.read_deepmimic`. Keyword arguments go to that reader; ``up``, ``unit``
+    and ``mapping`` (taken by the first three) may be passed for any file: a DeepMimic clip, whose frame and
+    unit are fixed, accepts only ``"auto"`` (or ``None``) for ``up`` and ``unit`` and ignores ``mapping``.
 
     Raises:
-        ValueError: for an unknown extension, a missing ASF, or anything the reader rejects.
+        ValueError: for an unknown extension or bad arguments.
+        MotionFileError: (a ``ValueError``) naming the file for a missing ASF or anything the reader rejects.
     """
+    from skeletok.errors import MotionFileError, file_errors
+
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".bvh":
@@ -239,7 +244,8 @@ def read_motion(path: str | Path, **kwargs) -> Motion:
             same = path.with_suffix(".asf")
             found = [same] if same.exists() else sorted(path.parent.glob("*.asf"))
             if len(found) != 1:
-                raise ValueError(f"{path}: no unique .asf skeleton beside the .amc (found {len(found)}); pass asf=")
+                raise MotionFileError(path, f"no unique .asf skeleton beside the .amc (found {len(found)}); pass "
+                                            "asf= (--asf FILE)")
             asf = found[0]
         if isinstance(asf, (str, Path)):
             asf = read_asf(asf)
@@ -251,5 +257,10 @@ def read_motion(path: str | Path, **kwargs) -> Motion:
     if ext == ".txt":
         from skeletok.data.deepmimic import read_deepmimic
 
-        return read_deepmimic(path, **kwargs)
+        for key in ("up", "unit"):
+            if kwargs.pop(key, None) not in (None, "auto"):
+                raise ValueError(f"{path}: a DeepMimic clip has a fixed frame and unit; {key}= must be 'auto'")
+        kwargs.pop("mapping", None)
+        with file_errors(path, what="DeepMimic clip"):
+            return read_deepmimic(path, **kwargs)
     raise ValueError(f"{path}: unknown motion file extension {ext!r}; expected .bvh, .amc, .npy, .npz or .txt")
