@@ -33,14 +33,14 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.config import get_preset
-from recipes.hipart.inference import HiPART
-from recipes.hipart.launch import add_command, command_main
-from recipes.hipart.peer import compare, load_diffpose
-from recipes.hipart.timing import count_flops, matmul_gflops, throughput
-from recipes.hipart.train_lifter import lifter_kwargs
-from recipes.hipart.train_prior import prior_kwargs
-from recipes.hipart.train_tokenizer import tokenizer_kwargs
+from .config import get_preset
+from .inference import HiPART
+from .launch import add_command, command_main
+from .peer import compare, load_diffpose
+from .timing import count_flops, matmul_gflops, throughput
+from .train_lifter import lifter_kwargs
+from .train_prior import prior_kwargs
+from .train_tokenizer import tokenizer_kwargs
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
@@ -88,7 +88,7 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
     if threads:
         torch.set_num_threads(threads)
     if run:
-        from recipes.hipart.train_lifter import load_lifter
+        from .train_lifter import load_lifter
 
         model = HiPART.load(run, device="cpu")
         sparse_only = load_lifter(Path(run) / "lifter_sparse_only.pt")[0]

@@ -1,8 +1,9 @@
 """``skeletok hipart ...`` commands.
 
 Each command lives in its recipe module, which exposes ``add_parser(subparsers)`` and sets
-``func(args) -> int`` on its sub-parser; `COMMAND_MODULES` lists those modules in help order. To add a
-command, write its module with ``add_parser`` and append the module's name here.
+``func(args) -> int`` on its sub-parser; `COMMAND_MODULES` lists those modules in help order, relative to this
+package (``recipes.hipart`` in a clone, ``skeletok_recipes.hipart`` once installed). To add a command, write its
+module with ``add_parser`` and append the module's relative name here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import importlib
 __all__ = ["COMMAND_MODULES", "register"]
 
 COMMAND_MODULES = (
-    "recipes.hipart.demo",
-    "recipes.hipart.train_tokenizer",
-    "recipes.hipart.train_prior",
-    "recipes.hipart.train_lifter",
-    "recipes.hipart.evaluate",
-    "recipes.hipart.infer",
-    "recipes.hipart.bench",
+    ".demo",
+    ".train_tokenizer",
+    ".train_prior",
+    ".train_lifter",
+    ".evaluate",
+    ".infer",
+    ".bench",
 )
 
 
@@ -27,4 +28,4 @@ def register(groups) -> None:
     parser = groups.add_parser("hipart", help="train, evaluate and run HiPART")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(commands)
+        importlib.import_module(name, __package__).add_parser(commands)

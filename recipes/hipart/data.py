@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from recipes.hipart.config import RunConfig
-from recipes.hipart.distributed import DistInfo, barrier
+from .config import RunConfig
+from .distributed import DistInfo, barrier
 
 __all__ = ["resolve_data", "dataset_meta", "occlusion_of", "make_dataset", "Indexed", "Attached", "TensorItems",
            "ordered_batches"]

@@ -21,12 +21,12 @@ import json
 import time
 from pathlib import Path
 
-from recipes.hipart import train_lifter, train_prior, train_tokenizer
-from recipes.hipart.config import PRESETS, STAGES, apply_overrides, get_preset
-from recipes.hipart.distributed import init_distributed
-from recipes.hipart.evaluate import run_evaluation
-from recipes.hipart.launch import add_command, command_main
-from recipes.hipart.report import format_markdown
+from . import train_lifter, train_prior, train_tokenizer
+from .config import PRESETS, STAGES, apply_overrides, get_preset
+from .distributed import init_distributed
+from .evaluate import run_evaluation
+from .launch import add_command, command_main
+from .report import format_markdown
 
 __all__ = ["DEMO_MAX_FRAMES", "split_overrides", "run_demo", "add_parser", "main"]
 

@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recipes.hipart.centring import clean_centre
-from recipes.hipart.data import make_dataset, ordered_batches
-from recipes.hipart.distributed import pick_device
-from recipes.hipart.inference import HiPART, root_relative
-from recipes.hipart.launch import add_command, command_main
-from recipes.hipart.plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
-from recipes.hipart.report import format_markdown, write_report
-from recipes.hipart.train_lifter import load_lifter
+from .centring import clean_centre
+from .data import make_dataset, ordered_batches
+from .distributed import pick_device
+from .inference import HiPART, root_relative
+from .launch import add_command, command_main
+from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
+from .report import format_markdown, write_report
+from .train_lifter import load_lifter
 from skeletok.data.fileformat import load_dataset
 from skeletok.data.occlusion import Occlusion
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe

@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recipes.hipart.launch import add_command, command_main
-from recipes.hipart.inference import HiPART
-from recipes.hipart.keypoints import read_keypoints
+from .launch import add_command, command_main
+from .inference import HiPART
+from .keypoints import read_keypoints
 from skeletok.data.cameras import unnormalize_screen
 from skeletok.skeleton import H36M_17
 

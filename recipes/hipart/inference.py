@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from einops import rearrange, repeat
 
-from recipes.hipart.centring import generate_centred
-from recipes.hipart.checkpoint import load_exported
-from recipes.hipart.distributed import pick_device
-from recipes.hipart.train_prior import load_prior
-from recipes.hipart.train_tokenizer import load_tokenizer
+from .centring import generate_centred
+from .checkpoint import load_exported
+from .distributed import pick_device
+from .train_prior import load_prior
+from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
 from skeletok.data.cameras import normalize_screen
 from skeletok.lifter import HierarchicalLifter

@@ -31,10 +31,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from recipes.hipart.checkpoint import export_model, load_checkpoint, save_checkpoint
-from recipes.hipart.config import RunConfig, save_config
-from recipes.hipart.distributed import DistInfo, all_reduce_mean, barrier
-from recipes.hipart.runlog import MetricsLog
+from .checkpoint import export_model, load_checkpoint, save_checkpoint
+from .config import RunConfig, save_config
+from .distributed import DistInfo, all_reduce_mean, barrier
+from .runlog import MetricsLog
 
 __all__ = ["export_stage", "configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
            "stage_dir", "autocast"]

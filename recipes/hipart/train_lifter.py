@@ -33,15 +33,15 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.centring import generate_centred
-from recipes.hipart.checkpoint import load_exported
-from recipes.hipart.config import LifterConfig
-from recipes.hipart.data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
-from recipes.hipart.distributed import DistInfo, init_distributed
-from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
-from recipes.hipart.train_prior import load_prior
-from recipes.hipart.train_tokenizer import load_tokenizer
+from .centring import generate_centred
+from .checkpoint import load_exported
+from .config import LifterConfig
+from .data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
+from .distributed import DistInfo, init_distributed
+from .launch import add_stage_parser, stage_main
+from .loop import configure_threads, export_stage, seed_all, train
+from .train_prior import load_prior
+from .train_tokenizer import load_tokenizer
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer

@@ -28,14 +28,14 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.centring import encode_centred, observed_centre
-from recipes.hipart.checkpoint import load_exported
-from recipes.hipart.config import PriorConfig
-from recipes.hipart.data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
-from recipes.hipart.distributed import DistInfo, init_distributed
-from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
-from recipes.hipart.train_tokenizer import load_tokenizer
+from .centring import encode_centred, observed_centre
+from .checkpoint import load_exported
+from .config import PriorConfig
+from .data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
+from .distributed import DistInfo, init_distributed
+from .launch import add_stage_parser, stage_main
+from .loop import configure_threads, export_stage, seed_all, train
+from .train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 

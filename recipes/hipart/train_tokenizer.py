@@ -25,13 +25,13 @@ from pathlib import Path
 
 import torch
 
-from recipes.hipart.centring import clean_centre
-from recipes.hipart.checkpoint import load_exported
-from recipes.hipart.config import TokenizerConfig
-from recipes.hipart.data import dataset_meta, make_dataset, resolve_data
-from recipes.hipart.distributed import DistInfo, init_distributed
-from recipes.hipart.launch import add_stage_parser, stage_main
-from recipes.hipart.loop import configure_threads, export_stage, seed_all, train
+from .centring import clean_centre
+from .checkpoint import load_exported
+from .config import TokenizerConfig
+from .data import dataset_meta, make_dataset, resolve_data
+from .distributed import DistInfo, init_distributed
+from .launch import add_stage_parser, stage_main
+from .loop import configure_threads, export_stage, seed_all, train
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["NAME", "tokenizer_kwargs", "run", "load_tokenizer", "add_parser", "main"]
