@@ -16,6 +16,9 @@ Accepted files:
 
 COCO-17 keypoints are converted with :func:`skeletok.skeleton.coco17_to_h36m17` (its docstring lists
 the approximations). A keypoint whose score is below ``score_threshold`` is marked invisible.
+
+A file that cannot be read raises :class:`skeletok.errors.KeypointFileError` (a ``ValueError``) naming the
+file and the field; a missing file raises ``FileNotFoundError``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from skeletok.errors import KeypointFileError, file_errors
 
 __all__ = ["Keypoints2D", "read_keypoints"]
 
@@ -134,13 +139,18 @@ def read_keypoints(
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file cannot be parsed; the message names the file and the field.
+        KeypointFileError: (a ``ValueError``) the file cannot be parsed; the message names the file and the field.
     """
-    from skeletok.skeleton import coco17_to_h36m17
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"keypoint file not found: {path}")
+    with file_errors(path, KeypointFileError, "keypoint file"), np.errstate(over="ignore", invalid="ignore"):
+        return _read_keypoints(path, layout, score_threshold, image_size)
+
+
+def _read_keypoints(path: Path, layout, score_threshold, image_size) -> Keypoints2D:
+    from skeletok.skeleton import coco17_to_h36m17
+
     size = None
     if path.suffix.lower() == ".json":
         try:
@@ -175,8 +185,10 @@ def read_keypoints(
         arr = kp
         found = layout or (str(npz["layout"]) if "layout" in npz.files else "h36m17")
         if "image_size" in npz.files:
-            w, h = np.asarray(npz["image_size"], dtype=np.float64).reshape(-1)[:2]
-            size = (float(w), float(h))
+            wh = np.asarray(npz["image_size"], dtype=np.float64).reshape(-1)
+            if wh.size != 2 or not (np.isfinite(wh).all() and (wh > 0).all()):
+                raise ValueError(f"{path}: 'image_size' must be (width, height) > 0, got {wh.tolist()}")
+            size = (float(wh[0]), float(wh[1]))
     else:
         raise ValueError(f"{path}: unsupported keypoint file type {path.suffix!r}; expected .json or .npz")
     if found not in LAYOUTS:
