@@ -1,11 +1,16 @@
 """ASF/AMC reader/writer: round trip against an independent scipy FK of the Acclaim convention."""
 
+import warnings
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from skeletok.data.asf_amc import AsfSkeleton, parse_amc, read_amc, read_asf, write_amc, write_asf
 from skeletok.data.motion import read_motion
+from skeletok.errors import MotionFileError, MotionWarning
 
 # (name, parent, direction (Y-up world), length (file units), axis angles, axis order, dofs)
 BONES = [
@@ -133,3 +138,55 @@ def test_malformed_files_name_file_and_line(tmp_path):
     (tmp_path / "sub").mkdir()
     with pytest.raises(ValueError, match="no unique .asf"):
         read_motion(tmp_path / "sub" / "x.amc")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_asf_and_amc_only_raise_motion_file_errors(tmp_path, data):
+    """Dropped, repeated, cut or junk lines in either file: a Motion, or a MotionFileError naming that file."""
+    asf = skeleton()
+    write_asf(tmp_path / "s.asf", asf)
+    write_amc(tmp_path / "s.amc", asf, random_values(asf, frames=3))
+    which = data.draw(st.sampled_from(["s.asf", "s.amc"]))
+    lines = (tmp_path / which).read_text().splitlines()
+    k = data.draw(st.integers(0, len(lines) - 1))
+    op = data.draw(st.sampled_from(["drop", "dup", "junk", "cut"]))
+    if op == "drop":
+        lines = lines[:k] + lines[k + 1:]
+    elif op == "dup":
+        lines = lines[:k] + [lines[k]] + lines[k:]
+    elif op == "junk":
+        toks = lines[k].split() or [""]
+        i = data.draw(st.integers(0, len(toks) - 1))
+        toks[i] = data.draw(st.sampled_from(["root", "begin", "end", ":hierarchy", "nan", "1e999", "x", "", "-1",
+                                             "lfemur", "dof", "7", ":units", "axis"]))
+        lines[k] = " ".join(toks)
+    else:
+        lines = lines[:k]
+    bad = tmp_path / f"m{which[-4:]}"
+    bad.write_text("\n".join(lines))
+    other = tmp_path / ("s.asf" if which == "s.amc" else "s.amc")
+    amc, asf_path = (bad, other) if which == "s.amc" else (other, bad)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MotionWarning)
+            m = read_amc(amc, asf_path)
+    except MotionFileError as e:
+        assert str(e).startswith(str(bad)) or str(e).startswith(str(other))
+        assert e.path in (bad, other)
+    else:
+        assert np.isfinite(m.positions).all()
+
+
+def test_cut_amc_keeps_complete_frames(tmp_path):
+    asf = skeleton()
+    write_asf(tmp_path / "s.asf", asf)
+    write_amc(tmp_path / "s.amc", asf, random_values(asf, frames=3))
+    lines = (tmp_path / "s.amc").read_text().splitlines()
+    (tmp_path / "cut.amc").write_text("\n".join(lines[:-2]))
+    with pytest.warns(MotionWarning, match=r"cut\.amc: line \d+: the last frame lacks bones"):
+        assert read_amc(tmp_path / "cut.amc", tmp_path / "s.asf").num_frames == 2
+    text = (tmp_path / "s.asf").read_text()
+    (tmp_path / "dup.asf").write_text(text.replace("name lfemur", "name lhipjoint"))
+    with pytest.raises(MotionFileError, match=r"dup\.asf: line \d+: bone name 'lhipjoint' is used twice"):
+        read_asf(tmp_path / "dup.asf")

@@ -1,5 +1,6 @@
 """BVH reader/writer: round trips against an independent scipy FK, auto up/unit, malformed files."""
 
+import re
 import warnings
 
 import numpy as np
@@ -213,3 +214,58 @@ def test_mutated_file_only_raises_value_error(tmp_path, data):
         assert "m.bvh" in str(e)
     else:
         assert np.isfinite(m.positions).all()
+
+
+def test_repairs_and_refusals(tmp_path):
+    text = good_text(tmp_path)
+    p = tmp_path / "x.bvh"
+    # more frame lines than declared: all read, with a warning naming the file
+    p.write_text(text.replace("Frames: 3", "Frames: 2"))
+    with pytest.warns(MotionWarning, match=r"x\.bvh: line \d+: 'Frames: 2' declared but 3 frame lines found"):
+        assert read_bvh(p).num_frames == 3
+    p.write_text(text.replace("Frames: 3", "Frames: 0"))
+    with pytest.warns(MotionWarning, match="'Frames: 0' declared but 3"):
+        assert read_bvh(p).num_frames == 3
+    # "Frames:3" and "Time:0.0333" written without a space, a byte-order mark, CRLF line ends
+    p.write_bytes(("\ufeff" + text.replace("Frames: 3", "Frames:3").replace("Time: ", "Time:")).replace(
+        "\n", "\r\n").encode("utf-8"))
+    assert read_bvh(p).num_frames == 3
+    # a cut last line is dropped with a warning
+    lines = text.rstrip("\n").splitlines()
+    p.write_text("\n".join(lines[:-1] + [" ".join(lines[-1].split()[:5])]) + "\n")
+    with pytest.warns(MotionWarning, match=r"x\.bvh: line \d+: the last frame line has 5 of \d+ values"):
+        assert read_bvh(p).num_frames == 2
+    # no frames at all, a zero frame time
+    p.write_text("\n".join(lines[:-3]) + "\n")
+    with pytest.raises(MotionFileError, match=r"x\.bvh: line \d+: no frame lines after the header"):
+        read_bvh(p)
+    p.write_text(text.replace("Frame Time: 0.03333333", "Frame Time: 0"))
+    with pytest.raises(MotionFileError, match=r"x\.bvh: line \d+: Frame Time must be > 0"):
+        read_bvh(p)
+    # two characters in one file
+    hierarchy, motion = text.split("MOTION")
+    second = hierarchy.replace("HIERARCHY\n", "").replace("ROOT Hips", "ROOT Hips2")
+    for name in [j[0] for j in JOINTS[1:]]:
+        second = second.replace(f"JOINT {name}\n", f"JOINT {name}2\n")
+    p.write_text(hierarchy + second + "MOTION" + motion)
+    with pytest.raises(MotionFileError, match=r"x\.bvh: line \d+: a second ROOT hierarchy \('ROOT Hips2'\) .* "
+                                              r"export each character to its own BVH file"):
+        read_bvh(p)
+
+
+def test_joint_names_with_spaces_and_braces_on_the_name_line(tmp_path):
+    text = good_text(tmp_path)
+    p = tmp_path / "s.bvh"
+    p.write_text(re.sub(r"JOINT LeftArm\n\s*\{", "JOINT Bip01 L UpperArm {",
+                        text.replace("JOINT LeftForeArm\n", "JOINT  Bip01 L Forearm\t\n")))
+    m = read_bvh(p)
+    ref = read_bvh(tmp_path / "good.bvh")
+    assert m.joint_names[6] == "Bip01 L Forearm" and m.joint_names[5] == "Bip01 L UpperArm"
+    np.testing.assert_array_equal(m.positions, ref.positions)
+    # an end site whose name is taken by a joint gets a number
+    p.write_text(text.replace("JOINT Head\n", "JOINT Neck_End\n"))
+    names = read_bvh(p).joint_names
+    assert "Neck_End" in names and "Neck_End_End" in names
+    p.write_text(text.replace("JOINT Spine\n", "JOINT Head_End\n"))
+    names = read_bvh(p).joint_names
+    assert names.count("Head_End") == 1 and "Head_End2" in names

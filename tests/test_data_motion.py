@@ -1,13 +1,17 @@
 """Motion container, joint-position arrays and DeepMimic clips."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skeletok.data.arrays import HOLOSOMA_JOINTS, read_positions, write_positions
 from skeletok.data.deepmimic import DEEPMIMIC_JOINTS, URDF_ORIGINS, read_deepmimic
 from skeletok.data.motion import Motion, read_motion
+from skeletok.errors import MotionFileError, MotionWarning
 
 CHAIN = ["root", "a", "b", "c"]
 
@@ -143,3 +147,53 @@ def test_deepmimic_malformed(tmp_path):
         read_deepmimic(tmp_path / "junk.txt")
     with pytest.raises(ValueError, match=r"e\.txt: field 'Frames'"):
         read_deepmimic(write_clip(tmp_path / "e.txt", []))
+
+
+NPZ_FIELDS = {
+    "positions": st.sampled_from([
+        np.zeros((2, 3, 3)), np.ones((1, 1, 3)), np.zeros((0, 3, 3)), np.zeros((2, 3)), np.full((2, 2, 3), np.nan),
+        np.arange(18, dtype=np.int16).reshape(1, 6, 3), np.array([["a", "b", "c"]]), np.full((2, 3, 3), 1e308),
+        np.array([[[1 + 1j, 0, 0]]]), np.zeros((2, 3, 3), dtype=bool), np.array([None, 1], dtype=object),
+        np.random.default_rng(0).normal(size=(3, 4, 3)) * 100,
+    ]),
+    "joint_names": st.sampled_from([np.array(["Hips", "LeftUpLeg", "Head"]), np.array(["a", "a", "b"]), np.array(3),
+                                    np.arange(4), np.array([b"x", b"y", b"z"]), np.array([["Hips"], ["Spine"]])]),
+    "parents": st.sampled_from([np.array([-1, 0, 1]), np.array([0, 0, 0]), np.array([-1, 5, 0]), np.array([1.5, 0, 0]),
+                                np.array([-1, 0]), np.array("x"), np.array([-1, 2, 1]), np.array([-1, 0, 1, 2])]),
+    "fps": st.sampled_from([np.array(30.0), np.array(0.0), np.array(-1), np.array("fast"), np.array([30, 60]),
+                            np.array(np.inf)]),
+    "up": st.sampled_from([np.array("y"), np.array("x"), np.array(3)]),
+    "unit": st.sampled_from([np.array("cm"), np.array("furlong"), np.array(0.0), np.array(0.001), np.array("0.5")]),
+    "name": st.sampled_from([np.array("walk"), np.array(7)]),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.fixed_dictionaries({}, optional=NPZ_FIELDS), cut=st.sampled_from([None, 0, 30, 200]),
+       up=st.sampled_from(["auto", "z"]))
+def test_npz_fuzz_only_raises_motion_file_errors(tmp_path, fields, cut, up):
+    """Any mix of fields, dtypes and shapes, or a cut archive: a valid Motion, or a MotionFileError naming the file."""
+    path = tmp_path / "f.npz"
+    np.savez(path, **fields)
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MotionWarning)
+            m = read_motion(path, up=up)
+    except MotionFileError as e:
+        assert str(e).startswith(f"{path}: ") and e.path == path
+    else:
+        assert np.isfinite(m.positions).all() and m.fps > 0
+
+
+def test_npz_unit_and_up_fields(tmp_path):
+    m = chain()
+    pos = m.positions * 100.0
+    np.savez(tmp_path / "cm.npz", positions=pos[..., [0, 2, 1]] * [1, 1, -1], joint_names=np.array(CHAIN),
+             parents=m.parents, fps=30, up="y", unit="cm")
+    back = read_positions(tmp_path / "cm.npz")
+    np.testing.assert_allclose(back.positions, m.positions, atol=1e-5)
+    np.savez(tmp_path / "bad.npz", positions=pos, joint_names=np.array(CHAIN), parents=m.parents, fps=30, up="x")
+    with pytest.raises(MotionFileError, match=r"bad\.npz: field 'up' must be 'y' or 'z'"):
+        read_positions(tmp_path / "bad.npz")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipes.hipart.keypoints import read_keypoints
+from skeletok.errors import KeypointFileError
 from skeletok.skeleton import COCO_17, H36M_17
 
 
@@ -104,8 +105,8 @@ def test_json_parser_never_crashes_on_junk(tmp_path_factory, text):
     path.write_text(text)
     try:
         read_keypoints(path)
-    except ValueError:
-        pass
+    except KeypointFileError as err:
+        assert str(err).startswith(f"{path}: ")
 
 
 @settings(max_examples=40, deadline=None)
@@ -121,5 +122,31 @@ def test_structured_junk_gives_value_error(tmp_path_factory, data):
     path.write_text(json.dumps(data))
     try:
         read_keypoints(path)
-    except ValueError:
-        pass
+    except KeypointFileError as err:
+        assert str(err).startswith(f"{path}: ")
+
+
+KP_FIELDS = {
+    "keypoints": st.sampled_from([np.zeros((2, 17, 2)), np.ones((17, 3)), np.zeros((1, 16, 2)), np.array(["a"] * 34),
+                                  np.full((1, 17, 2), np.nan), np.zeros((0, 17, 3)), np.array([None], dtype=object),
+                                  np.zeros((1, 17, 2), dtype=bool), np.array(5.0)]),
+    "scores": st.sampled_from([np.ones((2, 17)), np.ones(17), np.array("x"), np.full((1, 17), -3.0)]),
+    "layout": st.sampled_from([np.array("coco17"), np.array("h36m17"), np.array("smpl"), np.array(3)]),
+    "image_size": st.sampled_from([np.array([1920, 1080]), np.array([1920]), np.array([0, 0]), np.array("big"),
+                                   np.array([[1, 2], [3, 4]])]),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(fields=st.fixed_dictionaries({}, optional=KP_FIELDS), cut=st.sampled_from([None, 0, 40, 300]))
+def test_npz_keypoints_fuzz(tmp_path_factory, fields, cut):
+    path = tmp_path_factory.mktemp("junk") / "k.npz"
+    np.savez(path, **fields)
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    try:
+        kp = read_keypoints(path)
+    except KeypointFileError as err:
+        assert str(err).startswith(f"{path}: ")
+    else:
+        assert kp.points.shape[1:] == (17, 2) and np.isfinite(kp.points).all()
