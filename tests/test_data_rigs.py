@@ -251,3 +251,15 @@ def test_cli_up_and_unit_options(tmp_path, capsys):
     assert m.positions[..., 2].max() > 100
     with pytest.warns(MotionWarning, match="not a person's size"):
         read_motion(path, unit="m")
+
+
+def test_the_documented_mapping_file_is_valid_and_complete():
+    from pathlib import Path
+
+    from skeletok.data.mapping import JointMapping
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    mapping = JointMapping.from_dict(json.loads(block))
+    assert mapping.name == "my_rig"
+    mapping.check(list(mapping.table))  # its own source names cover every required landmark
