@@ -20,7 +20,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["InputFileError", "MotionFileError", "KeypointFileError", "JointMappingError", "MotionWarning", "file_errors"]
+__all__ = ["InputFileError", "MotionFileError", "KeypointFileError", "JointMappingError", "MotionWarning",
+           "file_errors"]
 
 
 class InputFileError(ValueError):

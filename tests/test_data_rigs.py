@@ -158,7 +158,7 @@ def test_name_keys():
 
 
 def test_partial_rig_is_refused_with_the_json_to_write(tmp_path, capsys):
-    """The issue's rig: UpperArm_L/Thigh_R names, elbows named Bone.007/Bone.012: refused, listing them, with the fix."""
+    """The issue's rig (UpperArm_L/Thigh_R names), elbows named Bone.007/Bone.012: refused, listing them, fix shown."""
     names = RIGS["unity"][1] | {"l_elbow": "Bone.007", "r_elbow": "Bone.012"}
     path = write(tmp_path / "partial.bvh", bvh_text(names))
     m = read_bvh(path)
@@ -263,3 +263,23 @@ def test_the_documented_mapping_file_is_valid_and_complete():
     mapping = JointMapping.from_dict(json.loads(block))
     assert mapping.name == "my_rig"
     mapping.check(list(mapping.table))  # its own source names cover every required landmark
+
+
+def test_cli_prints_file_errors_and_warnings_without_traceback(tmp_path, capsys):
+    names = RIGS["mixamorig_"][1]
+    text = bvh_text(names, frames=8)
+    # a frame count that disagrees with the data: converted, the warning printed once, naming the file
+    short = write(tmp_path / "short.bvh", text.replace("Frames: 8", "Frames: 20"))
+    assert main(["data", "from-mocap", str(short), "--out", str(tmp_path / "a.npz"), "--max-frames", "2",
+                 "--cameras", "random:1"]) == 0
+    err = capsys.readouterr().err
+    assert f"skeletok: warning: {short}: line" in err and "'Frames: 20' declared but 8 frame lines found" in err
+    # two characters, an unreadable array, a cut archive: one line each, the file named, exit status 2
+    hierarchy, motion = text.split("MOTION")
+    two = write(tmp_path / "two.bvh", hierarchy + hierarchy.replace("HIERARCHY\n", "").replace("mixamorig_", "b_")
+                + "MOTION" + motion)
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    for path, says in ((two, "a second ROOT hierarchy"), (tmp_path / "cut.npz", "cannot read array file")):
+        assert main(["data", "from-mocap", str(path), "--out", str(tmp_path / "b.npz")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"skeletok: error: {path}: ") and says in err and "Traceback" not in err
