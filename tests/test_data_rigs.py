@@ -283,3 +283,11 @@ def test_cli_prints_file_errors_and_warnings_without_traceback(tmp_path, capsys)
         assert main(["data", "from-mocap", str(path), "--out", str(tmp_path / "b.npz")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"skeletok: error: {path}: ") and says in err and "Traceback" not in err
+
+
+def test_required_landmarks_need_joints_of_their_own():
+    names = list(RIGS["unity"][1].values())
+    table = {n: landmark for n, landmark in get_mapping("generic").to_dict()["joints"].items() if n != "Hand_L"}
+    lazy = get_mapping({"joints": {"Hand_L": ["LeftForeArm", "LeftHand"]} | table})  # first one present wins
+    with pytest.raises(JointMappingError, match=r"\(LeftForeArm and LeftHand all from 'Hand_L'\): the bones between"):
+        lazy.check(names)

@@ -323,7 +323,8 @@ class JointMapping:
         return _missing_required(self.resolve(joint_names))
 
     def check(self, joint_names: list[str], where: str = "motion") -> None:
-        """Raise :class:`~skeletok.errors.JointMappingError` unless the required landmarks are covered.
+        """Raise :class:`~skeletok.errors.JointMappingError` unless the required landmarks are covered, each
+        by a joint of its own.
 
         Args:
             joint_names: the motion's joint names.
@@ -333,6 +334,15 @@ class JointMapping:
         missing = _missing_required(got)
         if missing:
             raise _coverage_error(where, joint_names, self.name, got, missing)
+        shared: dict[int, list[str]] = {}
+        for landmark in REQUIRED_LANDMARKS:
+            shared.setdefault(got[landmark], []).append(landmark)
+        twice = [(joint_names[i], ls) for i, ls in shared.items() if len(ls) > 1]
+        if twice:
+            said = "; ".join(f"{' and '.join(ls)} all from {name!r}" for name, ls in twice)
+            raise JointMappingError(f"{where}: joint mapping {self.name!r} gives several required landmarks one joint "
+                                    f"({said}): the bones between them would have no length. Map each landmark to "
+                                    "its own joint (--mapping FILE.json)", missing=[l for _, ls in twice for l in ls])
 
     def apply(self, motion: Motion, *, require: bool = True) -> Motion:
         """Keep the mapped joints, renamed to landmarks in canonical order, parents among the kept ones.
