@@ -7,6 +7,7 @@ tiny models trained for a few steps through `run_demo`; the checks are on behavi
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,12 +15,16 @@ import torch
 
 from recipes.hipart.bench import run_bench
 from recipes.hipart.centring import observed_centre
+from recipes.hipart.data import make_dataset
 from recipes.hipart.demo import run_demo
-from recipes.hipart.evaluate import CROP_RATIOS, MASK_RATIOS, run_evaluation
+from recipes.hipart.evaluate import main as evaluate_main
+from recipes.hipart.evaluate import (CROP_RATIOS, HYPOTHESES, MASK_RATIOS, run_evaluation, sample_hypotheses,
+                                     score_hypotheses)
 from recipes.hipart.inference import HiPART
-from recipes.hipart.report import REQUIRED_KEYS, validate_report
+from recipes.hipart.report import GROUPS, METHODS, OCCLUSION_PROTOCOL, REQUIRED_KEYS, validate_report
 from skeletok.cli import main
 from skeletok.data.build import build_default_dataset
+from skeletok.data.fileformat import SPLIT_CODES, load_dataset, save_dataset
 from skeletok.skeleton import COCO_17
 
 TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16",
@@ -32,13 +37,13 @@ TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16",
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("hipart")
     data = build_default_dataset(root / "tiny.npz", max_frames_per_sequence=30, progress=False)
-    run_demo(root / "run", overrides=[f"data={data}", *TINY], progress=False)
+    run_demo(root / "run", overrides=[f"data={data}", *TINY], progress=False, evaluate=False)
     return root / "run"
 
 
 @pytest.fixture(scope="module")
 def report(run_dir):
-    return run_evaluation(run_dir, max_samples=64, progress=False)
+    return run_evaluation(run_dir, max_samples=64, hypothesis_samples=24, progress=False)
 
 
 def test_report_has_every_key_and_consistent_values(run_dir, report):
@@ -64,6 +69,135 @@ def test_report_has_every_key_and_consistent_values(run_dir, report):
     for name in ("report.md", "occlusion.png", "frame_levels.png", "codebook_similarity.png"):
         assert (run_dir / name).stat().st_size > 0
     assert "| hipart |" in (run_dir / "report.md").read_text()
+
+
+def test_report_groups_split_the_samples_by_action_seen_in_training(run_dir, report):
+    arrays = load_dataset(report["meta"]["data"])
+    names = [str(a) for a in arrays["action_names"]]
+    train = {names[a] for a in np.unique(arrays["action"][arrays["split"] == SPLIT_CODES["train"]])}
+    groups = report["groups"]
+    assert set(groups) == set(GROUPS)
+    assert sum(g["frames"] for g in groups.values()) == report["meta"]["samples"]
+    assert set(groups["seen_action"]["actions"]) <= train
+    assert not set(groups["unseen_action"]["actions"]) & train
+    assert set(groups["seen_action"]["actions"]) | set(groups["unseen_action"]["actions"]) == set(report["per_action"])
+    for g in groups.values():
+        assert g["frames"] == sum(report["per_action"][a]["frames"] for a in g["actions"])
+    for m in METHODS:
+        # MPJPE is a mean over samples: the groups' frame-weighted mean is the overall one, and each group's is
+        # the frame-weighted mean of its actions'
+        filled = [g for g in groups.values() if g["frames"]]
+        total = sum(g["frames"] * g["mpjpe_mm"][m] for g in filled) / report["meta"]["samples"]
+        assert total == pytest.approx(report["mpjpe_mm"][m], rel=1e-4)
+        for g in filled:
+            by_action = sum(report["per_action"][a]["frames"] * report["per_action"][a]["mpjpe_mm"][m]
+                            for a in g["actions"]) / g["frames"]
+            assert g["mpjpe_mm"][m] == pytest.approx(by_action, rel=1e-4)
+    md = (run_dir / "report.md").read_text()
+    assert "| seen_action |" in md and "| unseen_action |" in md
+
+
+def test_report_scores_hypotheses_and_the_oracle_under_occlusion(run_dir, report):
+    meta = report["meta"]
+    assert meta["temperature"] == 1.0 and meta["hypotheses"] == list(HYPOTHESES)
+    assert meta["occlusion_protocol"] == OCCLUSION_PROTOCOL
+    for name in ("clean", "mask"):
+        h = report["hypotheses"][name]
+        assert h["samples"] == meta["hypothesis_samples"] == 24
+        ns = [str(n) for n in HYPOTHESES]
+        assert h["best_of_n"]["1"] == pytest.approx(h["mean_of_n"]["1"], rel=1e-5)
+        assert h["best_of_n"]["1"] == pytest.approx(h["per_hypothesis"]["1"], rel=1e-5)
+        for a, b in zip(ns, ns[1:]):  # the first N hypotheses are nested: the best of more is never worse
+            assert h["best_of_n"][b] <= h["best_of_n"][a] + 1e-4
+        for n in ns:
+            assert h["best_of_n"][n] <= h["per_hypothesis"][n] + 1e-4
+            assert h["mean_of_n"][n] <= h["per_hypothesis"][n] + 1e-4  # the error of a mean pose (convexity)
+    assert report["hypotheses"]["mask"]["argmax"] != report["hypotheses"]["clean"]["argmax"]
+    for protocol in ("mask", "crop", "mask_noisy", "crop_noisy"):
+        for ratio, row in report["occlusion"][protocol].items():
+            assert set(row) == set(METHODS) and all(np.isfinite(v) for v in row.values())
+    # ratio 0 of a protocol is the clean input, for the oracle too; hiding joints changes the oracle's error
+    assert report["occlusion"]["crop"]["0.0"]["oracle"] == pytest.approx(report["mpjpe_mm"]["oracle"], rel=1e-5)
+    assert report["occlusion"]["mask"]["0.8"]["oracle"] != report["occlusion"]["mask"]["0.0"]["oracle"]
+    md = (run_dir / "report.md").read_text()
+    assert "keypoint-level proxy of the paper's image-level Table 1" in md
+    assert "| best of N |" in md and md.count("| oracle |") >= 5
+
+
+def test_score_hypotheses_values():
+    gt = torch.zeros(2, 17, 3)
+    joints = torch.zeros(2, 3, 17, 3)
+    joints[0, :, :, 0] = torch.tensor([1.0, -3.0, 5.0])[:, None]   # sample 0: errors 1, 3, 5 along x
+    joints[1, :, :, 1] = torch.tensor([2.0, 2.0, 2.0])[:, None]    # sample 1: three equal hypotheses, error 2
+    s = score_hypotheses(joints, gt, ns=(1, 2, 3))
+    assert s["per_hypothesis"] == pytest.approx({"1": 1.5, "2": (2 + 2) / 2, "3": (3 + 2) / 2})
+    assert s["best_of_n"] == pytest.approx({"1": 1.5, "2": 1.5, "3": 1.5})
+    # average poses: sample 0 at x = 1, -1, 1; sample 1 stays at 2
+    assert s["mean_of_n"] == pytest.approx({"1": 1.5, "2": 1.5, "3": 1.5})
+    joints[0, 2, :, 0] = -1.0
+    assert score_hypotheses(joints, gt, ns=(3,))["mean_of_n"]["3"] == pytest.approx((1 + 2) / 2)
+
+
+def test_hypotheses_at_temperature_zero_are_the_argmax_path_and_sampling_is_seeded(run_dir):
+    model = HiPART.load(run_dir)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 17, 2, generator=g) * 1.2 - 0.6
+    vis = torch.rand(5, 17, generator=g) > 0.3
+    argmax = model.predict(x, vis).joints_3d
+    # batches of 4 rows cut across the hypotheses of one pose: each must land back on its own pose
+    hyp = sample_hypotheses(model, x, vis, 3, temperature=0.0, batch_size=4)
+    assert hyp.shape == (5, 3, 17, 3)
+    for h in range(3):
+        torch.testing.assert_close(hyp[:, h], argmax)
+    a = sample_hypotheses(model, x, vis, 4, temperature=1.0, generator=torch.Generator().manual_seed(3))
+    c = sample_hypotheses(model, x, vis, 4, temperature=1.0, generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(a[:, 0], a[:, 1]) and not torch.equal(a, c)
+    assert torch.equal(a, sample_hypotheses(model, x, vis, 4, temperature=1.0,
+                                            generator=torch.Generator().manual_seed(3)))
+
+
+def _with_splits(src, out, recode):
+    arrays = dict(load_dataset(src))
+    arrays["split"] = recode(np.asarray(arrays["split"]).copy(), arrays)
+    return save_dataset(arrays, out)
+
+
+def test_evaluate_val_split_and_a_split_without_frames(run_dir, tmp_path, capsys):
+    data = run_dir.parent / "tiny.npz"
+
+    def no_val(split, arrays):
+        split[split == SPLIT_CODES["val"]] = SPLIT_CODES["test"]
+        return split
+
+    def first_test_sequence_is_val(split, arrays):
+        split[split == SPLIT_CODES["val"]] = SPLIT_CODES["test"]
+        seq = np.asarray(arrays["sequence"])
+        first = seq[split == SPLIT_CODES["test"]][0]
+        split[seq == first] = SPLIT_CODES["val"]
+        return split
+
+    plain = _with_splits(data, tmp_path / "no_val.npz", no_val)
+    code = main(["hipart", "evaluate", "--run", str(run_dir), "--data", str(plain), "--split", "val",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "'val'" in err and "holds no frames" in err and "['train', 'test']" in err and "'all'" in err
+    with pytest.raises(SystemExit) as exc:  # python -m recipes.hipart.evaluate
+        evaluate_main(["--run", str(run_dir), "--data", str(plain), "--split", "val"])
+    assert exc.value.code == 2 and "holds no frames" in capsys.readouterr().err
+
+    val = _with_splits(data, tmp_path / "val.npz", first_test_sequence_is_val)
+    rep = run_evaluation(run_dir, data=val, split="val", out=tmp_path / "val_out", max_samples=16,
+                         hypothesis_samples=4, temperature=0.0, pictures=False, progress=False)
+    arrays = load_dataset(val)
+    assert rep["meta"]["split"] == "val"
+    assert rep["meta"]["samples"] == min(16, len(make_dataset(val, split="val")))
+    assert 0 < int((arrays["split"] == SPLIT_CODES["val"]).sum()) < len(arrays["split"])
+    for name in ("clean", "mask"):  # temperature 0: every hypothesis is the argmax one
+        h = rep["hypotheses"][name]
+        for n in map(str, HYPOTHESES):
+            assert h["mean_of_n"][n] == pytest.approx(h["argmax"], rel=1e-4)
+            assert h["best_of_n"][n] == pytest.approx(h["argmax"], rel=1e-4)
 
 
 def test_predict_is_deterministic_and_respects_visibility(run_dir):
@@ -119,6 +253,26 @@ def test_infer_on_coco_json(run_dir, tmp_path):
 def test_evaluate_cli_on_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main(["hipart", "evaluate", "--run", str(tmp_path / "nope")]) == 2
     assert "tokenizer.pt not found" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_broken_model_file_is_a_clear_error(run_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("tokenizer.pt", "prior.pt", "lifter_hipart.pt", "lifter_sparse_only.pt", "lifter_oracle.pt"):
+        shutil.copy(run_dir / name, run / name)
+    good = (run / "prior.pt").read_bytes()
+    (run / "prior.pt").write_bytes(good[: len(good) // 2])  # a half-written file
+    with pytest.raises(ValueError, match=r"cannot read the model file .*prior\.pt.*train-prior run_dir="):
+        HiPART.load(run)
+    assert main(["hipart", "evaluate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(run / "prior.pt") in err and "Traceback" not in err and "skeletok hipart train-prior" in err
+    (run / "prior.pt").write_bytes(good)
+    torch.save({"state_dict": {}}, run / "lifter_sparse_only.pt")  # a torch file that is not one of ours
+    assert main(["hipart", "evaluate", "--run", str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "lifter_sparse_only.pt is not a model file written by export_model" in err
+    assert "train-lifter mode=sparse_only" in err
 
 
 def test_bench_reports_every_stage(run_dir):

@@ -14,6 +14,7 @@ Two kinds of files:
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "load_checkpoint",
     "export_model",
     "load_exported",
+    "retrain_hint",
 ]
 
 
@@ -120,19 +122,26 @@ def load_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer, sche
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: when the file is not a recipe checkpoint (names the missing field).
+        ValueError: when the file is unreadable (truncated, random bytes), not a recipe checkpoint (names the
+            missing field) or does not fit ``model``/``optimizer``/``scheduler``; the message says what to do.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path}")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    fix = (f"it cannot be resumed from: move it away and run the stage again without --resume (it starts "
+           f"from step 0)")
+    payload = _read(path, "resume checkpoint", fix)
     for key in ("model", "optimizer", "scheduler", "step", "epoch", "config", "rng"):
-        if key not in payload:
-            raise ValueError(f"checkpoint {path} has no field {key!r}; expected a file written by save_checkpoint")
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    restore_rng(payload["rng"])
+        if not isinstance(payload, dict) or key not in payload:
+            raise ValueError(f"checkpoint {path} has no field {key!r}; expected a file written by save_checkpoint; "
+                             f"{fix}")
+    try:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        restore_rng(payload["rng"])
+    except Exception as err:  # noqa: BLE001 - any mismatch is the same answer for the user
+        raise ValueError(f"checkpoint {path} does not fit this run's model ({_why(err)}); {fix}") from err
     return payload
 
 
@@ -166,16 +175,73 @@ def load_exported(path: str | Path, cls: type[torch.nn.Module], *, map_location=
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: when the file holds another kind of module or is not an exported model.
+        ValueError: when the file is unreadable (truncated, half-written, random bytes), is a torch file that is
+            not an exported model (e.g. a bare state dict or a pickled module), holds another kind of module, or
+            does not rebuild into ``cls``. The message names the file and what to do (`retrain_hint`); no raw
+            torch traceback reaches the user.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(payload, dict) or "kind" not in payload or "state_dict" not in payload:
-        raise ValueError(f"{path} is not a model file written by export_model (no 'kind'/'state_dict' field)")
+    fix = retrain_hint(path, cls.__name__)
+    payload = _read(path, "model file", fix, map_location=map_location)
+    fields = {"kind": str, "kwargs": dict, "state_dict": dict, "extra": dict}
+    if not isinstance(payload, dict) or any(not isinstance(payload.get(k), t) for k, t in fields.items()):
+        have = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"{path} is not a model file written by export_model (expected the fields "
+                         f"{list(fields)}, found {have}); {fix}")
     if payload["kind"] != cls.__name__:
         raise ValueError(f"{path} holds a {payload['kind']}, expected a {cls.__name__}")
-    model = cls(**payload["kwargs"])
-    model.load_state_dict(payload["state_dict"])
+    missing = [k for k in _REQUIRED_EXTRA.get(cls.__name__, ()) if k not in payload["extra"]]
+    if missing:
+        raise ValueError(f"{path} has no {missing} in its 'extra' field; {fix}")
+    try:
+        model = cls(**payload["kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except Exception as err:  # noqa: BLE001 - any mismatch is the same answer for the user
+        raise ValueError(f"{path} does not rebuild into a {cls.__name__} ({_why(err)}); {fix}") from err
     return model.eval(), payload
+
+
+# The command that writes each kind of exported file, and what its 'extra' field must hold.
+_COMMANDS = {"HierarchicalPoseTokenizer": "train-tokenizer", "HierarchicalARPrior": "train-prior",
+             "HierarchicalLifter": "train-lifter"}
+_REQUIRED_EXTRA = {"HierarchicalLifter": ("mode",)}
+
+
+def retrain_hint(path: str | Path, kind: str) -> str:
+    """What to do about a bad exported file ``run_dir/<name>.pt`` of class ``kind``: the command that writes it
+    again, and ``--resume`` when the stage's resume checkpoint ``run_dir/<name>/checkpoint.pt`` exists."""
+    path = Path(path)
+    by_name = {"tokenizer": "train-tokenizer", "prior": "train-prior"}
+    if path.stem.startswith("lifter_"):
+        command = f"train-lifter mode={path.stem[len('lifter_'):]}"
+    else:
+        command = by_name.get(path.stem, _COMMANDS.get(kind))
+    if command is None:
+        return "write it again with the `skeletok hipart train-...` stage that made it"
+    text = (f"retrain that stage with `skeletok hipart {command} run_dir={path.parent}` (with the preset and "
+            f"overrides it was trained with)")
+    checkpoint = path.parent / path.stem / "checkpoint.pt"
+    if checkpoint.is_file():
+        text += (f", or write it again from its resume checkpoint {checkpoint} by adding `--resume` to that "
+                 f"command (a finished run is exported again without training)")
+    return text
+
+
+def _why(err: BaseException) -> str:
+    """A short reason naming an exception: its type and the first sentence of its message (no traceback)."""
+    if isinstance(err, pickle.UnpicklingError):  # torch's text here suggests weights_only=False: not for us
+        return f"{type(err).__name__}: not a weights-only torch file of tensors and plain values"
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = text.split(". ")[0]
+    return f"{type(err).__name__}: {text[:120]}" if text else type(err).__name__
+
+
+def _read(path: Path, what: str, fix: str, *, map_location="cpu"):
+    """`torch.load` (weights only) that turns any failure into a ``ValueError`` naming ``path`` and ``fix``."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, UnpicklingError, EOFError, ... here
+        raise ValueError(f"cannot read the {what} {path} ({_why(err)}): the file is truncated, corrupted or not "
+                         f"written by skeletok's HiPART recipes; {fix}") from err

@@ -1,22 +1,42 @@
-"""Evaluate a HiPART run: 3D error of HiPART, the sparse-only lifter and the oracle; occlusion sweeps;
-tokenizer and prior quality; report files and pictures.
+"""Evaluate a HiPART run: 3D error, action groups, sampled hypotheses, keypoint-level occlusion sweeps.
+
+3D error of HiPART, the sparse-only lifter and the oracle; seen/unseen-action groups; mean-of-N and best-of-N
+of sampled hypotheses; keypoint-level occlusion sweeps (proxies of the paper's Table 1); tokenizer and prior
+quality; report files and pictures.
 
 Launch::
 
-    skeletok hipart evaluate --run runs/demo [--data other.npz] [--out DIR] [--max-samples N]
+    skeletok hipart evaluate --run runs/demo [--data other.npz] [--split val] [--out DIR] [--max-samples N]
     python -m recipes.hipart.evaluate --run runs/demo
 
 The run directory must hold ``tokenizer.pt``, ``prior.pt`` and ``lifter_{hipart,sparse_only,oracle}.pt``.
-The dataset is the run's own (its test split) unless ``--data`` names another file built by
-``skeletok data`` (then its test split; ``--split all`` uses every frame, e.g. for a converted mocap file).
+The dataset is the run's own unless ``--data`` names another file built by ``skeletok data``. ``--split``
+picks its frames: ``val`` to choose settings, ``test`` (the default) read once at the end, ``train``, or ``all``
+(every frame, e.g. for a converted mocap file). A split with no frames is an error naming the splits present.
 
-Protocols (all on the same test samples, each with a fixed seed):
+Protocols (all on the same samples, each with a fixed seed). The occlusion sweeps are **keypoint-level
+proxies of the paper's image-level Table 1**: the paper occludes image pixels and re-runs a 2D detector; here
+the projected keypoints are hidden (mask) or the keypoint box is cut (crop), so a hidden joint is known to be
+hidden and the visible ones keep their exact (or ``_noisy``: Gaussian-perturbed) positions.
 
 - clean: the projected sparse 2D pose, all joints visible;
-- ``mask`` ratio r in 0, 0.2, ..., 0.8: exactly ``round(17 r)`` random joints hidden (Table 1, top);
-- ``crop`` ratio r in 0, 0.1, ..., 0.4: a fraction r of the 2D box cut from a random side (Table 1, bottom);
+- ``mask`` ratio r in 0, 0.2, ..., 0.8: exactly ``round(17 r)`` random joints hidden (proxy of Table 1, top);
+- ``crop`` ratio r in 0, 0.1, ..., 0.4: a fraction r of the 2D keypoint box cut from a random side (proxy of
+  Table 1, bottom);
 - ``mask_noisy`` / ``crop_noisy``: the same with detector-like Gaussian 2D noise (``--noise-px``, 5 px by
   default, scaled per joint like COCO's OKS sigmas).
+
+All three lifters are scored under every protocol; the oracle gets the true dense and fine levels with the
+occluded sparse input (a bound on what better generated levels could give).
+
+Groups: each sample is ``seen_action`` when its action label occurs in the same file's ``train`` split, else
+``unseen_action`` (no file key needed; a file without a train split has only ``unseen_action``).
+
+Hypotheses: on clean input (``clean``) and at mask 0.4 (``mask``), HiPART draws N = 1, 5, 20 hypotheses per sample
+(tokens sampled from the prior at ``--temperature``, seeded by ``--seed``; each densified and lifted by the hipart
+lifter) on ``--hypothesis-samples`` evenly spaced samples of the evaluated ones. ``mean_of_n``: MPJPE of the average
+3D pose of the N hypotheses; ``best_of_n``: per sample the smallest MPJPE among the N, averaged; ``per_hypothesis``:
+the MPJPE of single hypotheses, averaged over the N. At temperature 0 every hypothesis is the argmax one.
 
 Writes ``report.json`` (schema in `recipes.hipart.report`), ``report.md`` and the pictures
 ``occlusion.png``, ``frame_levels.png``, ``codebook_similarity.png`` into ``--out`` (default: the run dir).
@@ -26,11 +46,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from einops import rearrange, repeat
 
 from .centring import clean_centre
 from .data import make_dataset, ordered_batches
@@ -38,17 +60,21 @@ from .distributed import pick_device
 from .inference import HiPART, root_relative
 from .launch import add_command, command_main
 from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
-from .report import format_markdown, write_report
+from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, write_report
 from .train_lifter import load_lifter
-from skeletok.data.fileformat import load_dataset
+from skeletok.data.dataset import SPLITS
+from skeletok.data.fileformat import SPLIT_CODES, load_dataset
 from skeletok.data.occlusion import Occlusion
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe
 from skeletok.skeleton import H36M_17
 
-__all__ = ["MASK_RATIOS", "CROP_RATIOS", "run_evaluation", "add_parser", "main"]
+__all__ = ["MASK_RATIOS", "CROP_RATIOS", "HYPOTHESES", "HYPOTHESIS_MASK", "action_groups", "sample_hypotheses",
+           "score_hypotheses", "run_evaluation", "add_parser", "main"]
 
 MASK_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8)
 CROP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4)
+HYPOTHESES = (1, 5, 20)
+HYPOTHESIS_MASK = 0.4
 KEYS = ("sparse_2d", "sparse_visible", "sparse_2d_clean", "dense_2d", "fine_2d", "sparse_3d", "action", "camera")
 
 
@@ -70,16 +96,18 @@ def _subsample(n: int, max_samples: int) -> torch.Tensor | None:
 
 @torch.inference_mode()
 def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[str, torch.Tensor]:
-    """3D predictions (metres) of every lifter for one protocol's samples, plus the generated levels."""
+    """3D predictions (metres) of every lifter for one protocol's samples, plus the generated levels and tokens.
+
+    The oracle lifter gets the true dense and fine levels beside the (possibly occluded) sparse input."""
     preds = {m: [] for m in lifters}
-    dense_all, fine_all = [], []
+    parts: dict[str, list[torch.Tensor]] = {"dense_hat": [], "fine_hat": [], "q_s": [], "q_d": []}
     dev = model.device
     for start in range(0, batch["sparse_2d"].shape[0], batch_size):
         sl = slice(start, start + batch_size)
         xs, vis = batch["sparse_2d"][sl].to(dev), batch["sparse_visible"][sl].to(dev)
-        dense, fine, _, _ = model.densify(xs, vis)
-        dense_all.append(dense.cpu())
-        fine_all.append(fine.cpu())
+        dense, fine, q_s, q_d = model.densify(xs, vis)
+        for key, value in zip(parts, (dense, fine, q_s, q_d)):
+            parts[key].append(value.cpu())
         inputs = {
             "sparse_only": ([xs], [vis]),
             "hipart": ([xs, dense, fine], [vis, None, None]),
@@ -88,7 +116,80 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
         for mode, lifter in lifters.items():
             preds[mode].append(root_relative(lifter(*inputs[mode]).float().cpu()))
     out = {m: torch.cat(v) for m, v in preds.items()}
-    out["dense_hat"], out["fine_hat"] = torch.cat(dense_all), torch.cat(fine_all)
+    out.update({key: torch.cat(values) for key, values in parts.items()})
+    return out
+
+
+@torch.inference_mode()
+def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Tensor, num: int, *,
+                      temperature: float, generator: torch.Generator | None = None,
+                      batch_size: int = 512) -> torch.Tensor:
+    """``num`` HiPART hypotheses per pose: tokens sampled from the prior at ``temperature`` (0 = argmax, so every
+    hypothesis is the argmax one), densified and lifted by ``model.lifter``.
+
+    The ``b * num`` rows are generated in full batches of ``batch_size`` (hypotheses of several poses share a
+    forward pass), drawn in order from ``generator``.
+
+    Args:
+        model: the loaded `HiPART`.
+        sparse_2d: ``(b, 17, 2)`` normalised.
+        visible: ``(b, 17)`` bool.
+        num: hypotheses per pose.
+        temperature: sampling temperature of the prior's tokens.
+        generator: random source (on ``model.device``).
+        batch_size: rows per forward pass.
+
+    Returns:
+        ``(b, num, 17, 3)`` root-relative joints, metres, on the CPU.
+    """
+    x = repeat(sparse_2d, "b j c -> (b h) j c", h=num)
+    vis = repeat(visible, "b j -> (b h) j", h=num)
+    out = []
+    for start in range(0, x.shape[0], batch_size):
+        xs, vs = x[start:start + batch_size].to(model.device), vis[start:start + batch_size].to(model.device)
+        dense, fine, _, _ = model.densify(xs, vs, temperature=temperature, generator=generator)
+        out.append(root_relative(model.lifter([xs, dense, fine], [vs, None, None]).float().cpu()))
+    return rearrange(torch.cat(out), "(b h) j c -> b h j c", h=num)
+
+
+def score_hypotheses(joints_mm: torch.Tensor, gt_mm: torch.Tensor, ns=HYPOTHESES) -> dict[str, dict[str, float]]:
+    """Mean-of-N, best-of-N and per-hypothesis MPJPE of the first N hypotheses, for each N in ``ns``.
+
+    Args:
+        joints_mm: ``(b, h, 17, 3)`` hypotheses, ``h >= max(ns)``.
+        gt_mm: ``(b, 17, 3)`` ground truth, same unit.
+
+    Returns:
+        ``{"mean_of_n": {N: ...}, "best_of_n": {N: ...}, "per_hypothesis": {N: ...}}`` with ``N`` as a string:
+        MPJPE of the average pose of the N; the per-sample smallest MPJPE among the N, averaged; the MPJPE of
+        single hypotheses averaged over the N.
+    """
+    per = mpjpe(joints_mm, repeat(gt_mm, "b j c -> b h j c", h=joints_mm.shape[1]), reduction="none")  # (b, h)
+    out: dict[str, dict[str, float]] = {"mean_of_n": {}, "best_of_n": {}, "per_hypothesis": {}}
+    for n in ns:
+        out["mean_of_n"][str(n)] = float(mpjpe(joints_mm[:, :n].mean(1), gt_mm))
+        out["best_of_n"][str(n)] = float(per[:, :n].min(1).values.mean())
+        out["per_hypothesis"][str(n)] = float(per[:, :n].mean())
+    return out
+
+
+def action_groups(arrays, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"seen_action": mask, "unseen_action": mask}`` over samples whose action labels are ``actions``:
+    seen when the label occurs among the frames of the file's ``train`` split."""
+    train_actions = np.unique(np.asarray(arrays["action"])[np.asarray(arrays["split"]) == SPLIT_CODES["train"]])
+    seen = torch.as_tensor(np.isin(actions.numpy(), train_actions))
+    return {"seen_action": seen, "unseen_action": ~seen}
+
+
+def _errors(pred: dict, gt_mm: torch.Tensor, sel: torch.Tensor | None = None) -> dict:
+    """``{"mpjpe_mm": {method: mm}, "p_mpjpe_mm": {...}}`` of every method in ``pred`` (on ``sel`` if given;
+    ``None`` values when ``sel`` selects nothing)."""
+    out: dict[str, dict] = {"mpjpe_mm": {}, "p_mpjpe_mm": {}}
+    for m in METHODS:
+        p, g = (pred[m], gt_mm) if sel is None else (pred[m][sel], gt_mm[sel])
+        empty = g.shape[0] == 0
+        out["mpjpe_mm"][m] = None if empty else float(mpjpe(p * 1000.0, g))
+        out["p_mpjpe_mm"][m] = None if empty else float(p_mpjpe(p * 1000.0, g))
     return out
 
 
@@ -97,20 +198,27 @@ def _px(err_norm: torch.Tensor, widths: torch.Tensor) -> float:
     return float((err_norm * widths / 2).mean())
 
 
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
 def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: str | Path | None = None,
                    split: str = "test", max_samples: int = 2000, noise_px: float = 5.0, seed: int = 0,
-                   batch_size: int = 512, device: str = "auto", pictures: bool = True,
-                   progress: bool = True) -> dict:
+                   temperature: float = 1.0, hypothesis_samples: int = 250, batch_size: int = 512,
+                   device: str = "auto", pictures: bool = True, progress: bool = True) -> dict:
     """Evaluate the run in ``run_dir`` and write the report; returns the report dict (see `recipes.hipart.report`).
 
     Args:
         run_dir: directory with the five model files of a HiPART run.
         data: dataset file; default: the one the run's lifters were trained on.
         out: output directory; default ``run_dir``.
-        split: ``test``, ``train`` or ``all``.
+        split: ``val``, ``test``, ``train`` or ``all``.
         max_samples: evaluate at most this many (frame, camera) samples, evenly spaced (0 = all).
         noise_px: detector-like noise of the ``*_noisy`` protocols, pixels.
-        seed: seed of every occlusion draw.
+        seed: seed of every occlusion draw and of the hypotheses' token sampling.
+        temperature: sampling temperature of the hypotheses (0 = argmax: all hypotheses alike).
+        hypothesis_samples: samples (evenly spaced among the evaluated ones) that get the hypotheses
+            (0 = all); the pass costs ``2 * 20`` densify-and-lift rows per sample.
         batch_size: poses per forward pass.
         device: ``auto``, ``cpu`` or ``cuda``.
         pictures: also write the PNG pictures.
@@ -118,8 +226,13 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
 
     Raises:
         FileNotFoundError: a model file or the dataset is missing.
+        ValueError: a model file is unreadable or foreign, the split holds no frames, or a bad argument.
     """
     tic = time.perf_counter()
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir
     dev = pick_device(device)
@@ -130,6 +243,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; train it with `skeletok hipart train-lifter mode={mode}`")
         lifters[mode] = load_lifter(path)[0].to(dev).eval()
+    lifters = {m: lifters[m] for m in METHODS}
     data = Path(data if data is not None else model.data_file)
     if not data.is_file():
         raise FileNotFoundError(f"dataset {data} not found (pass --data, or rebuild it with `skeletok data build`)")
@@ -137,34 +251,30 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     action_names = [str(a) for a in arrays["action_names"]]
     widths = torch.as_tensor(np.asarray(arrays["cam_size"])[:, 0], dtype=torch.float32)
 
-    n_all = len(make_dataset(data, split=split))
+    n_all = len(make_dataset(data, split=split))  # ValueError naming the splits present when this one is empty
     keep = _subsample(n_all, max_samples)
     clean = _collect(data, split, None, seed, keep)
     n = clean["sparse_2d"].shape[0]
     w = widths[clean["camera"]][:, None]
     gt_mm = clean["sparse_3d"] * 1000.0
     say = (lambda msg: print(f"[evaluate] {msg}", flush=True)) if progress else (lambda msg: None)
-    say(f"{n} test samples of {data}")
+    say(f"{n} {split} samples of {data}")
 
     pred = _lift(model, lifters, clean, batch_size)
-    report: dict = {"mpjpe_mm": {}, "p_mpjpe_mm": {}, "per_action": {}, "occlusion": {}}
-    for mode in ("sparse_only", "hipart", "oracle"):
-        report["mpjpe_mm"][mode] = float(mpjpe(pred[mode] * 1000.0, gt_mm))
-        report["p_mpjpe_mm"][mode] = float(p_mpjpe(pred[mode] * 1000.0, gt_mm))
+    report: dict = {**_errors(pred, gt_mm), "groups": {}, "per_action": {}, "hypotheses": {}, "occlusion": {}}
+    for group, sel in action_groups(arrays, clean["action"]).items():
+        report["groups"][group] = {"frames": int(sel.sum()),
+                                   "actions": sorted({action_names[a] for a in clean["action"][sel].tolist()}),
+                                   **_errors(pred, gt_mm, sel)}
     for a in clean["action"].unique().tolist():
         sel = clean["action"] == a
-        report["per_action"][action_names[a]] = {
-            "frames": int(sel.sum()),
-            "mpjpe_mm": {m: float(mpjpe(pred[m][sel] * 1000.0, gt_mm[sel])) for m in lifters},
-            "p_mpjpe_mm": {m: float(p_mpjpe(pred[m][sel] * 1000.0, gt_mm[sel])) for m in lifters},
-        }
+        report["per_action"][action_names[a]] = {"frames": int(sel.sum()), **_errors(pred, gt_mm, sel)}
 
     tok = model.tokenizer
     with torch.inference_mode():
         centre = clean_centre(clean["sparse_2d_clean"])
         q_s, q_d = tok.encode((clean["fine_2d"] - centre).to(dev))
         dense_rec, fine_rec = (x.cpu() + centre for x in tok.decode(q_s, q_d))
-        _, _, q_s_gen, q_d_gen = model.densify(clean["sparse_2d"].to(dev), clean["sparse_visible"].to(dev))
     report["tokenizer"] = {
         "dense_2d_px": _px(mean_error_2d(dense_rec, clean["dense_2d"], reduction="none")[:, None], w),
         "fine_2d_px": _px(mean_error_2d(fine_rec, clean["fine_2d"], reduction="none")[:, None], w),
@@ -176,12 +286,13 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     report["prior"] = {
         "dense_2d_px": _px(mean_error_2d(pred["dense_hat"], clean["dense_2d"], reduction="none")[:, None], w),
         "fine_2d_px": _px(mean_error_2d(pred["fine_hat"], clean["fine_2d"], reduction="none")[:, None], w),
-        "token_acc_sparse": float((q_s_gen.cpu() == q_s.cpu()).float().mean()),
-        "token_acc_dense": float((q_d_gen.cpu() == q_d.cpu()).float().mean()),
+        "token_acc_sparse": float((pred["q_s"] == q_s.cpu()).float().mean()),
+        "token_acc_dense": float((pred["q_d"] == q_d.cpu()).float().mean()),
     }
 
     protocols = {"mask": MASK_RATIOS, "crop": CROP_RATIOS}
     shown = None
+    zero: dict[float, tuple[dict, dict]] = {}  # mask 0 and crop 0 are the same protocol: computed once
     for noisy in (False, True):
         for protocol, ratios in protocols.items():
             key = f"{protocol}_noisy" if noisy else protocol
@@ -189,19 +300,43 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
             for r in ratios:
                 occ = Occlusion(mask_ratio=r if protocol == "mask" else 0.0, crop_ratio=r if protocol == "crop" else 0.0,
                                 noise_px=noise_px if noisy else 0.0, probability=1.0)
-                batch = _collect(data, split, occ, seed, keep)
-                p = _lift(model, {m: lifters[m] for m in ("sparse_only", "hipart")}, batch, batch_size)
-                report["occlusion"][key][str(r)] = {m: float(mpjpe(p[m] * 1000.0, gt_mm)) for m in ("sparse_only", "hipart")}
-                if protocol == "mask" and not noisy and abs(r - 0.4) < 1e-9:
+                if r == 0 and occ.noise_px in zero:
+                    batch, p = zero[occ.noise_px]
+                else:
+                    batch = _collect(data, split, occ, seed, keep)
+                    p = _lift(model, lifters, batch, batch_size)
+                    if r == 0:
+                        zero[occ.noise_px] = (batch, p)
+                report["occlusion"][key][str(r)] = {m: float(mpjpe(p[m] * 1000.0, gt_mm)) for m in METHODS}
+                if protocol == "mask" and not noisy and abs(r - HYPOTHESIS_MASK) < 1e-9:
                     shown = (batch, p)
-            say(f"{key}: " + ", ".join(f"{r}: {v['sparse_only']:.1f}/{v['hipart']:.1f}"
-                                       for r, v in report["occlusion"][key].items()) + " (sparse_only/hipart mm)")
+            say(f"{key}: " + ", ".join(f"{r}: " + "/".join(f"{v[m]:.1f}" for m in METHODS)
+                                       for r, v in report["occlusion"][key].items()) + f" ({'/'.join(METHODS)} mm)")
+
+    hyp_keep = _subsample(n, hypothesis_samples)
+    hyp_sel = torch.arange(n) if hyp_keep is None else hyp_keep
+    for name, (batch, p) in {"clean": (clean, pred), "mask": shown}.items():
+        joints = sample_hypotheses(model, batch["sparse_2d"][hyp_sel], batch["sparse_visible"][hyp_sel],
+                                   max(HYPOTHESES), temperature=temperature, generator=_generator(dev, seed),
+                                   batch_size=batch_size)
+        scores = score_hypotheses(joints * 1000.0, gt_mm[hyp_sel])
+        report["hypotheses"][name] = {"samples": int(hyp_sel.numel()),
+                                      "argmax": float(mpjpe(p["hipart"][hyp_sel] * 1000.0, gt_mm[hyp_sel])),
+                                      **scores}
+        say(f"hypotheses, {name}: " + ", ".join(
+            f"N={k}: mean {scores['mean_of_n'][k]:.1f} best {scores['best_of_n'][k]:.1f}" for k in scores["mean_of_n"])
+            + f" mm (argmax {report['hypotheses'][name]['argmax']:.1f})")
 
     timings_path = run_dir / "timings.json"
     report["timings_s"] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     report["timings_s"]["evaluate"] = time.perf_counter() - tic
     report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "samples": n, "device": str(dev),
-                      "noise_px": noise_px, "seed": seed}
+                      "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
+                      "hypotheses": list(HYPOTHESES), "hypothesis_samples": int(hyp_sel.numel()),
+                      "hypothesis_mask": HYPOTHESIS_MASK,
+                      "occlusion_protocol": OCCLUSION_PROTOCOL,
+                      "groups": "seen_action: the sample's action label occurs in the file's train split; "
+                                "else unseen_action"}
     if pictures:
         out.mkdir(parents=True, exist_ok=True)
         report["pictures"] = [str(plot_occlusion_curves(report["occlusion"], out / "occlusion.png"))]
@@ -213,7 +348,8 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                 fine_2d=p["fine_hat"][i].numpy(), dense_2d_gt=batch["dense_2d"][i].numpy(),
                 fine_2d_gt=batch["fine_2d"][i].numpy(), visible=batch["sparse_visible"][i].numpy(),
                 pred_3d=p["hipart"][i].numpy() * 1000.0, gt_3d=gt_mm[i].numpy(), parents=H36M_17.parents,
-                out=out / "frame_levels.png", title=f"mask 0.4, {action_names[int(batch['action'][i])]}")))
+                out=out / "frame_levels.png",
+                title=f"mask {HYPOTHESIS_MASK}, {action_names[int(batch['action'][i])]}")))
         report["pictures"].append(str(plot_codebook_similarity(
             tok.codebook.codes(0).detach().cpu().numpy(), tok.codebook.codes(1).detach().cpu().numpy(),
             out / "codebook_similarity.png")))
@@ -226,23 +362,30 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", default="runs/demo", help="run directory (default: runs/demo)")
     parser.add_argument("--data", default=None, help="dataset .npz (default: the run's own)")
     parser.add_argument("--out", default=None, help="output directory (default: the run directory)")
-    parser.add_argument("--split", default="test", choices=("test", "train", "all"))
+    parser.add_argument("--split", default="test", choices=SPLITS,
+                        help="frames to evaluate: val (to choose settings), test (default; read once at the end), "
+                             "train, or all")
     parser.add_argument("--max-samples", type=int, default=2000, help="cap on evaluated samples (0 = all)")
     parser.add_argument("--noise-px", type=float, default=5.0, help="2D noise of the *_noisy protocols, pixels")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the occlusion draws and of the hypotheses")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="token sampling temperature of the N = 1, 5, 20 hypotheses (default 1.0; 0 = argmax)")
+    parser.add_argument("--hypothesis-samples", type=int, default=250,
+                        help="samples that get the hypotheses, evenly spaced among the evaluated ones (0 = all)")
     parser.add_argument("--device", default="auto")
 
 
 def _run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.run, data=args.data, out=args.out, split=args.split, max_samples=args.max_samples,
-                            noise_px=args.noise_px, seed=args.seed, device=args.device)
+                            noise_px=args.noise_px, seed=args.seed, temperature=args.temperature,
+                            hypothesis_samples=args.hypothesis_samples, device=args.device)
     print(format_markdown(report))
     return 0
 
 
 def add_parser(subparsers) -> None:
     """Register ``skeletok hipart evaluate``."""
-    add_command(subparsers, "evaluate", help="evaluate a run: MPJPE, occlusion sweeps, report",
+    add_command(subparsers, "evaluate", help="evaluate a run: MPJPE, groups, hypotheses, occlusion sweeps, report",
                 description=__doc__.splitlines()[0], add_arguments=_add_arguments, run=_run)
 
 

@@ -23,7 +23,8 @@ def _pyplot():
 
 
 def plot_occlusion_curves(occlusion: Mapping[str, Mapping[str, Mapping[str, float]]], out: str | Path) -> Path:
-    """MPJPE (mm) against occlusion ratio, one panel per protocol (``mask``, ``crop``).
+    """MPJPE (mm) against occlusion ratio, one panel per protocol (``mask``, ``crop``: keypoint-level proxies of
+    the paper's image-level Table 1), one line per method (the oracle included when the report has it).
 
     Args:
         occlusion: ``report["occlusion"]``: protocol -> ratio (as str) -> method -> MPJPE in mm. Protocols
@@ -48,7 +49,7 @@ def plot_occlusion_curves(occlusion: Mapping[str, Mapping[str, Mapping[str, floa
                 ax.plot([float(r) for r in ratios], ys, style, marker="o", label=label)
         ax.set_xlabel(f"{base} ratio")
         ax.set_ylabel("MPJPE (mm)")
-        ax.set_title(f"occlusion: {base}")
+        ax.set_title(f"{base} (keypoint-level proxy of Table 1)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -1,4 +1,6 @@
-"""Synthetic occlusion of 2D poses, as in HiPART's Table 1 (mask ratio, crop ratio), plus detector noise.
+"""Synthetic occlusion of 2D poses, keypoint-level proxies of HiPART's image-level Table 1 (mask ratio, crop
+ratio), plus detector noise. The paper occludes image pixels and re-runs a detector; these hide keypoints or cut
+the keypoint box, so a hidden joint is known to be hidden and the visible ones stay exact (up to the noise).
 
 - *Mask*: a fraction ``ratio`` of the sparse joints is hidden, exactly ``round(ratio * j)`` of
   them, chosen uniformly at random.
