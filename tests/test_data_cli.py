@@ -154,7 +154,19 @@ def test_build_tiny_default(tmp_path, capsys):
     assert main(["data", "build", "--out", str(out), "--max-frames", "4"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     d = load_dataset(out)
-    assert (np.bincount(d["sequence"]) <= 4).all() and set(d["split"]) == {0, 1}
+    assert (np.bincount(d["sequence"]) <= 4).all() and set(d["split"]) == {0, 1, 2}
+    from skeletok.data.build import DEFAULT_TEST_SEQUENCES, DEFAULT_VAL_SEQUENCES
+
+    takes = d["sequence_take"]
+    split_of = {str(t): int(d["split"][d["sequence"] == s][0]) for s, t in enumerate(takes)}
+    assert {t for t, v in split_of.items() if v == 1} == set(DEFAULT_TEST_SEQUENCES)
+    assert {t for t, v in split_of.items() if v == 2} == set(DEFAULT_VAL_SEQUENCES)
+    # training takes come as 4 variants (2 body shapes, each also mirrored); val/test takes as recorded
+    per_take = {t: int((takes == t).sum()) for t in set(takes.tolist())}
+    assert all(n == (4 if split_of[t] == 0 else 1) for t, n in per_take.items())
+    # the walker clips are near duplicates of each other: one group, one side of the split
+    walker = [s for s, t in enumerate(takes) if "walker/" in str(t)]
+    assert len(set(d["sequence_group"][walker].tolist())) == 1
 
 
 def test_build_assets_wiring(tmp_path, monkeypatch, capsys):

@@ -86,6 +86,8 @@ def trained(data_file, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
     train_tokenizer.run(tiny("tokenizer", data_file, run_dir, "max_steps=6"))
     train_prior.run(tiny("prior", data_file, run_dir, "max_steps=4"))
+    for k in range(2):  # the out-of-fold priors of the demo lifter's oof_folds=2
+        train_prior.run(tiny("prior", data_file, run_dir, "max_steps=2", "folds=2", f"fold={k}"))
     return run_dir
 
 
@@ -151,7 +153,7 @@ def test_bad_overrides_are_rejected(item, match):
 
 
 def test_unknown_stage_or_preset_and_demo_routing():
-    with pytest.raises(ValueError, match=r"preset for stage 'prior' must be one of \['demo', 'h36m'\]"):
+    with pytest.raises(ValueError, match=r"preset for stage 'prior' must be one of \['demo', 'full', 'h36m'\]"):
         get_preset("prior", "huge")
     with pytest.raises(ValueError, match="stage must be one of"):
         get_preset("decoder", "demo")
@@ -252,8 +254,26 @@ def test_lifter_modes_train_and_reduce_mpjpe(mode, trained, data_file):
     assert len(mpjpe) == 16 and np.mean(mpjpe[-4:]) < 0.8 * np.mean(mpjpe[:4])
 
 
+def test_out_of_fold_priors_and_joint_regressor(trained, data_file, tmp_path):
+    for k in range(2):
+        path = trained / f"prior_fold{k}.pt"
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        assert payload["config"]["folds"] == 2 and payload["config"]["fold"] == k
+        prior = train_prior.load_prior(path)
+        assert prior.joint_regressor.shape == (17, 96)
+        torch.testing.assert_close(prior.joint_regressor.sum(1), torch.ones(17), atol=1e-4, rtol=0)
+    for bad in (["folds=1"], ["folds=2", "fold=2"], ["folds=-1"]):
+        with pytest.raises(ValueError, match="fold"):
+            get_preset("prior", "demo", bad)
+    with pytest.raises(ValueError, match="oof_folds"):
+        get_preset("lifter", "demo", ["oof_folds=1"])
+    with pytest.raises(FileNotFoundError, match="prior_fold0.pt not found; train it with .*folds=3 fold=0"):
+        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "oof_folds=3", "max_steps=1",
+                              f"tokenizer={trained / 'tokenizer.pt'}", f"prior={trained / 'prior.pt'}"))
+
+
 def test_lifter_generates_online(trained, data_file, tmp_path):
-    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "generated=online", "max_steps=2",
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "generated=online", "oof_folds=0", "max_steps=2",
                f"tokenizer={trained / 'tokenizer.pt'}", f"prior={trained / 'prior.pt'}")
     train_lifter.run(cfg)
     records = read_metrics(tmp_path / "lifter_hipart" / "metrics.jsonl")
@@ -317,8 +337,9 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
     for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
         assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
     timings = json.loads((out / "timings.json").read_text())
-    assert {"data", "tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle",
-            "total"} <= set(timings)
+    assert {"data", "tokenizer", "prior", "prior_fold0", "prior_fold1", "lifter_hipart", "lifter_sparse_only",
+            "lifter_oracle", "total"} <= set(timings)
+    assert json.loads((out / "machine.json").read_text())["matmul_gflops_fp32"] > 0
     assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
     assert "[demo] lifter_oracle:" in capsys.readouterr().out
 

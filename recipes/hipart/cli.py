@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     ".train_prior",
     ".train_lifter",
     ".evaluate",
+    ".cross_source",
     ".infer",
     ".bench",
 )

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig
 from .distributed import DistInfo, barrier
 
-__all__ = ["resolve_data", "dataset_meta", "occlusion_of", "make_dataset", "Indexed", "Attached", "TensorItems",
-           "ordered_batches"]
+__all__ = ["resolve_data", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
+           "Attached", "Selected", "TensorItems", "ordered_batches"]
 
 
 def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
@@ -76,11 +76,29 @@ def occlusion_of(cfg: RunConfig):
                      noise_px=float(cfg.noise_px), probability=float(cfg.occlusion_prob))
 
 
-def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0) -> Dataset:
-    """`HierarchicalPoseDataset` over ``split`` (``train``/``test``) with an optional occlusion protocol."""
+def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0) -> Dataset:
+    """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
+    protocol and random viewpoints."""
     from skeletok.data.dataset import HierarchicalPoseDataset
 
-    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed)
+    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views)
+
+
+def train_set_of(cfg: RunConfig, data: str | Path, *, occlusion=None) -> Dataset:
+    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, seeded by ``cfg.seed``."""
+    return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views)
+
+
+def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray:
+    """Fold id ``(s,)`` of every sequence of a dataset file for out-of-fold training (-1 outside training).
+
+    Training takes are dealt into ``folds`` folds by near-duplicate group (`skeletok.data.splits.take_folds`);
+    the variants of a take share its fold.
+    """
+    from skeletok.data.fileformat import load_dataset
+    from skeletok.data.splits import take_folds
+
+    return take_folds(load_dataset(path), folds, seed=seed)
 
 
 class Indexed(Dataset):
@@ -125,6 +143,31 @@ class Attached(Indexed):
         for i, item in zip(indices, items):
             item.update({name: value[i] for name, value in self.tensors.items()})
         return items
+
+
+class Selected(Dataset):
+    """The items ``indices`` of ``base`` (batched ``__getitems__`` and ``set_epoch`` forwarded)."""
+
+    def __init__(self, base: Dataset, indices):
+        self.base = base
+        self.indices = [int(i) for i in indices]
+        if not self.indices:
+            raise ValueError("Selected needs at least one index")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices) -> list[dict]:
+        chosen = [self.indices[i] for i in indices]
+        fetch = getattr(self.base, "__getitems__", None)
+        return fetch(chosen) if fetch is not None else [self.base[i] for i in chosen]
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
 
 
 class TensorItems(Dataset):

@@ -2,13 +2,23 @@
 
 Launch::
 
-    skeletok hipart demo [--out runs/demo] [--preset demo] [--max-frames N] [--no-eval] [key=value ...]
+    skeletok hipart demo [--out runs/demo] [--preset demo|full] [--seeds N] [--max-frames N] [--no-eval]
+                         [--eval-split test|val] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
-Steps: build the default dataset if it is missing (`skeletok.data.build.build_default_dataset`), then train
-stage 1 (tokenizer), stage 2 (prior) and stage 3 in all three modes (``hipart``, ``sparse_only``,
-``oracle``), all into ``--out`` (``tokenizer.pt``, ``prior.pt``, ``lifter_<mode>.pt`` and one folder of logs
-per stage), then evaluate them (``report.json``, ``report.md``, pictures; the table is printed). Per-stage wall-clock timings are printed and written to ``--out/timings.json``.
+Steps: build the default dataset if it is missing (`skeletok.data.build.build_default_dataset`; the ``demo``
+preset takes at most 150 evenly spaced frames per take, ``full`` every frame), then train stage 1
+(tokenizer), stage 2 (the prior, and the out-of-fold priors ``prior_fold<k>.pt`` when the lifter preset asks
+for ``oof_folds``) and stage 3 in all three modes (``hipart``, ``sparse_only``, ``oracle``), all into
+``--out``, then evaluate them (``report.json``, ``report.md``, pictures; the table is printed). Per-stage
+wall-clock timings and the machine's fp32 matmul GFLOP/s measured at the start (this machine's speed varies)
+are printed and written to ``--out/timings.json``.
+
+``--seeds N`` repeats the whole run with seeds 0..N-1 into ``--out/seed<k>`` and writes the mean and standard
+deviation of every number of the reports into ``--out/report.json`` and ``--out/report.md``
+(`recipes.hipart.seeds`). The test split is for the final reading only: choose settings with
+``--eval-split val``.
+
 ``key=value`` overrides apply to every stage that has the field (e.g. ``seed=1 device=cpu``); a key no stage
 knows is an error. The demo runs in a single process (no ``torchrun``).
 """
@@ -21,6 +31,8 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from . import train_lifter, train_prior, train_tokenizer
 from .config import PRESETS, STAGES, apply_overrides, get_preset
 from .distributed import init_distributed
@@ -28,10 +40,12 @@ from .evaluate import run_evaluation
 from .launch import add_command, command_main
 from .report import format_markdown
 
-__all__ = ["DEMO_MAX_FRAMES", "split_overrides", "run_demo", "add_parser", "main"]
+__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "run_demo", "run_seeds", "add_parser", "main"]
 
-# Frames kept per mocap sequence in the demo's dataset variant (sizes the whole demo's run time).
+# Frames kept per take (evenly spaced over the whole take) in the demo's dataset variant (sizes the run time).
 DEMO_MAX_FRAMES = 150
+# The default dataset variant of each preset (None = every frame).
+PRESET_MAX_FRAMES = {"demo": DEMO_MAX_FRAMES, "full": None, "h36m": None}
 
 
 def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
@@ -53,29 +67,40 @@ def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
     return routed
 
 
-def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames: int | None = DEMO_MAX_FRAMES,
+def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames: int | None | str = "preset",
              overrides: list[str] | tuple[str, ...] = (), progress: bool = True, evaluate: bool = True,
-             eval_samples: int = 1000) -> dict[str, float]:
+             eval_samples: int = 1000, eval_split: str = "test") -> dict[str, float]:
     """Build the data if needed and train the three stages and three lifters into ``out``.
 
     Args:
         out: the run directory.
-        preset: the preset of every stage (``demo`` or ``h36m``).
-        max_frames: frames per sequence of the default dataset variant (``None`` = the full default dataset);
-            ignored when the overrides give ``data=...``.
+        preset: the preset of every stage (``demo``, ``full`` or ``h36m``).
+        max_frames: frames per take of the default dataset variant (``None`` = every frame; ``"preset"`` =
+            `PRESET_MAX_FRAMES` of the preset); ignored when the overrides give ``data=...``.
         overrides: ``key=value`` items, each applied to every stage that has the field.
         progress: progress bars and per-stage prints.
         evaluate: evaluate the run at the end (`recipes.hipart.evaluate.run_evaluation`): report and pictures
             into ``out``.
         eval_samples: test samples the evaluation uses (evenly spaced; 0 = all).
+        eval_split: the split evaluated (``test``, or ``val`` while choosing settings).
 
     Returns:
-        Seconds per step: ``data``, ``tokenizer``, ``prior``, ``lifter_hipart``, ``lifter_sparse_only``,
-        ``lifter_oracle``, ``evaluate`` and ``total``; also written to ``out/timings.json``.
+        Seconds per step: ``data``, ``tokenizer``, ``prior``, ``prior_fold<k>``, ``lifter_hipart``,
+        ``lifter_sparse_only``, ``lifter_oracle``, ``evaluate`` and ``total``; also written to
+        ``out/timings.json``. The machine's fp32 matmul GFLOP/s, measured first, goes to ``out/machine.json``.
     """
+    from .timing import matmul_gflops
+
     out = Path(out)
     routed = split_overrides(list(overrides))
+    machine = {"matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=0.5)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
+    if progress:
+        print(f"[demo] this machine's fp32 matmul: {machine['matmul_gflops_fp32']:.0f} GFLOP/s", flush=True)
     timings: dict[str, float] = {}
+    if max_frames == "preset":
+        max_frames = PRESET_MAX_FRAMES.get(preset)
     start = time.perf_counter()
     configs = {stage: apply_overrides(get_preset(stage, preset, [f"run_dir={out}"]), routed[stage])
                for stage in STAGES}
@@ -97,6 +122,9 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
 
     timed("tokenizer", train_tokenizer.run, configs["tokenizer"])
     timed("prior", train_prior.run, configs["prior"])
+    folds = configs["lifter"].oof_folds
+    for k in range(folds):
+        timed(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
     for mode in train_lifter.MODES:
         timed(f"lifter_{mode}", train_lifter.run, dataclasses.replace(configs["lifter"], mode=mode))
     out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +132,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     if evaluate:
         tic = time.perf_counter()
         report = run_evaluation(out, data=data, device=configs["lifter"].device, max_samples=eval_samples,
-                                progress=progress)
+                                split=eval_split, progress=progress)
         timings["evaluate"] = time.perf_counter() - tic
         if progress:
             print(format_markdown(report), flush=True)
@@ -115,20 +143,57 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     return timings
 
 
+def run_seeds(out: str | Path, seeds: int, *, overrides: list[str] | tuple[str, ...] = (), evaluate: bool = True,
+              **kwargs) -> dict:
+    """`run_demo` with seeds ``0..seeds-1`` into ``out/seed<k>``, then the mean +- std of their reports.
+
+    Returns:
+        The aggregated report (`recipes.hipart.seeds.aggregate_reports`), also written to ``out/report.json``
+        and ``out/report.md``; ``{}`` without evaluation.
+    """
+    from .seeds import aggregate_reports, write_aggregate
+
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    if any(item.split("=", 1)[0].strip() == "seed" for item in overrides):
+        raise ValueError("--seeds sets the seed of each run; drop the seed=... override")
+    out = Path(out)
+    for k in range(seeds):
+        run_demo(out / f"seed{k}", overrides=[*overrides, f"seed={k}"], evaluate=evaluate, **kwargs)
+    if not evaluate:
+        return {}
+    reports = [json.loads((out / f"seed{k}" / "report.json").read_text()) for k in range(seeds)]
+    aggregate = aggregate_reports(reports)
+    write_aggregate(aggregate, out)
+    return aggregate
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS["tokenizer"]),
                         help="preset of every stage (default: demo)")
-    parser.add_argument("--max-frames", type=int, default=DEMO_MAX_FRAMES,
-                        help=f"frames per sequence of the default dataset (default {DEMO_MAX_FRAMES}; 0 = all)")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help=f"frames per take of the default dataset, evenly spaced (default: {DEMO_MAX_FRAMES} for "
+                             "the demo preset, every frame for full; 0 = all)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="repeat with seeds 0..N-1 into --out/seed<k> and report mean +- std (default 1)")
+    parser.add_argument("--eval-split", default="test", choices=("test", "val"),
+                        help="split evaluated at the end (default test; choose settings on val)")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     parser.add_argument("--eval-samples", type=int, default=1000, help="test samples evaluated (0 = all)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides applied to every stage")
 
 
 def _run(args: argparse.Namespace) -> int:
-    run_demo(args.out, preset=args.preset, max_frames=args.max_frames or None, overrides=args.overrides,
-             evaluate=not args.no_eval, eval_samples=args.eval_samples)
+    max_frames = "preset" if args.max_frames is None else (args.max_frames or None)
+    kwargs = dict(preset=args.preset, max_frames=max_frames, overrides=args.overrides, evaluate=not args.no_eval,
+                  eval_samples=args.eval_samples, eval_split=args.eval_split)
+    if args.seeds == 1:
+        run_demo(args.out, **kwargs)
+    else:
+        aggregate = run_seeds(args.out, args.seeds, **kwargs)
+        if aggregate:
+            print((Path(args.out) / "report.md").read_text())
     return 0
 
 

@@ -119,7 +119,8 @@ class HiPART:
         """
         vis = None if visibility is None else visibility.to(self.device)
         return generate_centred(self.prior, self.tokenizer, sparse_2d.to(self.device), vis,
-                                temperature=temperature, use_cache=use_cache, generator=generator)
+                                temperature=temperature, use_cache=use_cache, generator=generator,
+                                regressor=getattr(self.prior, "joint_regressor", None))
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,

@@ -19,6 +19,9 @@ Modes (the lifter's input levels, concatenated along the point axis):
   occluded once (epoch 0's draw), the levels generated once for every sample, and the lifter trains on that
   fixed set: on a CPU the 16 autoregressive steps per sample would otherwise dominate training. With
   ``generated=online`` every batch is generated afresh from that epoch's occlusion draw.
+  With ``oof_folds=K`` the training levels of a sample come from the out-of-fold prior ``run_dir/prior_fold<k>.pt``
+  that never saw the sample's take (``train-prior folds=K fold=k``), so the lifter learns how wrong the levels
+  are for unseen motion; evaluation and inference use the run's prior as always.
 - ``sparse_only``: the 17 sparse points (the baseline; same architecture).
 - ``oracle``: ``[sparse_2d, dense_2d, fine_2d]`` with the ground-truth dense and fine poses (the upper bound).
 
@@ -36,7 +39,7 @@ import torch
 from .centring import generate_centred
 from .checkpoint import load_exported
 from .config import LifterConfig
-from .data import TensorItems, make_dataset, occlusion_of, ordered_batches, resolve_data
+from .data import TensorItems, occlusion_of, ordered_batches, resolve_data, sequence_folds, train_set_of
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -74,7 +77,8 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
     Returns:
         ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates.
     """
-    dense, fine, _, _ = generate_centred(prior, tokenizer, sparse_2d, visible)
+    dense, fine, _, _ = generate_centred(prior, tokenizer, sparse_2d, visible,
+                                         regressor=getattr(prior, "joint_regressor", None))
     return dense, fine
 
 
@@ -124,17 +128,28 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
 
 
 @torch.no_grad()
-def _precompute(cfg: LifterConfig, dataset, prior, tokenizer, device) -> TensorItems:
+def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
+                prior_of_item: torch.Tensor | None = None) -> TensorItems:
+    """Generate the levels of every training item once (epoch 0's occlusion draw). Item ``i`` is densified by
+    ``priors[prior_of_item[i]]`` (``priors[0]`` for all when ``prior_of_item`` is ``None``)."""
     keep = ("sparse_2d", "sparse_visible", "sparse_3d")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, "dense_hat", "fine_hat")}
     dataset.set_epoch(0)
+    start = 0
     for batch in ordered_batches(dataset, 512):
-        dense, fine = generate_levels(prior, tokenizer, batch["sparse_2d"].to(device),
-                                      batch["sparse_visible"].to(device))
-        for k in keep:
-            columns[k].append(batch[k])
-        columns["dense_hat"].append(dense.cpu())
-        columns["fine_hat"].append(fine.cpu())
+        b = batch["sparse_2d"].shape[0]
+        which = torch.zeros(b, dtype=torch.long) if prior_of_item is None else prior_of_item[start:start + b]
+        start += b
+        dense, fine = torch.zeros(b, 48, 2), torch.zeros(b, 96, 2)
+        for k in which.unique().tolist():
+            sel = which == k
+            d, f = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
+                                   batch["sparse_visible"][sel].to(device))
+            dense[sel], fine[sel] = d.cpu(), f.cpu()
+        for key in keep:
+            columns[key].append(batch[key])
+        columns["dense_hat"].append(dense)
+        columns["fine_hat"].append(fine)
     return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
 
 
@@ -156,7 +171,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     info = info or init_distributed(cfg.device)
     name = f"lifter_{cfg.mode}"
     data = resolve_data(cfg, info)
-    train_set = make_dataset(data, split="train", occlusion=occlusion_of(cfg), seed=cfg.seed)
+    train_set = train_set_of(cfg, data, occlusion=occlusion_of(cfg))
     extra = {"data_file": str(data), "mode": cfg.mode}
     generator = None
     if cfg.mode == "hipart":
@@ -166,8 +181,21 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         tokenizer = load_tokenizer(tok_path).to(info.device)
         prior = load_prior(prior_path).to(info.device)
         extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
-        if cfg.generated == "once":
-            train_set = _precompute(cfg, train_set, prior, tokenizer, info.device)
+        if cfg.oof_folds:
+            if cfg.generated != "once":
+                raise ValueError("oof_folds needs generated=once (out-of-fold levels are generated once per sample)")
+            paths = [run_dir / f"prior_fold{k}.pt" for k in range(cfg.oof_folds)]
+            for k, path in enumerate(paths):
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} not found; train it with `skeletok hipart train-prior "
+                                            f"folds={cfg.oof_folds} fold={k} run_dir={cfg.run_dir}`")
+            priors = [load_prior(path).to(info.device) for path in paths]
+            fold_of = torch.from_numpy(sequence_folds(data, cfg.oof_folds, seed=cfg.seed))
+            prior_of_item = fold_of[train_set.item_sequence].clamp_min(0)
+            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item)
+            extra.update(oof_priors=[str(p) for p in paths])
+        elif cfg.generated == "once":
+            train_set = _precompute(train_set, [prior], tokenizer, info.device)
         else:
             generator = (prior, tokenizer)
     kwargs = lifter_kwargs(cfg)

@@ -19,6 +19,13 @@ Condition: ``sparse_2d`` (noisy) and ``sparse_visible`` after the Dataset's occl
 (`recipes.hipart.data.occlusion_of`), drawn afresh every epoch. The prior's code tables are the tokenizer's
 (``load_codebooks``, frozen).
 
+Joint regressor: the export also carries the ``(17, 96)`` weights of `recipes.hipart.centring.fit_joint_regressor`
+fitted on the training poses (``extra["joint_regressor"]``); `load_prior` attaches them to the prior as the
+buffer ``joint_regressor``, which generation uses to place the levels when the pelvis is hidden.
+
+Out-of-fold priors: ``folds=K fold=k`` trains on the training takes outside fold k only
+(`recipes.hipart.data.sequence_folds`) and writes ``run_dir/prior_fold<k>.pt`` (and ``run_dir/prior_fold<k>/``).
+
 Output: ``run_dir/prior.pt`` and ``run_dir/prior/`` (config.json, metrics.jsonl, checkpoint.pt).
 """
 
@@ -28,10 +35,10 @@ from pathlib import Path
 
 import torch
 
-from .centring import encode_centred, observed_centre
+from .centring import clean_centre, encode_centred, fit_joint_regressor, observed_centre
 from .checkpoint import load_exported
 from .config import PriorConfig
-from .data import Attached, make_dataset, occlusion_of, ordered_batches, resolve_data
+from .data import Attached, Selected, occlusion_of, ordered_batches, resolve_data, sequence_folds, train_set_of
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -39,9 +46,15 @@ from .train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["NAME", "prior_kwargs", "encode_dataset", "run", "load_prior", "add_parser", "main"]
+__all__ = ["NAME", "prior_name", "prior_kwargs", "encode_dataset", "fit_regressor", "run", "load_prior", "add_parser",
+           "main"]
 
 NAME = "prior"
+
+
+def prior_name(cfg: PriorConfig) -> str:
+    """``prior`` for the run's prior, ``prior_fold<k>`` for out-of-fold prior k."""
+    return f"{NAME}_fold{cfg.fold}" if cfg.folds else NAME
 
 
 def prior_kwargs(cfg: PriorConfig, tokenizer: HierarchicalPoseTokenizer) -> dict:
@@ -68,6 +81,18 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
         q_s.append(s.cpu())
         q_d.append(d.cpu())
     return torch.cat(q_s), torch.cat(q_d)
+
+
+@torch.no_grad()
+def fit_regressor(dataset, *, max_samples: int = 5000) -> torch.Tensor:
+    """`fit_joint_regressor` on up to ``max_samples`` evenly spaced clean training poses, ``(17, 96)``."""
+    idx = torch.linspace(0, len(dataset) - 1, min(len(dataset), max_samples)).round().long().unique().tolist()
+    fine, sparse = [], []
+    for batch in ordered_batches(Selected(dataset, idx), 1024):
+        centre = clean_centre(batch["sparse_2d_clean"])
+        fine.append(batch["fine_2d"] - centre)
+        sparse.append(batch["sparse_2d_clean"] - centre)
+    return fit_joint_regressor(torch.cat(fine), torch.cat(sparse))
 
 
 def _step(tokenizer: HierarchicalPoseTokenizer | None):
@@ -106,10 +131,15 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     data = resolve_data(cfg, info)
     tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(cfg.run_dir) / "tokenizer.pt"
     tokenizer = load_tokenizer(tok_path).to(info.device)
-    base = make_dataset(data, split="train", occlusion=occlusion_of(cfg), seed=cfg.seed)
+    name = prior_name(cfg)
+    clean = train_set_of(cfg, data)
+    base = train_set_of(cfg, data, occlusion=occlusion_of(cfg))
+    if cfg.folds:  # out-of-fold prior: the training items outside fold `cfg.fold`
+        fold_of = torch.from_numpy(sequence_folds(data, cfg.folds, seed=cfg.seed))[clean.item_sequence]
+        keep = torch.nonzero(fold_of != cfg.fold).flatten()
+        base, clean = Selected(base, keep), Selected(clean, keep)
     if cfg.tokens == "precompute":
-        q_s, q_d = encode_dataset(tokenizer, make_dataset(data, split="train", seed=cfg.seed),
-                                  device=info.device)
+        q_s, q_d = encode_dataset(tokenizer, clean, device=info.device)
         train_set, step_tokenizer = Attached(base, q_s=q_s, q_d=q_d), None
     else:
         train_set, step_tokenizer = base, tokenizer
@@ -119,14 +149,19 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     with torch.no_grad():
         model.load_codebooks(tokenizer.codebook.codes(0).cpu(), tokenizer.codebook.codes(1).cpu(), freeze=True)
     extra = {"data_file": str(data), "tokenizer_file": str(tok_path)}
-    model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(step_tokenizer), info=info,
+    model = train(cfg, name=name, model=model, train_set=train_set, step=_step(step_tokenizer), info=info,
                   resume=resume, extra_config=extra)
-    return export_stage(cfg, NAME, model, kwargs=kwargs, extra=extra, info=info)
+    extra["joint_regressor"] = fit_regressor(clean).tolist()
+    return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
 
 
 def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:
-    """The exported stage-2 prior at ``path``, in eval mode, parameters frozen."""
-    model, _ = load_exported(path, HierarchicalARPrior, map_location=map_location)
+    """The exported stage-2 prior at ``path``, in eval mode, parameters frozen; the joint regressor of its
+    export (if any) attached as the non-persistent buffer ``joint_regressor`` ``(17, 96)``."""
+    model, payload = load_exported(path, HierarchicalARPrior, map_location=map_location)
+    weights = payload.get("extra", {}).get("joint_regressor")
+    if weights is not None:
+        model.register_buffer("joint_regressor", torch.tensor(weights, dtype=torch.float32), persistent=False)
     return model.requires_grad_(False)
 
 

@@ -28,7 +28,7 @@ import torch
 from .centring import clean_centre
 from .checkpoint import load_exported
 from .config import TokenizerConfig
-from .data import dataset_meta, make_dataset, resolve_data
+from .data import dataset_meta, resolve_data, train_set_of
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -88,7 +88,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     kwargs = tokenizer_kwargs(cfg, meta)
     seed_all(cfg.seed)
     model = HierarchicalPoseTokenizer(**kwargs, sync_codebook=info.distributed)
-    train_set = make_dataset(data, split="train", occlusion=None, seed=cfg.seed)
+    train_set = train_set_of(cfg, data)
     model = train(cfg, name=NAME, model=model, train_set=train_set, step=_step(cfg.use_actions and
                   meta["num_actions"] > 0), info=info, resume=resume, extra_config={"data_file": str(data)},
                   find_unused_parameters=True)

@@ -27,7 +27,7 @@ batch; each item still drawn from its own generator, so batched and single items
 Wrappers around this Dataset should forward ``__getitems__`` to keep that speed.
 
 Viewpoint augmentation (``random_views=p``): a fraction ``p`` of the items (``True`` = all) is filmed by a
-random camera of its own (:func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees
+random camera of its own (the ranges of :func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees
 elevation, 3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images: Human3.6M-like heights, distances
 and focal lengths) looking at the frame's root, moved by up to 0.5 m horizontally, at 0.9 m height, so the
 subject stays in view whatever the take's length. Which items, and their cameras, are drawn from
@@ -45,13 +45,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from skeletok.data.cameras import normalize_screen, random_cameras
+from skeletok.data.cameras import normalize_screen
 from skeletok.data.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
 from skeletok.data.occlusion import Occlusion
 
 __all__ = ["HierarchicalPoseDataset"]
 
 SPLITS = (*SPLIT_CODES, "all")
+_VIEW_SIZE = 1000.0  # width and height (pixels) of the random views' images
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -155,6 +156,11 @@ class HierarchicalPoseDataset(Dataset):
         """Number of cameras used."""
         return len(self.cameras)
 
+    @property
+    def item_sequence(self) -> torch.Tensor:
+        """``(len(self),)`` int64 sequence id of every item (item ``f * c' + c`` is frame ``f``, camera ``c``)."""
+        return self._sequence.repeat_interleave(len(self.cameras))
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose occlusion draws items use (reproducible per (seed, epoch, index))."""
         self.epoch = int(epoch)
@@ -172,11 +178,12 @@ class HierarchicalPoseDataset(Dataset):
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"indices must lie in [0, {len(self)}), got range [{idx.min()}, {idx.max()}]")
         if self.random_views > 0:
-            viewed = np.array([self._view_rng(int(i)).random() < self.random_views for i in idx], dtype=bool)
+            draws = np.stack([self._view_rng(int(i)).random(7) for i in idx]) if len(idx) else np.zeros((0, 7))
+            viewed = draws[:, 0] < self.random_views
             if viewed.any():
-                fixed = iter(self._rig_items(idx[~viewed]) if (~viewed).any() else [])
-                return [self._random_view(int(i), int(i) // len(self.cameras)) if v else next(fixed)
-                        for i, v in zip(idx, viewed)]
+                rig = iter(self._rig_items(idx[~viewed]) if (~viewed).any() else [])
+                new = iter(self._random_view_items(idx[viewed], draws[viewed, 1:]))
+                return [next(new) if v else next(rig) for v in viewed]
         return self._rig_items(idx)
 
     def _view_rng(self, index: int) -> np.random.Generator:
@@ -209,33 +216,44 @@ class HierarchicalPoseDataset(Dataset):
         }
         return [{key: value[k] for key, value in batch.items()} for k in range(len(idx))]
 
-    def _random_view(self, index: int, f: int) -> dict[str, torch.Tensor]:
-        view = self._view_rng(index)
-        view.random()  # the draw that chose this item for a random view
-        target = np.append(self._root_xy[f] + view.uniform(-0.5, 0.5, size=2), 0.9)
-        cam = random_cameras(view, 1, target)[0]
-        rng = np.random.default_rng((self.seed, self.epoch, index))
-        pix = cam.project(self._world[f])  # (161, 2)
-        w, h = cam.size
-        uv = torch.from_numpy(normalize_screen(pix, w, h).astype(np.float32))
+    def _random_view_items(self, idx: np.ndarray, u: np.ndarray) -> list[dict[str, torch.Tensor]]:
+        """Items filmed by random cameras (vectorised): ``u (k, 6)`` uniform draws per item give the target's
+        horizontal jitter (2), azimuth, elevation, distance and focal length (`random_cameras`' ranges)."""
+        f = idx // len(self.cameras)
+        target = np.concatenate([self._root_xy[f] + (u[:, :2] - 0.5), np.full((len(f), 1), 0.9)], 1)
+        az = np.deg2rad(-180.0 + 360.0 * u[:, 2])
+        el = np.deg2rad(-5.0 + 30.0 * u[:, 3])
+        dist = 3.5 + 3.0 * u[:, 4]
+        focal = 1000.0 + 300.0 * u[:, 5]
+        eye = target + dist[:, None] * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], 1)
+        forward = (target - eye) / dist[:, None]
+        right = np.cross(forward, [0.0, 0.0, 1.0])
+        right /= np.linalg.norm(right, axis=1, keepdims=True)
+        down = np.cross(forward, right)
+        rot = np.stack([right, down, forward], 1)  # (k, 3, 3) world -> camera
+        cam = np.einsum("kij,kpj->kpi", rot, self._world[f] - eye[:, None])  # (k, 161, 3) metres
+        pix = cam[..., :2] / cam[..., 2:3] * focal[:, None, None] + _VIEW_SIZE / 2
+        uv = torch.from_numpy(normalize_screen(pix, _VIEW_SIZE, _VIEW_SIZE).astype(np.float32))
         finite = torch.from_numpy(np.isfinite(pix).all(-1))
-        sparse_pix, visible = pix[:17], np.ones(17, dtype=bool)
-        sparse_2d = uv[:17]
+        sparse_2d, visible = uv[:, :17], torch.ones(len(f), 17, dtype=torch.bool)
         if self.occlusion is not None:
-            sparse_pix, visible = self.occlusion.apply(sparse_pix, visible, rng)
-            sparse_2d = torch.from_numpy(normalize_screen(sparse_pix, w, h).astype(np.float32))
-        X = cam.to_camera(self._world[f, :17])
-        return {
+            draws = [self.occlusion.draw(np.random.default_rng((self.seed, self.epoch, int(i)))) for i in idx]
+            occ_pix, vis = Occlusion.apply_draws(pix[:, :17].astype(np.float32), np.ones((len(f), 17), bool), draws)
+            sparse_2d = torch.from_numpy(normalize_screen(occ_pix, _VIEW_SIZE, _VIEW_SIZE).astype(np.float32))
+            visible = torch.from_numpy(vis)
+        root_rel = cam[:, :17] - cam[:, :1]
+        batch = {
             "sparse_2d": sparse_2d,
-            "sparse_visible": torch.from_numpy(visible),
-            "sparse_2d_clean": uv[:17],
-            "dense_2d": torch.nan_to_num(uv[17:65], nan=0.0),
-            "fine_2d": torch.nan_to_num(uv[65:], nan=0.0),
-            "dense_visible": finite[17:65],
-            "fine_visible": finite[65:],
-            "sparse_3d": torch.from_numpy((X - X[0]).astype(np.float32)),
+            "sparse_visible": visible,
+            "sparse_2d_clean": uv[:, :17],
+            "dense_2d": torch.nan_to_num(uv[:, 17:65], nan=0.0),
+            "fine_2d": torch.nan_to_num(uv[:, 65:], nan=0.0),
+            "dense_visible": finite[:, 17:65],
+            "fine_visible": finite[:, 65:],
+            "sparse_3d": torch.from_numpy(root_rel.astype(np.float32)),
             "action": self._action[f],
             "sequence": self._sequence[f],
-            "camera": torch.tensor(-1),
-            "frame": torch.tensor(int(self.frames[f])),
+            "camera": torch.full((len(f),), -1, dtype=torch.long),
+            "frame": torch.from_numpy(self.frames[f].astype(np.int64)),
         }
+        return [{key: value[k] for key, value in batch.items()} for k in range(len(f))]

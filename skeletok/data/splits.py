@@ -22,7 +22,7 @@ from skeletok.data.fileformat import SPLIT_CODES
 from skeletok.skeleton import H36M_17
 
 __all__ = ["heading_free", "mirror_joints", "take_distance", "near_duplicate_groups", "split_by_sequence",
-           "split_takes"]
+           "split_takes", "take_folds"]
 
 _FLIP = np.asarray(H36M_17.flip_permutation)
 _RIGHT_HIP, _LEFT_HIP = H36M_17.index("right_hip"), H36M_17.index("left_hip")
@@ -193,3 +193,40 @@ def split_takes(names, frames, *, groups=None, val=None, test=None, val_fraction
                 continue
             split[members], taken = code, taken + frames[members].sum()
     return split
+
+
+def take_folds(arrays, folds: int, *, seed: int = 0) -> np.ndarray:
+    """Fold id ``(s,)`` of every sequence of a dataset's arrays for out-of-fold training; -1 outside training.
+
+    The unit dealt is the near-duplicate group (``sequence_group``; else the take, ``sequence_take``; else the
+    sequence), so a take, its variants and its near copies share a fold. Groups go, largest first (ties in a
+    seeded order), to the fold with the fewest frames so far, which balances the folds' frames.
+
+    Raises:
+        ValueError: ``folds < 2`` or fewer training groups than folds.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    sequence = np.asarray(arrays["sequence"])
+    num_seq = len(arrays["sequence_names"])
+    if "sequence_group" in arrays:
+        unit = np.asarray(arrays["sequence_group"], dtype=np.int64)
+    else:
+        names = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
+        unit = np.unique(np.asarray(names, dtype=str), return_inverse=True)[1]
+    seq_split = np.full(num_seq, -1)
+    seq_split[sequence] = np.asarray(arrays["split"])
+    frames = np.bincount(sequence, minlength=num_seq)
+    train_units = np.unique(unit[seq_split == SPLIT_CODES["train"]])
+    if len(train_units) < folds:
+        raise ValueError(f"{len(train_units)} training take group(s) cannot be dealt into {folds} folds")
+    unit_frames = np.array([frames[(unit == u) & (seq_split == 0)].sum() for u in train_units])
+    order = np.random.default_rng(seed).permutation(len(train_units))
+    order = order[np.argsort(-unit_frames[order], kind="stable")]
+    load, fold_of = np.zeros(folds, dtype=np.int64), {}
+    for k in order:
+        f = int(np.argmin(load))
+        fold_of[int(train_units[k])] = f
+        load[f] += unit_frames[k]
+    return np.array([fold_of.get(int(u), -1) if seq_split[i] == 0 else -1 for i, u in enumerate(unit)],
+                    dtype=np.int64)

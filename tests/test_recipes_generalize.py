@@ -1,0 +1,153 @@
+"""What makes HiPART transfer: fallback centring and the joint-regressor placement of generated levels, out-of-fold
+generation, mean +- std over seeds, leave-one-source-out data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recipes.hipart.centring import fit_joint_regressor, generate_centred, observed_centre, solve_translation
+from recipes.hipart.cross_source import format_table, leave_one_out, sources_of
+from recipes.hipart.data import TensorItems, sequence_folds
+from recipes.hipart.seeds import aggregate_reports, format_aggregate
+from recipes.hipart.train_lifter import _precompute
+from skeletok.data.fileformat import load_dataset
+from skeletok.skeleton import H36M_17
+from tests.test_recipes_train import write_random_walk
+
+PELVIS, R_HIP, L_HIP = H36M_17.index("pelvis"), H36M_17.index("right_hip"), H36M_17.index("left_hip")
+
+
+def test_observed_centre_falls_back_on_visible_joints_only():
+    x = torch.randn(4, 17, 2)
+    vis = torch.ones(4, 17, dtype=torch.bool)
+    vis[1, PELVIS] = False  # hips visible
+    vis[2, [PELVIS, R_HIP, L_HIP]] = False  # only other joints
+    vis[3] = False  # nothing
+    poisoned = torch.where(vis[..., None], x, torch.full_like(x, float("nan")))  # hidden values are never read
+    c = observed_centre(poisoned, vis)
+    torch.testing.assert_close(c[0, 0], x[0, PELVIS])
+    torch.testing.assert_close(c[1, 0], x[1, [R_HIP, L_HIP]].mean(0))
+    torch.testing.assert_close(c[2, 0], x[2, vis[2]].mean(0))
+    assert torch.equal(c[3, 0], torch.zeros(2))
+
+
+def test_joint_regressor_recovers_weights_and_is_translation_equivariant():
+    g = torch.Generator().manual_seed(0)
+    true = torch.rand(17, 96, generator=g) ** 4
+    true = true / true.sum(1, keepdim=True)
+    fine = torch.randn(500, 96, 2, generator=g)
+    sparse = torch.einsum("jk,bkc->bjc", true, fine)
+    w = fit_joint_regressor(fine, sparse, ridge=1e-8)
+    torch.testing.assert_close(w.sum(1), torch.ones(17), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.einsum("jk,bkc->bjc", w, fine), sparse, atol=1e-3, rtol=0)
+    shift = torch.tensor([[[0.3, -0.2]]])
+    vis = torch.rand(500, 17, generator=g) > 0.5
+    vis[:, 0] = True
+    t, seen = solve_translation(fine[:5], w, sparse[:5] + shift, vis[:5])
+    assert seen.all()
+    torch.testing.assert_close(t, shift.expand(5, 1, 2), atol=1e-3, rtol=0)
+
+
+class _FixedPrior:
+    """Stands in for the prior: every pose gets token ``k`` (its id), whatever the condition."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def generate(self, x, visible, **_):
+        return torch.full((x.shape[0], 16), self.k), torch.full((x.shape[0], 16, 3), self.k)
+
+
+class _ShapeTokenizer:
+    """Stands in for the tokenizer: decodes the same pelvis-centred body, moved by 0.01 per token value."""
+
+    def __init__(self, fine: torch.Tensor):
+        self.fine = fine  # (96, 2) relative to the true pelvis
+
+    def decode(self, q_s, q_d):
+        fine = self.fine.expand(q_s.shape[0], -1, -1) + 0.01 * q_s[:, :1, None].float()
+        return fine[:, ::2], fine
+
+
+def test_hidden_pelvis_placed_by_visible_joints():
+    g = torch.Generator().manual_seed(3)
+    fine_rel = torch.randn(96, 2, generator=g) * 0.2
+    w = torch.rand(17, 96, generator=g) ** 4
+    w = w / w.sum(1, keepdim=True)
+    fine_rel = fine_rel - (w @ fine_rel)[PELVIS]  # the regressed pelvis of the body is its origin
+    where = torch.tensor([0.4, -0.1])
+    sparse = (w @ fine_rel + where)[None]  # the observed joints of that body standing at `where`
+    vis = torch.ones(1, 17, dtype=torch.bool)
+    vis[0, [PELVIS, R_HIP, L_HIP]] = False  # the fallback centre is then the mean of the other joints
+    prior, tok = _FixedPrior(0), _ShapeTokenizer(fine_rel)
+    _, fine_fallback, _, _ = generate_centred(prior, tok, sparse, vis)
+    _, fine_solved, _, _ = generate_centred(prior, tok, sparse, vis, regressor=w)
+    truth = fine_rel + where
+    fallback_error = sparse[0, vis[0]].mean(0) - where  # the fallback centre minus the true pelvis
+    assert fallback_error.norm() > 1e-3
+    torch.testing.assert_close(fine_fallback[0] - truth, fallback_error.expand(96, 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(fine_solved[0], truth, atol=1e-5, rtol=0)
+    # a visible pelvis anchors the levels exactly as before, with or without the regressor
+    vis_all = torch.ones(1, 17, dtype=torch.bool)
+    a = generate_centred(prior, tok, sparse + 0.05, vis_all)[1]
+    b = generate_centred(prior, tok, sparse + 0.05, vis_all, regressor=w)[1]
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a[0], fine_rel + sparse[0, PELVIS] + 0.05, atol=1e-6, rtol=0)
+
+
+def test_out_of_fold_levels_come_from_the_prior_that_never_saw_the_take(tmp_path):
+    data = write_random_walk(tmp_path / "walk.npz", sequences=5)
+    folds = sequence_folds(data, 2)
+    arrays = load_dataset(data)
+    train_seq = np.unique(arrays["sequence"][arrays["split"] == 0])
+    assert set(folds[train_seq].tolist()) == {0, 1} and (np.delete(folds, train_seq) == -1).all()
+    n = 10
+    items = TensorItems(sparse_2d=torch.randn(n, 17, 2), sparse_visible=torch.ones(n, 17, dtype=torch.bool),
+                        sparse_3d=torch.randn(n, 17, 3))
+    items.set_epoch = lambda epoch: None
+    which = torch.tensor([0, 1, 1, 0, 0, 1, 0, 1, 1, 1])
+    tok = _ShapeTokenizer(torch.zeros(96, 2))
+    out = _precompute(items, [_FixedPrior(0), _FixedPrior(7)], tok, "cpu", which)
+    fine = torch.stack([out[i]["fine_hat"] for i in range(n)])
+    centre = observed_centre(items.tensors["sparse_2d"], items.tensors["sparse_visible"])
+    torch.testing.assert_close(fine - centre, 0.07 * which[:, None, None].float().expand(n, 96, 2), atol=1e-6,
+                               rtol=0)
+
+
+def test_mean_and_std_over_seeds_and_ordering():
+    def report(clean_s, clean_h, mask_s, mask_h):
+        return {"mpjpe_mm": {"sparse_only": clean_s, "hipart": clean_h, "oracle": 90.0},
+                "p_mpjpe_mm": {"sparse_only": 1.0, "hipart": 1.0, "oracle": 1.0},
+                "occlusion": {"mask": {"0.4": {"sparse_only": mask_s, "hipart": mask_h}}},
+                "meta": {"split": "test", "seed": 0}, "pictures": ["a.png"]}
+
+    agg = aggregate_reports([report(100, 95, 150, 140), report(110, 100, 160, 165), report(120, 105, 170, 150)])
+    assert agg["seeds"] == 3 and "pictures" not in agg
+    assert agg["mpjpe_mm"]["hipart"]["mean"] == pytest.approx(100.0)
+    assert agg["mpjpe_mm"]["sparse_only"]["std"] == pytest.approx(10.0)
+    assert agg["mpjpe_mm"]["hipart"]["values"] == [95, 100, 105]
+    assert agg["ordering"] == {"of": 3, "clean": 3, "mask/0.4": 2}
+    assert agg["meta"]["split"] == "test"
+    text = format_aggregate(agg)
+    assert "| hipart | 100.0 +- 5.0 |" in text and "2/3" in text and "keypoint-level proxies" in text
+    with pytest.raises(ValueError, match="at least one report"):
+        aggregate_reports([])
+
+
+def test_leave_one_source_out(tmp_path):
+    data = write_random_walk(tmp_path / "walk.npz", sequences=4)  # sequences seq0..seq3, seq3 is test
+    out = leave_one_out(data, "seq1", tmp_path / "without_seq1.npz")
+    before, after = load_dataset(data), load_dataset(out)
+    seq = after["sequence"]
+    assert (after["split"][seq == 1] == 1).all()  # the held-out source is the test split
+    assert (after["split"][seq != 1] == 0).all()  # every other frame trains, the old test sequence included
+    assert (before["split"][seq == 3] == 1).all()
+    np.testing.assert_array_equal(after["pix_sparse"], before["pix_sparse"])
+    assert sorted(set(sources_of(after).tolist())) == ["seq0", "seq1", "seq2", "seq3"]
+    with pytest.raises(ValueError, match="not in .* its sources are"):
+        leave_one_out(data, "mocap", tmp_path / "x.npz")
+    row = {"test_samples": 48, "mpjpe_mm": {"sparse_only": 100.0, "hipart": 90.0, "oracle": 80.0},
+           "p_mpjpe_mm": {}, "mask_0.4_mpjpe_mm": {"sparse_only": 150.0, "hipart": 140.0}}
+    assert "| seq1 | 48 | 100.0 | 90.0 | 80.0 | 150.0 | 140.0 | - |" in format_table({"seq1": row})
