@@ -303,3 +303,22 @@ def test_observed_centre_uses_visible_joints_only():
     moved[2, :5] += 5.0
     torch.testing.assert_close(observed_centre(moved, vis), c)
     assert torch.equal(observed_centre(x, torch.zeros_like(vis)), torch.zeros(3, 1, 2))
+
+
+def test_ground_truth_columns_never_reach_hipart_or_sparse_only(run_dir):
+    """Corrupting the evaluation data's ground-truth columns (dense, fine, clean sparse, 3D) changes neither the
+    HiPART nor the sparse-only prediction; only the oracle, which is given the true levels, moves."""
+    from recipes.hipart.evaluate import _collect, _lift
+    from recipes.hipart.train_lifter import load_lifter
+
+    model = HiPART.load(run_dir, device="cpu")
+    lifters = {"hipart": model.lifter, **{m: load_lifter(run_dir / f"lifter_{m}.pt")[0] for m in ("sparse_only", "oracle")}}
+    batch = _collect(model.data_file, "test", None, 0, torch.arange(40))
+    g = torch.Generator().manual_seed(0)
+    corrupted = dict(batch)
+    for key in ("sparse_2d_clean", "dense_2d", "fine_2d", "sparse_3d"):
+        corrupted[key] = torch.randn(batch[key].shape, generator=g) * 3
+    clean, bad = _lift(model, lifters, batch, 16), _lift(model, lifters, corrupted, 16)
+    for mode in ("hipart", "sparse_only"):
+        torch.testing.assert_close(clean[mode], bad[mode], atol=0, rtol=0)
+    assert (clean["oracle"] - bad["oracle"]).abs().max() > 1e-3
