@@ -151,3 +151,21 @@ def test_leave_one_source_out(tmp_path):
     row = {"test_samples": 48, "mpjpe_mm": {"sparse_only": 100.0, "hipart": 90.0, "oracle": 80.0},
            "p_mpjpe_mm": {}, "mask_0.4_mpjpe_mm": {"sparse_only": 150.0, "hipart": 140.0}}
     assert "| seq1 | 48 | 100.0 | 90.0 | 80.0 | 150.0 | 140.0 | - |" in format_table({"seq1": row})
+
+
+def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():
+    from recipes.hipart.train_lifter import warm_start
+    from skeletok.lifter import HierarchicalLifter
+
+    torch.manual_seed(0)
+    sparse = HierarchicalLifter(level_points=(17,), dim=16, depth=1, heads=2)
+    hier = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2)
+    fresh = {k: v.clone() for k, v in hier.state_dict().items()}
+    warm_start(hier, sparse)
+    own, theirs = hier.state_dict(), sparse.state_dict()
+    for key, value in theirs.items():
+        torch.testing.assert_close(own[key][: value.shape[0]], value, atol=0, rtol=0)
+    torch.testing.assert_close(own["pos_embed"][17:], fresh["pos_embed"][17:], atol=0, rtol=0)  # new points untouched
+    torch.testing.assert_close(own["level_embed"][1:], fresh["level_embed"][1:], atol=0, rtol=0)
+    with pytest.raises(ValueError, match="same width"):
+        warm_start(HierarchicalLifter(level_points=(17, 48, 96), dim=32, depth=1, heads=2), sparse)

@@ -245,7 +245,7 @@ def test_tokenizer_and_prior_chain(trained, data_file):
 
 @pytest.mark.parametrize("mode", ["hipart", "sparse_only", "oracle"])
 def test_lifter_modes_train_and_reduce_mpjpe(mode, trained, data_file):
-    cfg = tiny("lifter", data_file, trained, f"mode={mode}", "epochs=4", "lr=3e-3", "schedule=constant")
+    cfg = tiny("lifter", data_file, trained, f"mode={mode}", "epochs=4", "lr=3e-3", "schedule=constant", "warm_epochs=0")
     path = train_lifter.run(cfg)
     assert path == trained / f"lifter_{mode}.pt"
     model, saved_mode = train_lifter.load_lifter(path)
@@ -337,8 +337,11 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
     for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
         assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
     timings = json.loads((out / "timings.json").read_text())
-    assert {"data", "tokenizer", "prior", "prior_fold0", "prior_fold1", "lifter_hipart", "lifter_sparse_only",
-            "lifter_oracle", "total"} <= set(timings)
+    assert {"data", "tokenizer", "prior", "prior_fold0", "prior_fold1", "lifter_sparse_only_warm", "lifter_hipart",
+            "lifter_sparse_only", "lifter_oracle", "total"} <= set(timings)
+    for mode in ("hipart", "sparse_only", "oracle"):  # every lifter started from the shared sparse-only lifter
+        payload = torch.load(out / f"lifter_{mode}.pt", map_location="cpu", weights_only=True)
+        assert payload["extra"]["warm_start"] == str(out / "lifter_sparse_only_warm.pt")
     assert json.loads((out / "machine.json").read_text())["matmul_gflops_fp32"] > 0
     assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
     assert "[demo] lifter_oracle:" in capsys.readouterr().out

@@ -125,6 +125,8 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     folds = configs["lifter"].oof_folds
     for k in range(folds):
         timed(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
+    if configs["lifter"].warm_epochs:
+        timed("lifter_sparse_only_warm", train_lifter.warm_lifter, configs["lifter"])
     for mode in train_lifter.MODES:
         timed(f"lifter_{mode}", train_lifter.run, dataclasses.replace(configs["lifter"], mode=mode))
     out.mkdir(parents=True, exist_ok=True)

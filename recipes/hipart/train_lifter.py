@@ -32,6 +32,7 @@ Output: ``run_dir/lifter_<mode>.pt`` and ``run_dir/lifter_<mode>/`` (config.json
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -49,7 +50,8 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "generate_levels", "mpjpe_loss", "run", "load_lifter",
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
+           "run", "load_lifter",
            "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
@@ -153,6 +155,41 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
     return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
 
 
+def warm_start(model: HierarchicalLifter, source: HierarchicalLifter) -> HierarchicalLifter:
+    """Copy ``source``'s weights into ``model`` where they match: every parameter of the same shape, and for the
+    per-point positions and per-level embeddings the rows of ``source``'s levels (the first levels of ``model``).
+
+    Raises:
+        ValueError: when the two lifters differ in width or readout, so nothing but the level rows could match.
+    """
+    own, theirs = model.state_dict(), source.state_dict()
+    if own["point_embed.weight"].shape != theirs["point_embed.weight"].shape or set(theirs) - set(own):
+        raise ValueError("warm_start: the source lifter must have the same width, depth and readout as the model")
+    for key, value in theirs.items():
+        if own[key].shape == value.shape:
+            own[key] = value
+        elif key in ("pos_embed", "level_embed") and own[key].shape[1:] == value.shape[1:]:
+            own[key][: value.shape[0]] = value
+        else:
+            raise ValueError(f"warm_start: parameter {key!r} has shape {tuple(value.shape)} in the source, "
+                             f"{tuple(own[key].shape)} in the model")
+    model.load_state_dict(own)
+    return model
+
+
+def warm_lifter(cfg: LifterConfig, *, info: DistInfo | None = None) -> Path:
+    """``run_dir/lifter_sparse_only_warm.pt``: the shared sparse-only start of ``warm_epochs`` epochs, trained here
+    if missing (all ``warm_epochs``, whatever ``max_steps`` says, so a run stopped early and resumed starts from
+    the same lifter as an uninterrupted one)."""
+    path = Path(cfg.run_dir) / "lifter_sparse_only_warm.pt"
+    if not path.is_file():  # whole epochs always (``max_steps`` is the caller's), resuming a killed warm run
+        warm = dataclasses.replace(cfg, mode="sparse_only", tag="warm", epochs=cfg.warm_epochs, warm_epochs=0,
+                                   oof_folds=0, max_steps=0)
+        resume = (Path(cfg.run_dir) / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
+        run(warm, resume=resume, info=info or init_distributed(cfg.device))
+    return path
+
+
 def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None) -> Path:
     """Train the lifter for ``cfg.mode`` and export ``run_dir/lifter_<mode>.pt``.
 
@@ -169,7 +206,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     """
     configure_threads(cfg)
     info = info or init_distributed(cfg.device)
-    name = f"lifter_{cfg.mode}"
+    name = f"lifter_{cfg.mode}" + (f"_{cfg.tag}" if cfg.tag else "")
     data = resolve_data(cfg, info)
     train_set = train_set_of(cfg, data, occlusion=occlusion_of(cfg))
     extra = {"data_file": str(data), "mode": cfg.mode}
@@ -201,6 +238,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     kwargs = lifter_kwargs(cfg)
     seed_all(cfg.seed)
     model = HierarchicalLifter(**kwargs)
+    if cfg.warm_epochs:
+        start = warm_lifter(cfg, info=info)
+        warm_start(model, load_lifter(start)[0])
+        extra.update(warm_start=str(start))
     step = _step(cfg.mode, generator, cfg.level_dropout)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
