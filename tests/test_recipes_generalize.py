@@ -169,3 +169,23 @@ def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():
     torch.testing.assert_close(own["level_embed"][1:], fresh["level_embed"][1:], atol=0, rtol=0)
     with pytest.raises(ValueError, match="same width"):
         warm_start(HierarchicalLifter(level_points=(17, 48, 96), dim=32, depth=1, heads=2), sparse)
+
+
+def test_stages_that_need_levels_refuse_a_file_without_them(tmp_path):
+    from recipes.hipart import train_lifter, train_prior, train_tokenizer
+    from recipes.hipart.config import get_preset
+    from skeletok.data.fileformat import save_dataset
+
+    data = write_random_walk(tmp_path / "walk.npz")
+    arrays = load_dataset(data)
+    for key in ("world_dense", "world_fine", "pix_dense", "pix_fine"):
+        arrays[key] = np.full_like(arrays[key], np.nan)  # as Human3.6M converted without body meshes
+    bare = save_dataset(arrays, tmp_path / "bare.npz")
+    common = [f"data={bare}", f"run_dir={tmp_path}", "progress=false", "max_steps=1"]
+    for stage, module, extra in (("tokenizer", train_tokenizer, []), ("prior", train_prior, []),
+                                 ("lifter", train_lifter, ["mode=oracle", "warm_epochs=0"])):
+        with pytest.raises(ValueError, match=r"bare\.npz: 72 of 72 training frames have no dense/fine ground truth"):
+            module.run(get_preset(stage, "demo", common + extra))
+    path = train_lifter.run(get_preset("lifter", "demo", common + ["mode=sparse_only", "warm_epochs=0", "dim=16",
+                                                                   "depth=1", "heads=2"]))
+    assert path.is_file()  # the sparse-only lifter needs no levels

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig
 from .distributed import DistInfo, barrier
 
-__all__ = ["resolve_data", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
+__all__ = ["resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
            "Attached", "Selected", "TensorItems", "ordered_batches"]
 
 
@@ -44,6 +44,26 @@ def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
     if not info.is_main:
         path = build_default_dataset()
     return Path(path)
+
+
+def require_levels(path: str | Path, stage: str) -> None:
+    """Refuse a dataset whose training frames lack dense/fine ground truth (NaN levels, e.g. Human3.6M converted
+    without body meshes): ``stage`` (the tokenizer, the prior, the oracle lifter) cannot learn from it.
+
+    Raises:
+        ValueError: naming the file, how many training frames have no levels, and the fix.
+    """
+    from skeletok.data.fileformat import SPLIT_CODES, load_dataset
+
+    arrays = load_dataset(path)
+    train = np.asarray(arrays["split"]) == SPLIT_CODES["train"]
+    missing = int((~np.isfinite(arrays["world_fine"][train]).all((1, 2))
+                   | ~np.isfinite(arrays["world_dense"][train]).all((1, 2))).sum())
+    if missing:
+        raise ValueError(f"{path}: {missing} of {int(train.sum())} training frames have no dense/fine ground truth "
+                         f"(NaN levels), which {stage} needs to train; build the file with levels (for Human3.6M: "
+                         "`skeletok data from-h36m` with body meshes), or train only the sparse-only lifter "
+                         "(`train-lifter mode=sparse_only`)")
 
 
 def dataset_meta(path: str | Path) -> dict:

@@ -40,7 +40,8 @@ import torch
 from .centring import generate_centred
 from .checkpoint import load_exported
 from .config import LifterConfig
-from .data import TensorItems, occlusion_of, ordered_batches, resolve_data, sequence_folds, train_set_of
+from .data import (TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
+                   train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -208,6 +209,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     info = info or init_distributed(cfg.device)
     name = f"lifter_{cfg.mode}" + (f"_{cfg.tag}" if cfg.tag else "")
     data = resolve_data(cfg, info)
+    if cfg.mode == "oracle":
+        require_levels(data, "the oracle lifter")
     train_set = train_set_of(cfg, data, occlusion=occlusion_of(cfg))
     extra = {"data_file": str(data), "mode": cfg.mode}
     generator = None

@@ -38,7 +38,8 @@ import torch
 from .centring import clean_centre, encode_centred, fit_joint_regressor, observed_centre
 from .checkpoint import load_exported
 from .config import PriorConfig
-from .data import Attached, Selected, occlusion_of, ordered_batches, resolve_data, sequence_folds, train_set_of
+from .data import (Attached, Selected, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
+                   train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -129,6 +130,7 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     configure_threads(cfg)
     info = info or init_distributed(cfg.device)
     data = resolve_data(cfg, info)
+    require_levels(data, "the prior")
     tok_path = Path(cfg.tokenizer) if cfg.tokenizer else Path(cfg.run_dir) / "tokenizer.pt"
     tokenizer = load_tokenizer(tok_path).to(info.device)
     name = prior_name(cfg)

@@ -28,7 +28,7 @@ import torch
 from .centring import clean_centre
 from .checkpoint import load_exported
 from .config import TokenizerConfig
-from .data import dataset_meta, resolve_data, train_set_of
+from .data import dataset_meta, require_levels, resolve_data, train_set_of
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -84,6 +84,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     configure_threads(cfg)
     info = info or init_distributed(cfg.device)
     data = resolve_data(cfg, info)
+    require_levels(data, "the tokenizer")
     meta = dataset_meta(data)
     kwargs = tokenizer_kwargs(cfg, meta)
     seed_all(cfg.seed)
