@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from recipes.hipart.centring import fit_joint_regressor, generate_centred, observed_centre, solve_translation
-from recipes.hipart.cross_source import format_table, leave_one_out, sources_of
+from recipes.hipart.cross_source import format_table, leave_one_out
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
 from recipes.hipart.train_lifter import _precompute
 from skeletok.data.fileformat import load_dataset
+from skeletok.data.splits import frame_sources
 from skeletok.skeleton import H36M_17
 from tests.test_recipes_train import write_random_walk
 
@@ -145,7 +146,7 @@ def test_leave_one_source_out(tmp_path):
     assert (after["split"][seq != 1] == 0).all()  # every other frame trains, the old test sequence included
     assert (before["split"][seq == 3] == 1).all()
     np.testing.assert_array_equal(after["pix_sparse"], before["pix_sparse"])
-    assert sorted(set(sources_of(after).tolist())) == ["seq0", "seq1", "seq2", "seq3"]
+    assert sorted(set(frame_sources(after).tolist())) == ["seq0", "seq1", "seq2", "seq3"]
     with pytest.raises(ValueError, match="not in .* its sources are"):
         leave_one_out(data, "mocap", tmp_path / "x.npz")
     row = {"test_samples": 48, "mpjpe_mm": {"sparse_only": 100.0, "hipart": 90.0, "oracle": 80.0},

@@ -6,7 +6,7 @@ Launch::
                                  [--eval-samples N] [key=value ...]
     python -m recipes.hipart.cross_source --out runs/cross_source
 
-For every source of the dataset (the first part of a take's name: ``holosoma``, ``deepmimic``, ``bvhtoolbox`` in
+For every source of the dataset (`skeletok.data.splits.frame_sources`: ``holosoma``, ``deepmimic``, ``bvhtoolbox`` in
 the default data), `leave_one_out` writes a copy of the dataset file in which that source's frames are the test
 split and every other source's frames are training data (their validation takes stay validation), then the
 whole pipeline (`recipes.hipart.demo.run_demo`: tokenizer, prior, out-of-fold priors, the three lifters) trains
@@ -28,17 +28,11 @@ import numpy as np
 from .demo import PRESET_MAX_FRAMES, run_demo
 from .launch import add_command, command_main
 from skeletok.data.fileformat import SPLIT_CODES, load_dataset, save_dataset
+from skeletok.data.splits import frame_sources
 
-__all__ = ["sources_of", "leave_one_out", "run_cross_source", "format_table", "add_parser", "main"]
+__all__ = ["leave_one_out", "run_cross_source", "format_table", "add_parser", "main"]
 
 METHODS = ("sparse_only", "hipart", "oracle")
-
-
-def sources_of(arrays) -> np.ndarray:
-    """``(n,)`` source name of every frame: the first part of its take's name (``sequence_take`` or the
-    sequence name), e.g. ``holosoma/mocap_climb_seq_0`` -> ``holosoma``."""
-    takes = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
-    return np.array([str(t).split("/")[0] for t in takes])[np.asarray(arrays["sequence"])]
 
 
 def leave_one_out(data: str | Path, source: str, out: str | Path) -> Path:
@@ -49,7 +43,7 @@ def leave_one_out(data: str | Path, source: str, out: str | Path) -> Path:
         ValueError: when ``source`` is not a source of the file, or is its only source.
     """
     arrays = load_dataset(data)
-    src = sources_of(arrays)
+    src = frame_sources(arrays)
     known = sorted(set(src.tolist()))
     if source not in known:
         raise ValueError(f"source {source!r} is not in {data}; its sources are {known}")
@@ -94,7 +88,7 @@ def run_cross_source(out: str | Path = "runs/cross_source", *, preset: str = "de
     if not data:
         data = str(build_default_dataset(max_frames_per_sequence=PRESET_MAX_FRAMES.get(preset), progress=progress))
     rest = [item for item in overrides if item.split("=", 1)[0].strip() != "data"]
-    available = sorted(set(sources_of(load_dataset(data)).tolist()))
+    available = sorted(set(frame_sources(load_dataset(data)).tolist()))
     chosen = list(sources) if sources else available
     results = {}
     for source in chosen:

@@ -121,6 +121,12 @@ def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray
     return take_folds(load_dataset(path), folds, seed=seed)
 
 
+def _fetch(base: Dataset, indices: list[int]) -> list[dict]:
+    """Items ``indices`` of ``base``, through its batched ``__getitems__`` when it has one."""
+    fetch = getattr(base, "__getitems__", None)
+    return fetch(indices) if fetch is not None else [base[i] for i in indices]
+
+
 class Indexed(Dataset):
     """Adds ``index`` (long scalar) to every item of ``base``; forwards ``set_epoch``."""
 
@@ -135,8 +141,7 @@ class Indexed(Dataset):
 
     def __getitems__(self, indices) -> list[dict]:
         """Items of many indices at once, through the base dataset's batched ``__getitems__`` when it has one."""
-        fetch = getattr(self.base, "__getitems__", None)
-        items = fetch(list(indices)) if fetch is not None else [self.base[i] for i in indices]
+        items = _fetch(self.base, list(indices))
         return [dict(item, index=torch.tensor(i, dtype=torch.long)) for i, item in zip(indices, items)]
 
     def set_epoch(self, epoch: int) -> None:
@@ -181,9 +186,7 @@ class Selected(Dataset):
         return self.__getitems__([i])[0]
 
     def __getitems__(self, indices) -> list[dict]:
-        chosen = [self.indices[i] for i in indices]
-        fetch = getattr(self.base, "__getitems__", None)
-        return fetch(chosen) if fetch is not None else [self.base[i] for i in chosen]
+        return _fetch(self.base, [self.indices[i] for i in indices])
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.base, "set_epoch"):

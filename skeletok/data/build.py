@@ -34,7 +34,7 @@ from skeletok.data.actions import action_from_name, assign_actions
 from skeletok.data.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
 from skeletok.data.fileformat import load_dataset, save_dataset
 from skeletok.data.paths import default_dataset_path
-from skeletok.data.splits import near_duplicate_groups, split_by_sequence, split_takes
+from skeletok.data.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
 from skeletok.data.variants import evenly_spaced, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
@@ -343,8 +343,7 @@ def frames_per_split(arrays) -> dict[str, dict[str, int]]:
     """
     from skeletok.data.fileformat import SPLIT_CODES
 
-    takes = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
-    source = np.array([str(t).split("/")[0] for t in takes])[np.asarray(arrays["sequence"])]
+    source = frame_sources(arrays)
     split = np.asarray(arrays["split"])
     out: dict[str, dict[str, int]] = {}
     for src in [*dict.fromkeys(source.tolist()), "all"]:

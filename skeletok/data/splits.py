@@ -22,7 +22,7 @@ from skeletok.data.fileformat import SPLIT_CODES
 from skeletok.skeleton import H36M_17
 
 __all__ = ["heading_free", "mirror_joints", "take_distance", "near_duplicate_groups", "split_by_sequence",
-           "split_takes", "take_folds"]
+           "split_takes", "take_folds", "frame_sources"]
 
 _FLIP = np.asarray(H36M_17.flip_permutation)
 _RIGHT_HIP, _LEFT_HIP = H36M_17.index("right_hip"), H36M_17.index("left_hip")
@@ -230,3 +230,10 @@ def take_folds(arrays, folds: int, *, seed: int = 0) -> np.ndarray:
         load[f] += unit_frames[k]
     return np.array([fold_of.get(int(u), -1) if seq_split[i] == 0 else -1 for i, u in enumerate(unit)],
                     dtype=np.int64)
+
+
+def frame_sources(arrays) -> np.ndarray:
+    """``(n,)`` source of every frame of a dataset's arrays: the first part of its take's name (``sequence_take``,
+    else the sequence name), e.g. ``holosoma/mocap_climb_seq_0`` -> ``holosoma``."""
+    takes = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
+    return np.array([str(t).split("/")[0] for t in takes])[np.asarray(arrays["sequence"])]
