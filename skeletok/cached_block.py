@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
-__all__ = ["CachedBlock", "KVCache"]
+__all__ = ["CachedBlock", "KVCache", "StaticKVCache"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,26 @@ class KVCache:
     def batch(self) -> int:
         """Batch size the cache was built for."""
         return self.kv[0][0].shape[0] if self.kv else 0
+
+
+@dataclass(frozen=True)
+class StaticKVCache:
+    """Preallocated keys and values of every block of a stack, filled in place (`CachedBlock.forward_static`).
+
+    Attributes:
+        keys: ``(depth, b, h, L, e)``, position ``i`` of block ``l`` at ``keys[l, :, :, i]``.
+        values: ``(depth, b, h, L, e)``, likewise.
+    """
+
+    keys: Tensor
+    values: Tensor
+
+    @classmethod
+    def empty(cls, *, depth: int, batch: int, heads: int, length: int, head_dim: int,
+              dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> "StaticKVCache":
+        """An unfilled cache for ``length`` positions (contents undefined until written)."""
+        shape = (depth, batch, heads, length, head_dim)
+        return cls(torch.empty(shape, dtype=dtype, device=device), torch.empty(shape, dtype=dtype, device=device))
 
 
 class CachedBlock(nn.Module):
@@ -92,11 +111,13 @@ class CachedBlock(nn.Module):
         """
         drop = self.dropout if self.training else 0.0
         h = F.layer_norm(x, (self.dim,), self.attn_norm.weight, self.attn_norm.bias)
-        q, k, v = rearrange(F.linear(h, self.to_qkv.weight), "b n (s h e) -> s b h n e", s=3, h=self.heads)
+        b, n, _ = x.shape
+        # views, not einops: this runs (1 + depth) times per part while generating, where einops' parsing shows
+        q, k, v = F.linear(h, self.to_qkv.weight).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         if kv is not None:
             k = torch.cat((kv[0], k), dim=-2)
             v = torch.cat((kv[1], v), dim=-2)
-        n, m = q.shape[-2], k.shape[-2]
+        m = k.shape[-2]
         mask, is_causal = None, False
         if self.causal and n > 1:
             if n == m:
@@ -104,7 +125,7 @@ class CachedBlock(nn.Module):
             else:  # new query i sits at position m - n + i and sees keys 0 .. m - n + i
                 mask = torch.ones(n, m, dtype=torch.bool, device=x.device).tril(m - n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
-        out = F.linear(rearrange(out, "b h n e -> b n (h e)"), self.to_out.weight)
+        out = F.linear(out.transpose(1, 2).reshape(b, n, self.dim), self.to_out.weight)
         x = x + (F.dropout(out, drop, True) if drop else out)
         h = F.layer_norm(x, (self.dim,), self.ff_norm.weight, self.ff_norm.bias)
         h = F.silu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
@@ -112,3 +133,41 @@ class CachedBlock(nn.Module):
             h = F.dropout(h, drop, True)
         h = F.linear(h, self.ff_out.weight, self.ff_out.bias)
         return x + (F.dropout(h, drop, True) if drop else h), (k, v)
+
+    def forward_static(self, x: Tensor, keys: Tensor, values: Tensor, start: int) -> Tensor:
+        """`forward` in eval mode with a preallocated cache: the same arithmetic, no concatenation.
+
+        The new keys/values are written in place into ``keys``/``values`` at positions
+        ``start .. start + n - 1`` and the queries attend to positions ``0 .. start + n - 1`` (a view
+        of the buffers), so a step costs no copy of the earlier keys/values (at batch 256 the copies
+        of `forward`'s concatenation were a quarter of the prior's generation time). No input checks
+        and no dropout: for inner loops whose inputs were checked at their entry.
+
+        Args:
+            x: new tokens ``(b, n, d)``.
+            keys: ``(b, h, L, e)`` buffer, positions ``< start`` filled by earlier calls.
+            values: ``(b, h, L, e)`` buffer, likewise.
+            start: position of ``x``'s first token (``start + n <= L``).
+
+        Returns:
+            ``y`` ``(b, n, d)``.
+        """
+        b, n, _ = x.shape
+        h = F.layer_norm(x, (self.dim,), self.attn_norm.weight, self.attn_norm.bias)
+        q, k, v = F.linear(h, self.to_qkv.weight).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        end = start + n
+        keys[:, :, start:end] = k
+        values[:, :, start:end] = v
+        out = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end],
+                                             is_causal=self.causal and n > 1 and start == 0,
+                                             attn_mask=self._static_mask(n, start, x.device))
+        x = x + F.linear(out.transpose(1, 2).reshape(b, n, self.dim), self.to_out.weight)
+        h = F.layer_norm(x, (self.dim,), self.ff_norm.weight, self.ff_norm.bias)
+        h = F.silu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
+        return x + F.linear(h, self.ff_out.weight, self.ff_out.bias)
+
+    def _static_mask(self, n: int, start: int, device) -> Tensor | None:
+        """The causal mask of `forward` for ``n`` new queries after ``start`` cached positions (None if not needed)."""
+        if not self.causal or n == 1 or start == 0:
+            return None
+        return torch.ones(n, start + n, dtype=torch.bool, device=device).tril(start)

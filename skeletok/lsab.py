@@ -17,7 +17,7 @@ x-transformers forward costs about 0.4-0.5 ms per call against about 0.09 ms (di
 from __future__ import annotations
 
 import torch
-from einops import rearrange, reduce
+from einops import rearrange
 from torch import Tensor, nn
 
 from skeletok._checks import check_tensor
@@ -81,7 +81,14 @@ class LSAB(nn.Module):
         """
         check_tensor("codes", codes, (None, None, self.num_slots, self.dim), finite=False)
         b = codes.shape[0]
-        x = rearrange(codes, "b p n d -> (b p) n d") + self.slot_emb
+        return rearrange(self.summarise(rearrange(codes, "b p n d -> (b p) n d")), "(b p) d -> b p d", b=b)
+
+    def summarise(self, codes: Tensor) -> Tensor:
+        """`forward` without checks over a flat batch of parts: ``(m, 1 + r, d) -> (m, d)``.
+
+        For generation loops (one part per step) whose inputs were checked at their entry.
+        """
+        x = codes + self.slot_emb
         for block in self.blocks:
             x, _ = block(x)
-        return reduce(self.norm(x), "(b p) n d -> b p d", "mean", b=b)
+        return self.norm(x).mean(dim=1)

@@ -278,12 +278,25 @@ class HierarchicalARPrior(nn.Module):
         return q_s.clone(), q_d.clone()
 
     def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
+        """The ``p`` steps; inputs checked by `generate`. Returns ``(q_s (b, p), q_d (b, p, r))``."""
         # project the code tables once (k_s + k_d rows); every step is then a row lookup
         table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
         table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
-        seq = self.condition(x_s, visibility)                       # (b, n, d)
-        h, cache = self.gcsab(seq)
-        h = h[:, -1]                                                # (b, d)
+        prefix = self.condition(x_s, visibility)                    # (b, n, d)
+        if use_cache:  # keys/values of earlier steps in a preallocated cache, filled in place
+            cache = self.gcsab.new_cache(prefix.shape[0], dtype=prefix.dtype, device=prefix.device)
+
+            def advance(g: Tensor, i: int) -> Tensor:  # GCSAB output at the new position, (b, d)
+                return self.gcsab.forward_static(g, cache, i)[:, -1]
+        else:  # the straightforward reference: the whole sequence again at every step
+            seq = prefix
+
+            def advance(g: Tensor, i: int) -> Tensor:
+                nonlocal seq
+                seq = g if i == 0 else torch.cat((seq, g), dim=1)
+                return self.gcsab(seq)[0][:, -1]
+
+        h = advance(prefix, 0)                                      # (b, d): h^0 predicts part 1
         sparse, dense = [], []
         for i in range(self.num_parts):
             q_s = _choose(self.head.sparse_logits(h), temperature, generator)                # (b,)
@@ -293,11 +306,6 @@ class HierarchicalARPrior(nn.Module):
             dense.append(q_d)
             if i == self.num_parts - 1:
                 break
-            g = self._summarise(rearrange(e_s, "b d -> b 1 d"), rearrange(table_d[q_d], "b r d -> b 1 r d"))
-            if use_cache:
-                h, cache = self.gcsab(g, cache=cache)
-            else:
-                seq = torch.cat((seq, g), dim=1)
-                h, _ = self.gcsab(seq)
-            h = h[:, -1]
+            g = self.lsab.summarise(torch.cat((e_s[:, None], table_d[q_d]), dim=1))         # (b, d)
+            h = advance(g[:, None], self.num_prefix + i)
         return torch.stack(sparse, dim=1), torch.stack(dense, dim=1)
