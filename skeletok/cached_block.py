@@ -18,12 +18,13 @@ written out (one fused qkv projection, ``F.scaled_dot_product_attention``, a SiL
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["CachedBlock", "KVCache", "StaticKVCache"]
+__all__ = ["CachedBlock", "KVCache", "StaticKVCache", "BlockWeights", "eval_block"]
 
 
 @dataclass(frozen=True)
@@ -134,40 +135,70 @@ class CachedBlock(nn.Module):
         h = F.linear(h, self.ff_out.weight, self.ff_out.bias)
         return x + (F.dropout(h, drop, True) if drop else h), (k, v)
 
+    def weights(self) -> "BlockWeights":
+        """The block's parameters, fetched once for an eval-mode loop (`eval_block`)."""
+        return BlockWeights(self.dim, self.heads, self.causal, self.attn_norm.weight, self.attn_norm.bias,
+                            self.to_qkv.weight, self.to_out.weight, self.ff_norm.weight, self.ff_norm.bias,
+                            self.ff_in.weight, self.ff_in.bias, self.ff_out.weight, self.ff_out.bias)
+
     def forward_static(self, x: Tensor, keys: Tensor, values: Tensor, start: int) -> Tensor:
-        """`forward` in eval mode with a preallocated cache: the same arithmetic, no concatenation.
+        """`forward` in eval mode with a preallocated cache (`eval_block` on this block's weights)."""
+        return eval_block(x, self.weights(), keys, values, start)
 
-        The new keys/values are written in place into ``keys``/``values`` at positions
-        ``start .. start + n - 1`` and the queries attend to positions ``0 .. start + n - 1`` (a view
-        of the buffers), so a step costs no copy of the earlier keys/values (at batch 256 the copies
-        of `forward`'s concatenation were a quarter of the prior's generation time). No input checks
-        and no dropout: for inner loops whose inputs were checked at their entry.
 
-        Args:
-            x: new tokens ``(b, n, d)``.
-            keys: ``(b, h, L, e)`` buffer, positions ``< start`` filled by earlier calls.
-            values: ``(b, h, L, e)`` buffer, likewise.
-            start: position of ``x``'s first token (``start + n <= L``).
+class BlockWeights(NamedTuple):
+    """The parameters of one `CachedBlock` (and its sizes), fetched once for a generation loop: at batch 1,
+    going through the modules' attributes at every step costs about as much as the small matmuls themselves."""
 
-        Returns:
-            ``y`` ``(b, n, d)``.
-        """
-        b, n, _ = x.shape
-        h = F.layer_norm(x, (self.dim,), self.attn_norm.weight, self.attn_norm.bias)
-        q, k, v = F.linear(h, self.to_qkv.weight).view(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+    dim: int
+    heads: int
+    causal: bool
+    attn_norm_weight: Tensor
+    attn_norm_bias: Tensor
+    qkv: Tensor
+    out: Tensor
+    ff_norm_weight: Tensor
+    ff_norm_bias: Tensor
+    ff_in_weight: Tensor
+    ff_in_bias: Tensor
+    ff_out_weight: Tensor
+    ff_out_bias: Tensor
+
+
+def eval_block(x: Tensor, w: BlockWeights, keys: Tensor | None = None, values: Tensor | None = None,
+               start: int = 0) -> Tensor:
+    """`CachedBlock.forward` in eval mode on prefetched weights: the same arithmetic, no checks, no dropout.
+
+    Without ``keys``/``values`` the block attends over ``x`` alone (causally if the block is causal). With them,
+    a preallocated cache: the new keys/values are written in place at positions ``start .. start + n - 1`` and the
+    queries attend to positions ``0 .. start + n - 1`` (a view of the buffers), so a step costs no copy of the
+    earlier keys/values (at batch 256 the copies of `CachedBlock.forward`'s concatenation were a quarter of the
+    prior's generation time). For inner loops whose inputs were checked at their entry.
+
+    Args:
+        x: new tokens ``(b, n, d)``.
+        w: `CachedBlock.weights` of the block.
+        keys: ``(b, h, L, e)`` buffer, positions ``< start`` filled by earlier calls, or None.
+        values: ``(b, h, L, e)`` buffer, likewise.
+        start: position of ``x``'s first token (``start + n <= L``).
+
+    Returns:
+        ``y`` ``(b, n, d)``.
+    """
+    b, n, _ = x.shape
+    shape = (w.dim,)
+    q, k, v = F.linear(F.layer_norm(x, shape, w.attn_norm_weight, w.attn_norm_bias), w.qkv).view(
+        b, n, 3, w.heads, -1).permute(2, 0, 3, 1, 4)
+    mask = None
+    if keys is not None:
         end = start + n
         keys[:, :, start:end] = k
         values[:, :, start:end] = v
-        out = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end],
-                                             is_causal=self.causal and n > 1 and start == 0,
-                                             attn_mask=self._static_mask(n, start, x.device))
-        x = x + F.linear(out.transpose(1, 2).reshape(b, n, self.dim), self.to_out.weight)
-        h = F.layer_norm(x, (self.dim,), self.ff_norm.weight, self.ff_norm.bias)
-        h = F.silu(F.linear(h, self.ff_in.weight, self.ff_in.bias))
-        return x + F.linear(h, self.ff_out.weight, self.ff_out.bias)
-
-    def _static_mask(self, n: int, start: int, device) -> Tensor | None:
-        """The causal mask of `forward` for ``n`` new queries after ``start`` cached positions (None if not needed)."""
-        if not self.causal or n == 1 or start == 0:
-            return None
-        return torch.ones(n, start + n, dtype=torch.bool, device=device).tril(start)
+        k, v = keys[:, :, :end], values[:, :, :end]
+        if w.causal and n > 1 and start > 0:  # new query i sits at position start + i and sees keys 0 .. start + i
+            mask = torch.ones(n, end, dtype=torch.bool, device=x.device).tril(start)
+    is_causal = w.causal and n > 1 and mask is None
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    x = x + F.linear(out.transpose(1, 2).reshape(b, n, w.dim), w.out)
+    h = F.silu(F.linear(F.layer_norm(x, shape, w.ff_norm_weight, w.ff_norm_bias), w.ff_in_weight, w.ff_in_bias))
+    return x + F.linear(h, w.ff_out_weight, w.ff_out_bias)

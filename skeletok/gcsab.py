@@ -22,10 +22,11 @@ times that of the lean block, and the prior takes 16 such steps per pose. See ``
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from skeletok._checks import check_tensor
-from skeletok.cached_block import CachedBlock, KVCache, StaticKVCache
+from skeletok.cached_block import CachedBlock, KVCache, StaticKVCache, eval_block
 
 __all__ = ["GCSAB"]
 
@@ -117,7 +118,19 @@ class GCSAB(nn.Module):
         """`forward` (eval mode) of new tokens ``x`` ``(b, n, d)`` at positions ``start .. start + n - 1``, keys and
         values written into ``cache`` in place; returns ``h`` ``(b, n, d)``. No checks: the caller keeps
         ``start + n <= max_seq_len`` and the cache's batch equal to ``x``'s."""
-        x = x + self.pos_emb[start : start + x.shape[1]]
-        for block, keys, values in zip(self.blocks, cache.keys, cache.values):
-            x = block.forward_static(x, keys, values, start)
-        return self.norm(x)
+        return self.stepper(cache)(x, start)
+
+    def stepper(self, cache: StaticKVCache):
+        """`forward_static` on ``cache`` with the weights fetched once: ``step(x, start) -> h``, for a generation
+        loop in eval mode (the weights must not change while it is used)."""
+        blocks = [(block.weights(), cache.keys[layer], cache.values[layer]) for layer, block in enumerate(self.blocks)]
+        pos_emb, norm = self.pos_emb, self.norm
+        shape, norm_weight, norm_bias, eps = norm.normalized_shape, norm.weight, norm.bias, norm.eps
+
+        def step(x: Tensor, start: int) -> Tensor:
+            x = x + pos_emb[start : start + x.shape[1]]
+            for weights, keys, values in blocks:
+                x = eval_block(x, weights, keys, values, start)
+            return F.layer_norm(x, shape, norm_weight, norm_bias, eps)
+
+        return step

@@ -17,11 +17,12 @@ x-transformers forward costs about 0.4-0.5 ms per call against about 0.09 ms (di
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
 from skeletok._checks import check_tensor
-from skeletok.cached_block import CachedBlock
+from skeletok.cached_block import CachedBlock, eval_block
 
 __all__ = ["LSAB"]
 
@@ -92,3 +93,18 @@ class LSAB(nn.Module):
         for block in self.blocks:
             x, _ = block(x)
         return self.norm(x).mean(dim=1)
+
+    def summariser(self):
+        """`summarise` in eval mode with the weights fetched once: ``fn(codes (m, 1 + r, d)) -> (m, d)``, for a
+        generation loop (the weights must not change while it is used)."""
+        blocks = [block.weights() for block in self.blocks]
+        slot_emb, norm = self.slot_emb, self.norm
+        shape, norm_weight, norm_bias, eps = norm.normalized_shape, norm.weight, norm.bias, norm.eps
+
+        def summarise(codes: Tensor) -> Tensor:
+            x = codes + slot_emb
+            for weights in blocks:
+                x = eval_block(x, weights)
+            return F.layer_norm(x, shape, norm_weight, norm_bias, eps).mean(dim=1)
+
+        return summarise

@@ -283,13 +283,14 @@ class HierarchicalARPrior(nn.Module):
         table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
         table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
         prefix = self.condition(x_s, visibility)                    # (b, n, d)
-        if use_cache:  # keys/values of earlier steps in a preallocated cache, filled in place
-            cache = self.gcsab.new_cache(prefix.shape[0], dtype=prefix.dtype, device=prefix.device)
+        if use_cache:  # keys/values of earlier steps in a preallocated cache filled in place, weights fetched once
+            step = self.gcsab.stepper(self.gcsab.new_cache(prefix.shape[0], dtype=prefix.dtype, device=prefix.device))
+            summarise = self.lsab.summariser()
 
             def advance(g: Tensor, i: int) -> Tensor:  # GCSAB output at the new position, (b, d)
-                return self.gcsab.forward_static(g, cache, i)[:, -1]
+                return step(g, i)[:, -1]
         else:  # the straightforward reference: the whole sequence again at every step
-            seq = prefix
+            seq, summarise = prefix, self.lsab.summarise
 
             def advance(g: Tensor, i: int) -> Tensor:
                 nonlocal seq
@@ -306,6 +307,6 @@ class HierarchicalARPrior(nn.Module):
             dense.append(q_d)
             if i == self.num_parts - 1:
                 break
-            g = self.lsab.summarise(torch.cat((e_s[:, None], table_d[q_d]), dim=1))         # (b, d)
+            g = summarise(torch.cat((e_s[:, None], table_d[q_d]), dim=1))                   # (b, d)
             h = advance(g[:, None], self.num_prefix + i)
         return torch.stack(sparse, dim=1), torch.stack(dense, dim=1)

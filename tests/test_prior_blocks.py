@@ -29,6 +29,27 @@ def test_gcsab_step_by_step_equals_full_pass(seed):
         torch.testing.assert_close(v, fv, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("batch", [1, 4])
+def test_gcsab_static_cache_equals_concatenating_cache(batch):
+    """forward_static with a preallocated cache gives the outputs and keys/values of forward with a growing cache."""
+    torch.manual_seed(batch)
+    net = GCSAB(dim=32, depth=3, heads=4, max_seq_len=12).eval()
+    x = torch.randn(batch, 12, 32)
+    static = net.new_cache(batch)
+    assert static.keys.shape == (3, batch, 4, 12, 8)
+    h, cache = net(x[:, :5])
+    torch.testing.assert_close(net.forward_static(x[:, :5], static, 0), h, atol=0, rtol=0)
+    for i in range(5, 12):
+        h, cache = net(x[:, i : i + 1], cache=cache)
+        torch.testing.assert_close(net.forward_static(x[:, i : i + 1], static, i), h, atol=0, rtol=0)
+    for layer, (k, v) in enumerate(cache.kv):
+        torch.testing.assert_close(static.keys[layer], k, atol=0, rtol=0)
+        torch.testing.assert_close(static.values[layer], v, atol=0, rtol=0)
+    # several new tokens after cached ones: the offset causal mask
+    h, _ = net(x[:, 7:10], cache=net(x[:, :7])[1])
+    torch.testing.assert_close(net.forward_static(x[:, 7:10], static, 7), h, atol=1e-6, rtol=1e-6)
+
+
 def test_gcsab_multi_token_append_with_cache_is_causal():
     net = GCSAB(dim=16, depth=2, heads=2, max_seq_len=10).eval()
     x = torch.randn(2, 10, 16)
@@ -98,6 +119,12 @@ def test_lsab_is_mean_over_slots_and_parts_are_independent():
     for block in lsab.blocks:
         x, _ = block(x)
     torch.testing.assert_close(lsab.norm(x).mean(1).reshape(2, 5, 16), g)
+
+
+def test_lsab_summarise_is_forward_over_a_flat_batch_of_parts():
+    lsab = LSAB(dim=16, heads=2, num_slots=4, depth=2).eval()
+    codes = torch.randn(3, 5, 4, 16)
+    torch.testing.assert_close(lsab.summarise(codes.flatten(0, 1)).unflatten(0, (3, 5)), lsab(codes), atol=0, rtol=0)
 
 
 def test_lsab_rejects_wrong_slot_count():
