@@ -119,3 +119,29 @@ def test_bench_peer_compares_interleaved_rounds(fake_diffpose):
 def test_bench_peer_that_is_no_diffpose_is_a_clear_error(tmp_path, capsys):
     assert main(["hipart", "bench", "--batch-sizes", "1", "--min-time", "0.01", "--peer", str(tmp_path)]) == 2
     assert "GONGJIA0208/Diffpose" in capsys.readouterr().err
+
+
+def test_bench_bf16_reports_agreement_with_the_fp32_reference():
+    result = run_bench(preset="demo", batch_sizes=(2,), min_time_s=0.01, dtype="bf16")
+    fps, fast = result["fps"]["batch_2"], result["fast"]
+    assert fps["pipeline_reference"] > 0 and fps["pipeline_cached"] > 0
+    assert result["ratios"]["batch_2"]["pipeline_over_reference"] > 0
+    assert fast["dtype"] == "bf16" and fast["compile"] is False
+    agreement = fast["random_input"]
+    assert 0 <= agreement["poses_with_all_tokens_equal"] <= agreement["tokens_equal_fraction"] <= 1
+    assert agreement["mean_joint_distance_mm"] >= 0
+    assert result["flops_per_frame"]["pipeline_cached"] == result["flops_per_frame"]["pipeline_reference"]
+
+
+def test_bench_default_is_fp32_eager_without_the_fast_section():
+    result = run_bench(preset="demo", batch_sizes=(1,), min_time_s=0.01)
+    assert "fast" not in result and "pipeline_reference" not in result["fps"]["batch_1"]
+
+
+def test_bench_rejects_an_unknown_dtype(capsys):
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        run_bench(preset="demo", batch_sizes=(1,), min_time_s=0.01, dtype="fp16")
+    with pytest.raises(SystemExit) as exit_info:  # argparse: not one of the choices
+        main(["hipart", "bench", "--dtype", "fp16"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""``recipes.hipart.fast``: the opt-in compile falls back to eager cleanly; bf16 autocast; fp32 default tokens."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from recipes.hipart import fast
+from recipes.hipart.bench import build_models
+from recipes.hipart.fast import Compiled, autocast, check_dtype
+
+
+def _failing_compile(message):
+    def compile(fn, **kwargs):
+        def compiled(*args, **kw):
+            raise RuntimeError(message)
+
+        return compiled
+
+    return compile
+
+
+def test_compile_failure_at_the_first_call_falls_back_to_eager_with_one_warning(monkeypatch):
+    monkeypatch.setattr(torch, "compile", _failing_compile("no C++ compiler found"))
+    wrapped = Compiled(lambda x: x + 1, name="a function")
+    assert wrapped.active
+    with pytest.warns(RuntimeWarning, match="torch.compile of a function failed .*no C\\+\\+ compiler"):
+        assert wrapped(1) == 2
+    assert not wrapped.active
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert wrapped(2) == 3
+
+
+def test_compile_unavailable_at_construction_runs_eagerly(monkeypatch):
+    def broken(fn, **kwargs):
+        raise RuntimeError("torch.compile is not supported on this Python")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        wrapped = Compiled(lambda x: 2 * x, name="f")
+    assert not wrapped.active and wrapped(3) == 6
+
+
+def test_an_input_error_after_fallback_is_the_eager_error(monkeypatch):
+    monkeypatch.setattr(torch, "compile", _failing_compile("backend failed"))
+
+    def fn(x):
+        if x < 0:
+            raise ValueError("x must be >= 0")
+        return x
+
+    wrapped = Compiled(fn, name="f")
+    with pytest.warns(RuntimeWarning), pytest.raises(ValueError, match="x must be >= 0"):
+        wrapped(-1)
+
+
+def test_errors_of_a_proven_compiled_function_propagate(monkeypatch):
+    calls = []
+
+    def compile(fn, **kwargs):
+        def compiled(x):
+            calls.append(x)
+            if len(calls) > 1:
+                raise ValueError("bad input")
+            return fn(x)
+
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", compile)
+    wrapped = Compiled(lambda x: x, name="f")
+    assert wrapped(1) == 1
+    with pytest.raises(ValueError, match="bad input"):
+        wrapped(2)
+    assert wrapped.active
+
+
+def test_disabled_never_compiles(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: pytest.fail("compiled"))
+    assert Compiled(lambda: 5, name="f", enabled=False)() == 5
+
+
+def test_dtype_choices_and_autocast():
+    assert check_dtype("bf16") == "bf16"
+    with pytest.raises(ValueError, match="dtype must be one of \\['bf16', 'fp32'\\], got 'float16'"):
+        check_dtype("float16")
+    with autocast(torch.device("cpu"), "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    assert set(fast.DTYPES) == {"fp32", "bf16"}
+
+
+def test_hipart_bf16_returns_fp32_outputs_and_fp32_default_is_the_reference(monkeypatch):
+    torch.manual_seed(0)
+    model, _ = build_models("demo")
+    bf16 = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", dtype="bf16")
+    monkeypatch.setattr(torch, "compile", _failing_compile("no compiler"))
+    compiled = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", compile=True)
+    x = torch.rand(3, 17, 2) - 0.5
+    vis = torch.rand(3, 17) > 0.3
+    ref = model.predict(x, vis)
+    low = bf16.predict(x, vis)
+    assert low.joints_3d.dtype == low.dense_2d.dtype == low.fine_2d.dtype == torch.float32
+    assert low.q_s.shape == ref.q_s.shape and torch.isfinite(low.joints_3d).all()
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        again = compiled.predict(x, vis)
+    assert torch.equal(again.q_s, ref.q_s) and torch.equal(again.joints_3d, ref.joints_3d)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", dtype="half")
