@@ -13,6 +13,10 @@ The prior calls both once per part (16 sequential steps per pose), so x-transfor
 cost about 27 ms per pose at batch 1, far from the 60 poses/s target. This block is therefore
 written out (one fused qkv projection, ``F.scaled_dot_product_attention``, a SiLU MLP).
 ``GCSAB`` (causal, cached) and ``LSAB`` (bidirectional) are both stacks of it.
+
+Generation loops use `eval_block`: the same arithmetic in eval mode on the block's parameters fetched once
+(`CachedBlock.weights`), optionally with a `StaticKVCache` preallocated for the whole sequence and filled in place
+(no concatenation of the earlier keys/values at every step). Outputs are bit for bit those of `CachedBlock.forward`.
 """
 
 from __future__ import annotations
