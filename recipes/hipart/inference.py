@@ -134,7 +134,7 @@ class HiPART:
             dense, fine, q_s, q_d = generate_centred(
                 self.prior, self.tokenizer, sparse_2d.to(self.device), vis, temperature=temperature,
                 use_cache=use_cache, generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
-                decode=self._decode)
+                decode=self._decode if self.compile else None)  # uncompiled: whatever self.tokenizer is now
         return dense.float(), fine.float(), q_s, q_d
 
     @torch.inference_mode()
@@ -179,7 +179,8 @@ class HiPART:
             dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
                                                  use_cache=use_cache)
             with autocast(self.device, self.dtype):
-                joints = root_relative(self._lift([xs, dense, fine], [vs, None, None]).float())
+                lift = self._lift if self.compile else self.lifter
+                joints = root_relative(lift([xs, dense, fine], [vs, None, None]).float())
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}
