@@ -3,15 +3,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from skeletok.data.actions import action_from_name, assign_actions, pseudo_labels
-from skeletok.data.body import BodyModel
-from skeletok.data.build import RIG_TARGET, build_dataset, split_by_sequence
-from skeletok.data.cameras import cameras_from_arrays, normalize_screen
-from skeletok.data.dataset import HierarchicalPoseDataset
-from skeletok.data.fileformat import load_dataset, save_dataset
-from skeletok.data.levels import build_levels
+from skeletok.data.sets.actions import action_from_name, assign_actions, pseudo_labels
+from skeletok.data.body.model import BodyModel
+from skeletok.data.sets.build import RIG_TARGET, build_dataset, split_by_sequence
+from skeletok.data.views.cameras import cameras_from_arrays, normalize_screen
+from skeletok.data.sets.dataset import HierarchicalPoseDataset
+from skeletok.data.sets.fileformat import load_dataset, save_dataset
+from skeletok.data.body.levels import build_levels
 from skeletok.data.motion import Motion
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.views.occlusion import Occlusion
 
 
 def _rot_z(angle):
@@ -211,7 +211,7 @@ def test_assign_actions_uses_pseudo_labels_when_uninformative():
 
 
 def test_default_paths(monkeypatch, tmp_path):
-    from skeletok.data.paths import default_dataset_path
+    from skeletok.data.sets.paths import default_dataset_path
 
     monkeypatch.delenv("SKELETOK_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

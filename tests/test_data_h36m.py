@@ -6,10 +6,10 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.cameras import look_at, normalize_screen
-from skeletok.data.dataset import HierarchicalPoseDataset
-from skeletok.data.fileformat import load_dataset
-from skeletok.data.h36m import (
+from skeletok.data.views.cameras import look_at, normalize_screen
+from skeletok.data.sets.dataset import HierarchicalPoseDataset
+from skeletok.data.sets.fileformat import load_dataset
+from skeletok.data.sets.h36m import (
     CAMERA_IDS,
     H36M_32_TO_17,
     h36m_action,
@@ -261,8 +261,8 @@ def test_h36m_to_dataset_with_detections(h36m_files, tmp_path):
     np.testing.assert_allclose(d["sequence_cam_R"][2], np.stack([c.R for c in s9]), atol=1e-6)
     assert np.isnan(d["world_dense"]).all()
     # without meshes the file carries the committed body's parts (as the default dataset does)
-    from skeletok.data.body import BodyModel
-    from skeletok.data.levels import build_levels
+    from skeletok.data.body.model import BodyModel
+    from skeletok.data.body.levels import build_levels
 
     body = BodyModel.load()
     levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
@@ -319,7 +319,7 @@ def test_from_h36m_command(h36m_files, tmp_path, capsys):
 
 
 def test_show_h36m_without_mesh(h36m_files, tmp_path):
-    from skeletok.data.show import show_frame
+    from skeletok.data.sets.show import show_frame
 
     root, _, _, cameras = h36m_files
     data = h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, out=tmp_path / "h.npz", subjects=["S1"])

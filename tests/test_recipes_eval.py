@@ -23,8 +23,8 @@ from recipes.hipart.evaluate import (CROP_RATIOS, HYPOTHESES, MASK_RATIOS, run_e
 from recipes.hipart.inference import HiPART
 from recipes.hipart.report import GROUPS, METHODS, OCCLUSION_PROTOCOL, REQUIRED_KEYS, validate_report
 from skeletok.cli import main
-from skeletok.data.build import build_default_dataset
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset, save_dataset
+from skeletok.data.sets.build import build_default_dataset
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, save_dataset
 from skeletok.skeleton import COCO_17
 
 TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16",

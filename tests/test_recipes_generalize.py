@@ -12,8 +12,8 @@ from recipes.hipart.cross_source import format_table, leave_one_out
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
 from recipes.hipart.train_lifter import _precompute
-from skeletok.data.fileformat import load_dataset
-from skeletok.data.splits import frame_sources
+from skeletok.data.sets.fileformat import load_dataset
+from skeletok.data.sets.splits import frame_sources
 from skeletok.skeleton import H36M_17
 from tests.test_recipes_train import write_random_walk
 
@@ -175,7 +175,7 @@ def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():
 def test_stages_that_need_levels_refuse_a_file_without_them(tmp_path):
     from recipes.hipart import train_lifter, train_prior, train_tokenizer
     from recipes.hipart.config import get_preset
-    from skeletok.data.fileformat import save_dataset
+    from skeletok.data.sets.fileformat import save_dataset
 
     data = write_random_walk(tmp_path / "walk.npz")
     arrays = load_dataset(data)

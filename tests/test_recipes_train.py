@@ -1,7 +1,7 @@
 """HiPART training recipes: configs and presets, the stage chain, exact resume, checkpoints, CLI errors.
 
 Everything runs on a tiny random-walk dataset in the docs/concepts.md file format (written with
-`skeletok.data.fileformat.save_dataset`) and tiny model widths, so each stage takes seconds on a CPU.
+`skeletok.data.sets.fileformat.save_dataset`) and tiny model widths, so each stage takes seconds on a CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from recipes.hipart.demo import split_overrides
 from recipes.hipart.loop import build_scheduler, epoch_batches
 from recipes.hipart.distributed import DistInfo
 from recipes.hipart.runlog import read_metrics
-from skeletok.data.fileformat import save_dataset
+from skeletok.data.sets.fileformat import save_dataset
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
@@ -362,7 +362,7 @@ def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
 
 def test_wrappers_fetch_batches_like_single_items(data_file):
     from recipes.hipart.data import Attached
-    from skeletok.data.occlusion import Occlusion
+    from skeletok.data.views.occlusion import Occlusion
 
     base = make_dataset(data_file, split="train", occlusion=Occlusion(mask_ratio=0.3, noise_px=2.0), seed=0)
     wrapped = Attached(base, extra=torch.arange(len(base)) * 10)

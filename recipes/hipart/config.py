@@ -171,7 +171,7 @@ class PriorConfig(RunConfig):
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse condition
             (`skeletok.data.Occlusion`; strengths are our choice, the paper trains on CPN detections).
         folds, fold: with ``folds = K > 1``, train on the training takes outside fold ``fold`` only (takes are
-            dealt into K folds by near-duplicate group, `skeletok.data.splits.take_folds`) and export
+            dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
             levels (`LifterConfig.oof_folds`). ``folds = 0`` trains the prior of the run on every training take.
     """

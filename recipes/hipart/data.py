@@ -1,7 +1,7 @@
 """Data plumbing shared by the HiPART recipes: resolving the dataset file, its metadata, occlusion, wrappers.
 
 The dataset file and its items are fixed in docs/concepts.md; the recipes read them through
-`skeletok.data.dataset.HierarchicalPoseDataset`. This file only adds what training needs on top:
+`skeletok.data.sets.dataset.HierarchicalPoseDataset`. This file only adds what training needs on top:
 
 - `resolve_data`: the configured ``.npz`` or the default dataset (built once, by rank 0);
 - `dataset_meta`: part ids and action count, read from the file (they size the tokenizer);
@@ -36,7 +36,7 @@ def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"data={cfg.data!r}: no such dataset file (build one with `skeletok data build`)")
         return path
-    from skeletok.data.build import build_default_dataset
+    from skeletok.data.sets.build import build_default_dataset
 
     if info.is_main:
         path = build_default_dataset()
@@ -53,7 +53,7 @@ def require_levels(path: str | Path, stage: str) -> None:
     Raises:
         ValueError: naming the file, how many training frames have no levels, and the fix.
     """
-    from skeletok.data.fileformat import SPLIT_CODES, load_dataset
+    from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
 
     arrays = load_dataset(path)
     train = np.asarray(arrays["split"]) == SPLIT_CODES["train"]
@@ -72,7 +72,7 @@ def dataset_meta(path: str | Path) -> dict:
     Raises:
         ValueError: from `skeletok.data.load_dataset` when the file is not a valid dataset.
     """
-    from skeletok.data.fileformat import load_dataset
+    from skeletok.data.sets.fileformat import load_dataset
 
     arrays = load_dataset(path)
     split = np.asarray(arrays["split"])
@@ -90,7 +90,7 @@ def dataset_meta(path: str | Path) -> dict:
 def occlusion_of(cfg: RunConfig):
     """The config's occlusion augmentation: per sample, with probability ``occlusion_prob``, crop and mask
     ratios drawn uniformly in ``[0, crop_ratio]`` and ``[0, mask_ratio]``; ``noise_px`` of 2D noise always."""
-    from skeletok.data.occlusion import Occlusion
+    from skeletok.data.views.occlusion import Occlusion
 
     return Occlusion(mask_ratio=(0.0, float(cfg.mask_ratio)), crop_ratio=(0.0, float(cfg.crop_ratio)),
                      noise_px=float(cfg.noise_px), probability=float(cfg.occlusion_prob))
@@ -99,7 +99,7 @@ def occlusion_of(cfg: RunConfig):
 def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0) -> Dataset:
     """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
     protocol and random viewpoints."""
-    from skeletok.data.dataset import HierarchicalPoseDataset
+    from skeletok.data.sets.dataset import HierarchicalPoseDataset
 
     return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views)
 
@@ -112,11 +112,11 @@ def train_set_of(cfg: RunConfig, data: str | Path, *, occlusion=None) -> Dataset
 def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray:
     """Fold id ``(s,)`` of every sequence of a dataset file for out-of-fold training (-1 outside training).
 
-    Training takes are dealt into ``folds`` folds by near-duplicate group (`skeletok.data.splits.take_folds`);
+    Training takes are dealt into ``folds`` folds by near-duplicate group (`skeletok.data.sets.splits.take_folds`);
     the variants of a take share its fold.
     """
-    from skeletok.data.fileformat import load_dataset
-    from skeletok.data.splits import take_folds
+    from skeletok.data.sets.fileformat import load_dataset
+    from skeletok.data.sets.splits import take_folds
 
     return take_folds(load_dataset(path), folds, seed=seed)
 

@@ -6,7 +6,7 @@ Launch::
                          [--eval-split test|val] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
-Steps: build the default dataset if it is missing (`skeletok.data.build.build_default_dataset`; the ``demo``
+Steps: build the default dataset if it is missing (`skeletok.data.sets.build.build_default_dataset`; the ``demo``
 preset takes at most 150 evenly spaced frames per take, ``full`` every frame), then train stage 1
 (tokenizer), stage 2 (the prior, and the out-of-fold priors ``prior_fold<k>.pt`` when the lifter preset asks
 for ``oof_folds``) and stage 3 in all three modes (``hipart``, ``sparse_only``, ``oracle``), all into
@@ -106,7 +106,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
                for stage in STAGES}
     data = configs["tokenizer"].data
     if not data:
-        from skeletok.data.build import build_default_dataset
+        from skeletok.data.sets.build import build_default_dataset
 
         data = str(build_default_dataset(max_frames_per_sequence=max_frames, progress=progress))
     timings["data"] = time.perf_counter() - start

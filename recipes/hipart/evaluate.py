@@ -62,9 +62,9 @@ from .launch import add_command, command_main
 from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
 from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, write_report
 from .train_lifter import load_lifter
-from skeletok.data.dataset import SPLITS
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.sets.dataset import SPLITS
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
+from skeletok.data.views.occlusion import Occlusion
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe
 from skeletok.skeleton import H36M_17
 

@@ -26,7 +26,7 @@ from .distributed import pick_device
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
-from skeletok.data.cameras import normalize_screen
+from skeletok.data.views.cameras import normalize_screen
 from skeletok.lifter import HierarchicalLifter
 
 __all__ = ["Prediction", "HiPART", "root_relative"]
@@ -174,7 +174,7 @@ class HiPART:
     def predict_pixels(self, keypoints_px, visibility=None, *, image_size: tuple[float, float], **kwargs) -> Prediction:
         """`predict` for pixel keypoints ``(b, 17, 2)`` of images of ``image_size = (width, height)`` pixels.
 
-        The returned 2D levels stay normalised; `skeletok.data.cameras.unnormalize_screen` maps them back.
+        The returned 2D levels stay normalised; `skeletok.data.views.cameras.unnormalize_screen` maps them back.
         """
         w, h = image_size
         if not (w > 0 and h > 0):

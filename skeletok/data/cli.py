@@ -27,7 +27,7 @@ __all__ = ["register"]
 
 
 def _summary(path: Path) -> str:
-    from skeletok.data.fileformat import load_dataset
+    from skeletok.data.sets.fileformat import load_dataset
 
     d = load_dataset(path)
     n, c = d["pix_sparse"].shape[:2]
@@ -37,7 +37,7 @@ def _summary(path: Path) -> str:
 
 
 def _build(args) -> int:
-    from skeletok.data.build import build_default_dataset
+    from skeletok.data.sets.build import build_default_dataset
 
     start = time.perf_counter()
     path = build_default_dataset(args.out, force=args.force, max_frames_per_sequence=args.max_frames)
@@ -47,7 +47,7 @@ def _build(args) -> int:
 
 def _unit(text: str) -> str | float:
     """``--unit``: a unit name, or metres per file unit as a number."""
-    from skeletok.data.bvh import UNITS
+    from skeletok.data.motion.bvh import UNITS
 
     if text == "auto" or text in UNITS:
         return text
@@ -64,8 +64,8 @@ def _unit(text: str) -> str | float:
 
 def _read_mocap(path: Path, args, mapping):
     """One file as a Motion whose joints ``mapping`` (or the detected preset) covers; errors name the file."""
-    from skeletok.data.mapping import detect_mapping
-    from skeletok.data.motion import read_motion
+    from skeletok.data.motion.mapping import detect_mapping
+    from skeletok.data.motion.read import read_motion
     from skeletok.errors import file_errors
 
     kwargs = {"up": args.up, "unit": args.unit, "mapping": mapping}
@@ -88,8 +88,8 @@ def _read_mocap(path: Path, args, mapping):
 
 
 def _from_mocap(args) -> int:
-    from skeletok.data.build import build_dataset
-    from skeletok.data.mapping import get_mapping
+    from skeletok.data.sets.build import build_dataset
+    from skeletok.data.motion.mapping import get_mapping
 
     mapping = get_mapping(args.mapping) if args.mapping is not None else None
     motions, sources = [], []
@@ -120,8 +120,8 @@ def _from_mocap(args) -> int:
 
 
 def _from_h36m(args) -> int:
-    from skeletok.data.h36m import h36m_to_dataset
-    from skeletok.data.h36m_calibration import CALIBRATION_HELP
+    from skeletok.data.sets.h36m import h36m_to_dataset
+    from skeletok.data.views.h36m_calibration import CALIBRATION_HELP
 
     if args.cameras is None:
         raise ValueError(f"from-h36m needs --cameras FILE. {CALIBRATION_HELP}")
@@ -133,7 +133,7 @@ def _from_h36m(args) -> int:
 
 
 def _show(args) -> int:
-    from skeletok.data.show import show_frame
+    from skeletok.data.sets.show import show_frame
 
     path = show_frame(args.data, args.frame, camera=args.camera, out=args.out, mesh=not args.no_mesh)
     print(f"wrote {path}")
@@ -141,9 +141,9 @@ def _show(args) -> int:
 
 
 def _build_assets(args) -> int:
-    from skeletok.data.body_assets import build_body_assets
-    from skeletok.data.motion_assets import build_motion_assets
-    from skeletok.data.paths import cache_dir
+    from skeletok.data.body.assets import build_body_assets
+    from skeletok.data.motion.assets import build_motion_assets
+    from skeletok.data.sets.paths import cache_dir
 
     out = Path(args.out) if args.out else Path(str(resources.files("skeletok.data") / "assets"))
     cache = Path(args.cache).expanduser() if args.cache else cache_dir() / "motion_sources"

@@ -8,13 +8,13 @@ Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_
   ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
 
 Cameras come from the calibration file of the user's Human3.6M copy (skeletok ships none):
-:func:`~skeletok.data.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
-tools' ``camera-parameters.json`` (see :mod:`skeletok.data.h36m_calibration`). Projection uses the
-Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project_camera`).
+:func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
+tools' ``camera-parameters.json`` (see :mod:`skeletok.data.views.h36m_calibration`). Projection uses the
+Human3.6M distortion model (:meth:`skeletok.data.views.cameras.Camera.project_camera`).
 
 Dense/fine ground truth needs body meshes, which Human3.6M does not ship: users who have SMPL
 fits supply the vertices and :func:`hierarchy_from_smpl` coarsens them with the same HEM
-coarsening as skeletok's body (:func:`skeletok.data.hem.coarsen_mesh`). Without meshes the
+coarsening as skeletok's body (:func:`skeletok.data.body.hem.coarsen_mesh`). Without meshes the
 converted file holds NaN dense/fine points (the Dataset marks them invisible) and records the
 committed body's part ids and nesting, so models trained on skeletok's default data read it as is.
 
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.actions import action_from_name
-from skeletok.data.build import assemble_dataset
-from skeletok.data.fileformat import save_dataset
-from skeletok.data.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
-from skeletok.data.hem import MeshHierarchy, coarsen_mesh
+from skeletok.data.sets.actions import action_from_name
+from skeletok.data.sets.build import assemble_dataset
+from skeletok.data.sets.fileformat import save_dataset
+from skeletok.data.views.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
+from skeletok.data.body.hem import MeshHierarchy, coarsen_mesh
 from skeletok.skeleton import H36M_17
 
 __all__ = [
@@ -65,7 +65,7 @@ _ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}  # S1's spel
 def h36m_action(name: str) -> str:
     """The Human3.6M action of a sequence name: ``"Walking 1"`` -> ``"Walking"``, ``"TakingPhoto"`` -> ``"Photo"``.
 
-    Names outside the 15 actions fall back to :func:`~skeletok.data.actions.action_from_name`.
+    Names outside the 15 actions fall back to :func:`~skeletok.data.sets.actions.action_from_name`.
     """
     base = re.sub(r"\s*\d+$", "", str(name).strip())
     base = _ACTION_ALIASES.get(base, base)
@@ -135,7 +135,7 @@ def load_h36m_2d(path, subjects=None) -> tuple[dict[str, dict[str, list[np.ndarr
 class SmplLevels:
     """Dense/fine points of SMPL meshes: ``dense (t, 48, 3)``, ``fine (t, 96, 3)``, the
     ``fine_to_dense (96,)`` nesting, part ids ``parts_dense (48,)``/``parts_fine (96,)`` (``None``
-    without joints) and the reusable :class:`~skeletok.data.hem.MeshHierarchy`."""
+    without joints) and the reusable :class:`~skeletok.data.body.hem.MeshHierarchy`."""
 
     dense: np.ndarray
     fine: np.ndarray
@@ -200,8 +200,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     Args:
         data_3d: path of ``data_3d_h36m.npz``.
         cameras: the Human3.6M camera calibration: a file path in either layout of
-            :mod:`~skeletok.data.h36m_calibration` (skeletok ships none), or the result of
-            :func:`~skeletok.data.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
+            :mod:`~skeletok.data.views.h36m_calibration` (skeletok ships none), or the result of
+            :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
         out: output ``.npz`` path.
         data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse``.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
@@ -257,8 +257,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     if not names:
         raise ValueError(f"{data_3d}: no sequences to convert for subjects {subjects}")
     if hierarchy is None:  # no meshes: record the committed body's parts, so models trained on it match
-        from skeletok.data.body import BodyModel
-        from skeletok.data.levels import build_levels
+        from skeletok.data.body.model import BodyModel
+        from skeletok.data.body.levels import build_levels
 
         body = BodyModel.load()
         body_levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight,

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.motion import Motion
+from skeletok.data.motion.core import Motion
 from skeletok.errors import JointMappingError, MotionFileError, MotionWarning
 
 __all__ = ["CANONICAL_JOINTS", "CANONICAL_PARENTS", "REQUIRED_LANDMARKS", "TORSO_LANDMARKS", "JointMapping", "PRESETS",
@@ -422,7 +422,7 @@ def _coverage_error(where: str, joint_names: list[str], mapping: str, got: dict[
     return JointMappingError(
         f"{where}: joint mapping {mapping!r} leaves landmarks the 17 sparse joints need unmapped: {shown}. "
         "Without them the limbs (or the torso) of the body would stay frozen in the rest pose. Write a JSON "
-        "mapping from your joint names to the landmarks (names as in skeletok.data.mapping.CANONICAL_JOINTS) and "
+        "mapping from your joint names to the landmarks (names as in skeletok.data.motion.mapping.CANONICAL_JOINTS) and "
         f"pass it with --mapping FILE.json (mapping= in Python); for these joints, replacing each '<...>' key:\n"
         f"{body}\nJoints found: {listed}",
         missing=missing, template=template,

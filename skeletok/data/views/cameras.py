@@ -7,7 +7,7 @@ by the image width, ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (the Human3
 
 The rigs look at a *target*: the builder shifts every sequence horizontally so that its mean root
 lies above the target (heights above the ground are kept), so one rig frames every sequence, even ones that move
-a lot (climbing); see :mod:`skeletok.data.build`.
+a lot (climbing); see :mod:`skeletok.data.sets.build`.
 
 Shapes: ``j`` points, ``c`` coordinates; ``...`` any leading axes. Arrays are numpy float.
 """

@@ -27,7 +27,7 @@ batch; each item still drawn from its own generator, so batched and single items
 Wrappers around this Dataset should forward ``__getitems__`` to keep that speed.
 
 Viewpoint augmentation (``random_views=p``): a fraction ``p`` of the items (``True`` = all) is filmed by a
-random camera of its own (the ranges of :func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees
+random camera of its own (the ranges of :func:`~skeletok.data.views.cameras.random_cameras`: any azimuth, -5 to 25 degrees
 elevation, 3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images: Human3.6M-like heights, distances
 and focal lengths) looking at the frame's root, moved by up to 0.5 m horizontally, at 0.9 m height, so the
 subject stays in view whatever the take's length. Which items, and their cameras, are drawn from
@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from skeletok.data.cameras import normalize_screen
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.views.cameras import normalize_screen
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
+from skeletok.data.views.occlusion import Occlusion
 
 __all__ = ["HierarchicalPoseDataset"]
 
@@ -67,9 +67,9 @@ class HierarchicalPoseDataset(Dataset):
     Args:
         data: a dataset file path (``.npz`` of ``docs/concepts.md``) or a dict of its arrays.
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (codes in
-            :data:`~skeletok.data.fileformat.SPLIT_CODES`).
+            :data:`~skeletok.data.sets.fileformat.SPLIT_CODES`).
         cameras: camera indices to use (``None``: all cameras of the file).
-        occlusion: an :class:`~skeletok.data.occlusion.Occlusion` applied to ``sparse_2d`` /
+        occlusion: an :class:`~skeletok.data.views.occlusion.Occlusion` applied to ``sparse_2d`` /
             ``sparse_visible``; ``None`` for none.
         seed: seeds the occlusion randomness.
         use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)

@@ -10,10 +10,10 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
 - ``sequence_source``, ``sequence_mapping`` (str) and ``sequence_shape`` (int), ``(s,)``: where
   each sequence came from (a motion file path, or ``"skeletok:motion_assets"``), the joint
   mapping used (name or path, ``""`` for none) and the body shape, so the mesh can be rebuilt
-  for pictures (:mod:`skeletok.data.show`).
+  for pictures (:mod:`skeletok.data.sets.show`).
 - ``sequence_take`` (str) and ``sequence_group`` (int), ``(s,)``: the source take of each sequence
   (training variants of one take, mirrored or on other body shapes, share it) and its
-  near-duplicate group (:mod:`skeletok.data.splits`); splits never cut a group.
+  near-duplicate group (:mod:`skeletok.data.sets.splits`); splits never cut a group.
 - ``sequence_cam_R (s, c, 3, 3)``, ``sequence_cam_t (s, c, 3)``: per-sequence extrinsics where
   they differ between sequences (Human3.6M calibrates each subject); ``cam_R``/``cam_t`` then
   hold the first sequence's.

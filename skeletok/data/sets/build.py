@@ -15,7 +15,7 @@ kept in ``sequence_offset`` with the vertical ground shift (subtract it to recov
 retargeted world positions).
 
 The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
-assets and cached at :func:`skeletok.data.paths.default_dataset_path`; its test sequences are
+assets and cached at :func:`skeletok.data.sets.paths.default_dataset_path`; its test sequences are
 :data:`DEFAULT_TEST_SEQUENCES`.
 
 Shapes: ``n`` frames, ``c`` cameras, ``j`` points of a level, ``s`` sequences.
@@ -30,12 +30,12 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from skeletok.data.actions import action_from_name, assign_actions
-from skeletok.data.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
-from skeletok.data.fileformat import load_dataset, save_dataset
-from skeletok.data.paths import default_dataset_path
-from skeletok.data.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
-from skeletok.data.variants import evenly_spaced, mirror_motion
+from skeletok.data.sets.actions import action_from_name, assign_actions
+from skeletok.data.views.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
+from skeletok.data.sets.fileformat import load_dataset, save_dataset
+from skeletok.data.sets.paths import default_dataset_path
+from skeletok.data.sets.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
+from skeletok.data.motion.variants import evenly_spaced, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
 
@@ -74,8 +74,8 @@ DEFAULT_VAL_SEQUENCES: tuple[str, ...] = (
 
 def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
     """Resolve a camera choice: ``"h36m"`` (the 4-camera Human3.6M-like rig), ``"random"``
-    (4 random viewpoints, :func:`~skeletok.data.cameras.random_cameras` with ``seed``),
-    ``"random:N"`` (N of them) or a list of :class:`~skeletok.data.cameras.Camera`. All look at
+    (4 random viewpoints, :func:`~skeletok.data.views.cameras.random_cameras` with ``seed``),
+    ``"random:N"`` (N of them) or a list of :class:`~skeletok.data.views.cameras.Camera`. All look at
     :data:`RIG_TARGET`."""
     if isinstance(cameras, str):
         if cameras == "h36m":
@@ -113,7 +113,7 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
         projected: ``pix_sparse``, ``pix_dense``, ``pix_fine`` and ``cam_sparse`` computed by the
             caller (cameras that differ per sequence); projected through ``cameras`` when ``None``.
-        extra: more optional keys of :mod:`skeletok.data.fileformat` (e.g. ``sequence_source``).
+        extra: more optional keys of :mod:`skeletok.data.sets.fileformat` (e.g. ``sequence_source``).
 
     Returns:
         The arrays of ``docs/concepts.md`` (validated when saved).
@@ -152,7 +152,7 @@ CHUNK = 2048  # frames retargeted and skinned at once (vertices: about 160 MB); 
 
 def _resolve_mapping(mapping, motion):
     """The mapping given, else the one the motion carries, else the preset covering most of its joints."""
-    from skeletok.data.mapping import detect_mapping, get_mapping
+    from skeletok.data.motion.mapping import detect_mapping, get_mapping
 
     mapping = mapping if mapping is not None else getattr(motion, "mapping", None)
     if mapping is None:
@@ -162,7 +162,7 @@ def _resolve_mapping(mapping, motion):
 
 def _pose_levels(motion, body, levels, mapping, shape: int):
     """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels."""
-    from skeletok.data.retarget import retarget
+    from skeletok.data.motion.retarget import retarget
 
     out, scale = [], "auto"
     for start in range(0, motion.num_frames, CHUNK):
@@ -198,31 +198,31 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                   sources=None, actions_from_names: bool = True, ground: bool = True, progress: bool = True) -> Path:
     """Build a dataset file from motions (one motion = one *take*).
 
-    Splits are by take (`skeletok.data.splits`): near-duplicate takes form a group and a group goes to one
+    Splits are by take (`skeletok.data.sets.splits`): near-duplicate takes form a group and a group goes to one
     split. Training takes can be multiplied into *variants*, each its own sequence of the file: the take on
     ``shapes_per_take`` body shapes, each also left/right mirrored (``mirror``, mirrored before retargeting,
-    `skeletok.data.variants.mirror_motion`), each variant but the first scaled in size by a factor drawn from
+    `skeletok.data.motion.variants.mirror_motion`), each variant but the first scaled in size by a factor drawn from
     ``scale_range`` (all bone lengths alike, about the ground point under the mean root). Validation and test
     takes keep one variant: the take as recorded, on one shape, unscaled.
 
     Args:
-        motions: :class:`~skeletok.data.motion.Motion` objects (names must be unique).
-        body: the :class:`~skeletok.data.body.BodyModel`; the committed body when ``None``.
-        levels: the :class:`~skeletok.data.levels.BodyLevels` of ``body``; built when ``None``.
+        motions: :class:`~skeletok.data.motion.core.Motion` objects (names must be unique).
+        body: the :class:`~skeletok.data.body.model.BodyModel`; the committed body when ``None``.
+        levels: the :class:`~skeletok.data.body.levels.BodyLevels` of ``body``; built when ``None``.
         out: output ``.npz`` path.
         cameras: see :func:`make_cameras`.
         shapes: body shape ids cycled over the takes and their variants; all of the body's shapes when ``None``.
         fps: every motion is resampled to this frame rate.
         mapping: joint mapping (preset name, path or ``JointMapping``) for every motion; ``None``
             uses the one a motion carries (a ``mapping`` attribute), else the preset covering most
-            of its joint names (:func:`~skeletok.data.mapping.detect_mapping`).
+            of its joint names (:func:`~skeletok.data.motion.mapping.detect_mapping`).
         test_fraction: fraction of frames (whole groups of takes) drawn for test when ``test_sequences`` is
             ``None``.
         test_sequences: names of the test takes (their near-duplicate groups come along).
         val_fraction: fraction of frames drawn for validation when ``val_sequences`` is ``None``.
         val_sequences: names of the validation takes.
         near_duplicate_m: near-duplicate distance of takes in metres
-            (`skeletok.data.splits.near_duplicate_groups`); ``None`` makes every take its own group.
+            (`skeletok.data.sets.splits.near_duplicate_groups`); ``None`` makes every take its own group.
         mirror: add the mirrored motion of every training take (variant).
         shapes_per_take: body shapes per training take (each a variant).
         scale_range: ``(low, high)`` uniform size factor of the training variants after the first.
@@ -232,7 +232,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         sources: per motion, where it came from (a file path or ``"skeletok:motion_assets"``),
             stored as ``sequence_source`` so pictures can rebuild the mesh; ``""`` when unknown.
         actions_from_names: label a motion without ``action`` by its name
-            (:func:`~skeletok.data.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
+            (:func:`~skeletok.data.sets.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
             ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
         ground: shift each sequence vertically so that its lowest surface point (over all frames)
             touches z = 0; this removes the few centimetres of foot penetration or floating left by
@@ -258,11 +258,11 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
     if not 0 < low <= high:
         raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}")
     if body is None:
-        from skeletok.data.body import BodyModel
+        from skeletok.data.body.model import BodyModel
 
         body = BodyModel.load()
     if levels is None:
-        from skeletok.data.levels import build_levels
+        from skeletok.data.body.levels import build_levels
 
         levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
                               body.parents, body.rest_joints[0])
@@ -341,7 +341,7 @@ def frames_per_split(arrays) -> dict[str, dict[str, int]]:
     The source of a sequence is the first part of its take's name (``holosoma/mocap_climb_seq_0`` ->
     ``holosoma``); files without ``sequence_take`` use the sequence names. ``"all"`` sums the sources.
     """
-    from skeletok.data.fileformat import SPLIT_CODES
+    from skeletok.data.sets.fileformat import SPLIT_CODES
 
     source = frame_sources(arrays)
     split = np.asarray(arrays["split"])
@@ -364,7 +364,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     near-duplicate group).
 
     Args:
-        out: output path; :func:`~skeletok.data.paths.default_dataset_path` when ``None``.
+        out: output path; :func:`~skeletok.data.sets.paths.default_dataset_path` when ``None``.
         force: rebuild even if a valid file exists.
         max_frames_per_sequence: at most this many frames per take, evenly spaced (a smaller variant with its
             own cache file, for tests and the demo).
@@ -383,7 +383,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
             return path
         except ValueError:
             pass  # stale or broken cache: rebuild it
-    from skeletok.data.motion_assets import load_motion_assets
+    from skeletok.data.motion.assets import load_motion_assets
 
     motions = load_motion_assets()
     names = {m.name for m in motions}
