@@ -167,6 +167,14 @@ def test_build_tiny_default(tmp_path, capsys):
     # the walker clips are near duplicates of each other: one group, one side of the split
     walker = [s for s, t in enumerate(takes) if "walker/" in str(t)]
     assert len(set(d["sequence_group"][walker].tolist())) == 1
+    # `build` films the default dataset with the fixed rig: no rig_shift, every pixel the fixed cameras' projection
+    from skeletok.data.views.cameras import cameras_from_arrays, h36m_like_rig
+    from skeletok.data.sets.build import RIG_TARGET
+
+    assert "rig_shift" not in d
+    for k, cam in enumerate(h36m_like_rig(RIG_TARGET)):
+        np.testing.assert_allclose(cameras_from_arrays(d)[k].t, cam.t, atol=1e-5)
+        np.testing.assert_allclose(d["pix_fine"][:, k], cam.project(d["world_fine"]), atol=1e-2)
 
 
 def test_build_assets_wiring(tmp_path, monkeypatch, capsys):

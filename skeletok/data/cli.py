@@ -2,7 +2,7 @@
 
     skeletok data build [--out PATH] [--force] [--max-frames N]
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] [--up auto|y|z]
-        [--unit auto|m|cm|mm|inch|cmu|METRES] --out data.npz
+        [--unit auto|m|cm|mm|inch|cmu|METRES] [--placement auto|fixed|follow] --out data.npz
     skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
         [--stride N] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
@@ -12,7 +12,9 @@ Every command prints what it wrote. Bad input raises ``ValueError``/``FileNotFou
 ``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2). ``from-mocap`` names the file in
 every error (:class:`~skeletok.errors.MotionFileError`, :class:`~skeletok.errors.JointMappingError`), checks
 each file's joint mapping before building, and prints the readers' warnings (repairs, doubts about the up
-axis or the unit) as ``skeletok: warning: ...``.
+axis or the unit) and the builder's (frames dropped out of view of the cameras) as ``skeletok: warning: ...``.
+Its cameras follow a subject who leaves the fixed rig's images (``--placement auto``, the default;
+:mod:`skeletok.data.views.placement`); ``build`` keeps the default dataset on the fixed rig.
 """
 
 from __future__ import annotations
@@ -27,13 +29,19 @@ __all__ = ["register"]
 
 
 def _summary(path: Path) -> str:
+    import numpy as np
+
     from skeletok.data.sets.fileformat import load_dataset
 
     d = load_dataset(path)
     n, c = d["pix_sparse"].shape[:2]
     test = int((d["split"] == 1).sum())
+    follow = ""
+    if "rig_shift" in d:
+        moved = np.unique(d["sequence"][np.abs(d["rig_shift"]).max(1) > 0])
+        follow = f", cameras follow the subject in {len(moved)} of {len(d['sequence_names'])} sequences"
     return (f"{n} frames x {c} cameras, {len(d['sequence_names'])} sequences, {len(d['action_names'])} actions, "
-            f"{n - test} train / {test} test frames, {d['fps']:g} fps, {path.stat().st_size / 2**20:.1f} MiB")
+            f"{n - test} train / {test} test frames, {d['fps']:g} fps, {path.stat().st_size / 2**20:.1f} MiB{follow}")
 
 
 def _build(args) -> int:
@@ -108,11 +116,18 @@ def _from_mocap(args) -> int:
         if names.count(m.name) > 1:
             m.name = f"{m.name}#{i}"
     start = time.perf_counter()
-    path = build_dataset(
-        motions, out=args.out, mapping=args.mapping, cameras=args.cameras, fps=args.fps,
-        test_fraction=args.test_fraction if len(motions) > 1 else 0.0, max_frames=args.max_frames, sources=sources,
-        seed=args.seed,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            path = build_dataset(
+                motions, out=args.out, mapping=args.mapping, cameras=args.cameras, fps=args.fps,
+                test_fraction=args.test_fraction if len(motions) > 1 else 0.0, max_frames=args.max_frames,
+                sources=sources, seed=args.seed, placement=args.placement, follow_window_s=args.follow_window,
+            )
+        finally:
+            for w in caught:
+                if not issubclass(w.category, DeprecationWarning):
+                    print(f"skeletok: warning: {w.message}", file=sys.stderr)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
     if len(motions) == 1:
         print("note: one motion file gives one sequence, so every frame is in the train split")
@@ -181,6 +196,11 @@ def register(groups) -> None:
                        help="the files' length unit, or metres per unit (default auto: from the body's size)")
     mocap.add_argument("--out", type=Path, required=True, help="output .npz")
     mocap.add_argument("--cameras", default="h36m", help="'h36m', 'random' or 'random:N' (default h36m)")
+    mocap.add_argument("--placement", choices=("auto", "fixed", "follow"), default="auto",
+                       help="camera placement: 'fixed' rig, cameras that 'follow' the subject over the ground, or "
+                       "'auto' (default): fixed when the subject stays inside every image, else follow")
+    mocap.add_argument("--follow-window", type=float, default=1.0, metavar="SECONDS",
+                       help="smoothing of the followed path in seconds (default 1; 0 follows the root exactly)")
     mocap.add_argument("--fps", type=float, default=25.0, help="frame rate of the dataset (default 25)")
     mocap.add_argument("--test-fraction", type=float, default=0.2, help="fraction of frames (whole files) for test")
     mocap.add_argument("--max-frames", type=int, default=None, help="at most N frames per file")

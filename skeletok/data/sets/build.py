@@ -9,10 +9,19 @@ levels, then shift the sequence horizontally so its mean root lands above the ri
 
 Cameras. One rig serves every sequence: the cameras look at the sequence's mean root
 horizontally and at a standing pelvis height (0.9 m) vertically. Heights above the ground are
-kept (only the small ground alignment moves a sequence vertically), so climbing (roots 0.9-1.9 m) rises in the image and crawling (0.2-0.4 m) sits low, as
-they would in a real capture room; both stay in view. The horizontal shift of each sequence is
-kept in ``sequence_offset`` with the vertical ground shift (subtract it to recover the
+kept (only the small ground alignment moves a sequence vertically), so climbing (roots 0.9-1.9 m) rises in the
+image and crawling (0.2-0.4 m) sits low, as they would in a real capture room; both stay in view. The horizontal
+shift of each sequence is kept in ``sequence_offset`` with the vertical ground shift (subtract it to recover the
 retargeted world positions).
+
+Placement (:mod:`skeletok.data.views.placement`). A take that leaves a capture volume of a few metres (a long walk)
+leaves a fixed rig's images, and passes behind its cameras. ``placement="follow"`` translates the rig over the
+ground with the subject's smoothed root (same relative geometry), recorded per frame as ``rig_shift``;
+``"auto"`` (the default of :func:`build_dataset`, and of ``skeletok data from-mocap``) keeps the fixed rig for a
+sequence whose points all stay inside every image and follows otherwise; ``"fixed"`` never follows (the default
+dataset, :func:`build_default_dataset`). Whatever the placement, frames with a point behind a camera or far
+outside an image (:func:`~skeletok.data.views.placement.in_view`) are dropped with a warning that counts them,
+and a take with no frame left is refused.
 
 The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
 assets and cached at :func:`skeletok.data.sets.paths.default_dataset_path`; its test sequences are
@@ -32,6 +41,7 @@ from tqdm import tqdm
 
 from skeletok.data.sets.actions import action_from_name, assign_actions
 from skeletok.data.views.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
+from skeletok.data.views.placement import place_sequence
 from skeletok.data.sets.fileformat import load_dataset, save_dataset
 from skeletok.data.sets.paths import default_dataset_path
 from skeletok.data.sets.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
@@ -92,7 +102,8 @@ def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
 
 def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
                      fine_to_dense, action, action_names, split, fps: float, cameras: list[Camera],
-                     sequence_offset=None, det_sparse=None, projected=None, extra=None) -> dict[str, np.ndarray]:
+                     sequence_offset=None, det_sparse=None, projected=None, rig_shift=None,
+                     extra=None) -> dict[str, np.ndarray]:
     """Project world levels through the cameras and gather every key of the dataset file.
 
     Args:
@@ -113,6 +124,9 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
         projected: ``pix_sparse``, ``pix_dense``, ``pix_fine`` and ``cam_sparse`` computed by the
             caller (cameras that differ per sequence); projected through ``cameras`` when ``None``.
+        rig_shift: optional ``(n, 3)`` per-frame translation of the whole rig (metres,
+            :mod:`skeletok.data.views.placement`): frame ``i`` is filmed by the cameras moved by ``rig_shift[i]``;
+            stored under the same key.
         extra: more optional keys of :mod:`skeletok.data.sets.fileformat` (e.g. ``sequence_source``).
 
     Returns:
@@ -125,10 +139,19 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         split = split[sequence]
     out = {"world_sparse": world_sparse, "world_dense": world_dense, "world_fine": world_fine}
     out.update(cameras_to_arrays(cameras))
+    if projected is None and rig_shift is not None:  # a rig moved by s films X as the unmoved rig films X - s
+        rig_shift = np.asarray(rig_shift, dtype=np.float64)
+        if rig_shift.shape != (len(world_sparse), 3):
+            raise ValueError(f"rig_shift must have shape ({len(world_sparse)}, 3), got {rig_shift.shape}")
+        seen = {k: np.asarray(out[f"world_{k}"], dtype=np.float64) - rig_shift[:, None] for k in ("sparse", "dense",
+                                                                                                 "fine")}
+        out["rig_shift"] = rig_shift
+    else:
+        seen = {k: out[f"world_{k}"] for k in ("sparse", "dense", "fine")}
     if projected is None:
         for level in ("sparse", "dense", "fine"):
-            out[f"pix_{level}"] = np.stack([cam.project(out[f"world_{level}"]) for cam in cameras], axis=1)
-        cam3d = np.stack([cam.to_camera(world_sparse) for cam in cameras], axis=1)
+            out[f"pix_{level}"] = np.stack([cam.project(seen[level]) for cam in cameras], axis=1)
+        cam3d = np.stack([cam.to_camera(seen["sparse"]) for cam in cameras], axis=1)
         out["cam_sparse"] = cam3d - cam3d[:, :, :1]
     else:
         out.update({k: projected[k] for k in ("pix_sparse", "pix_dense", "pix_fine", "cam_sparse")})
@@ -195,7 +218,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                   val_fraction: float = 0.0, val_sequences=None, near_duplicate_m: float | None = 0.06,
                   mirror: bool = False, shapes_per_take: int = 1, scale_range: tuple[float, float] = (1.0, 1.0),
                   max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
-                  sources=None, actions_from_names: bool = True, ground: bool = True, progress: bool = True) -> Path:
+                  sources=None, actions_from_names: bool = True, ground: bool = True, placement: str = "auto",
+                  follow_window_s: float = 1.0, progress: bool = True) -> Path:
     """Build a dataset file from motions (one motion = one *take*).
 
     Splits are by take (`skeletok.data.sets.splits`): near-duplicate takes form a group and a group goes to one
@@ -238,11 +262,19 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
             touches z = 0; this removes the few centimetres of foot penetration or floating left by
             retargeting a source skeleton onto a body of other proportions (the shift goes into
             ``sequence_offset``). Turn off for motions that never touch the ground.
+        placement: ``"auto"`` (the fixed rig for a sequence that stays inside every image, else follow the
+            subject), ``"fixed"`` or ``"follow"``; see the module docstring. Frames out of view are dropped with a
+            :class:`~skeletok.errors.MotionWarning` whatever the placement.
+        follow_window_s: smoothing of the followed root path in seconds
+            (:func:`~skeletok.data.views.placement.follow_shift`).
         progress: show a tqdm bar.
 
     Returns:
         The path written. Per sequence the file also records ``sequence_take`` (the take's name) and
-        ``sequence_group`` (its near-duplicate group).
+        ``sequence_group`` (its near-duplicate group); ``rig_shift`` when a sequence follows the subject.
+
+    Raises:
+        ValueError: for bad arguments, or naming the take (and its source) when none of its frames is in view.
     """
     motions = list(motions)
     if not motions:
@@ -295,8 +327,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     rng = np.random.default_rng((seed, 7))
     parts: dict[str, list[np.ndarray]] = {"sparse": [], "dense": [], "fine": []}
-    seq_names, sequence, offsets, labels, extra = [], [], [], [], {k: [] for k in
-                                                                  ("source", "mapping", "shape", "take", "group")}
+    seq_names, sequence, offsets, labels, shifts, followed, extra = [], [], [], [], [], [], {
+        k: [] for k in ("source", "mapping", "shape", "take", "group")}
     for i, take in enumerate(tqdm(takes, desc="variants", disable=not progress)):
         for u, (slot, flip) in enumerate(_variant_plan(int(take_split[i]), shapes_per_take, mirror)):
             shape = shapes[(i + u) % len(shapes)]
@@ -307,9 +339,13 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                 lv = _pose_levels(motion, body, levels, take["mapping"], shape)
             scale = 1.0 if u == 0 else float(rng.uniform(low, high))
             placed, offset = _place(lv, target, ground, scale)
+            name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
+            placed, shift = place_sequence(placed, cams, placement, fps, follow_window_s, target, name,
+                                           take["source"])
+            followed.append(shift is not None)
+            shifts.append(np.zeros((len(placed[0]), 3)) if shift is None else shift)
             for key, arr in zip(("sparse", "dense", "fine"), placed):
                 parts[key].append(arr)
-            name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
             sequence.append(np.full(len(placed[0]), len(seq_names), dtype=np.int64))
             seq_names.append(name)
             offsets.append(offset)
@@ -326,6 +362,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         sequence_names=seq_names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
         fine_to_dense=levels.fine_to_dense, action=action, action_names=action_names, split=split, fps=fps,
         cameras=cams, sequence_offset=np.stack(offsets),
+        rig_shift=np.concatenate(shifts) if any(followed) else None,
         extra={"sequence_source": np.asarray(extra["source"], dtype=str),
                "sequence_mapping": np.asarray(extra["mapping"], dtype=str),
                "sequence_shape": np.asarray(extra["shape"], dtype=np.int64),
@@ -393,7 +430,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     written = build_dataset(motions, out=path, fps=DEFAULT_ASSET_FPS, test_sequences=test, val_sequences=val,
                             max_frames=max_frames_per_sequence, mirror=mirror, shapes_per_take=shapes_per_take,
                             scale_range=(0.92, 1.08), sources=[ASSET_SOURCE] * len(motions),
-                            actions_from_names=False, progress=progress)
+                            actions_from_names=False, placement="fixed", progress=progress)
     if progress:
         print(f"built {written} in {time.perf_counter() - start:.1f} s")
         counts = frames_per_split(load_dataset(written))

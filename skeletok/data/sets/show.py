@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from skeletok.data.sets.build import ASSET_SOURCE
-from skeletok.data.views.cameras import cameras_from_arrays
+from skeletok.data.views.cameras import frame_camera
 from skeletok.data.sets.fileformat import load_dataset
 from skeletok.skeleton import H36M_17
 
@@ -111,13 +111,8 @@ def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool 
     out = Path(out)
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"out must end in .png, .pdf or .svg, got {str(out)!r}")
-    cam = cameras_from_arrays(arrays)[camera]
+    cam = frame_camera(arrays, frame, camera)
     s = int(arrays["sequence"][frame])
-    if "sequence_cam_R" in arrays:
-        from skeletok.data.views.cameras import Camera
-
-        cam = Camera(R=arrays["sequence_cam_R"][s, camera], t=arrays["sequence_cam_t"][s, camera], focal=cam.focal,
-                     centre=cam.centre, size=cam.size, radial=cam.radial, tangential=cam.tangential)
     verts = posed_mesh(arrays, frame, body)[0] if mesh else None
     world = {k: arrays[f"world_{k}"][frame] for k in ("sparse", "dense", "fine")}
     pix = {k: arrays[f"pix_{k}"][frame, camera] for k in ("sparse", "dense", "fine")}
