@@ -9,7 +9,8 @@ import pytest
 from skeletok.cli import main
 from skeletok.data.motion.arrays import SMPL_JOINTS, read_positions
 from skeletok.data.motion.bvh import read_bvh
-from skeletok.data.motion.mapping import REQUIRED_LANDMARKS, best_mapping, detect_mapping, get_mapping, name_key
+from skeletok.data.motion.mapping import best_mapping, detect_mapping, get_mapping, name_key
+from skeletok.data.motion.presets import REQUIRED_LANDMARKS
 from skeletok.data.motion import read_motion
 from skeletok.errors import JointMappingError, MotionFileError, MotionWarning
 

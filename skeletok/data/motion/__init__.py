@@ -4,7 +4,9 @@
 - :mod:`~skeletok.data.motion.read`: :func:`~skeletok.data.motion.read.read_motion`, dispatching on the extension to
   :mod:`~skeletok.data.motion.bvh`, :mod:`~skeletok.data.motion.asf_amc`, :mod:`~skeletok.data.motion.arrays`
   (``.npy``/``.npz`` joint positions) and :mod:`~skeletok.data.motion.deepmimic`;
-- :mod:`~skeletok.data.motion.mapping`: joint mappings onto the canonical landmarks (presets, detection, JSON);
+- :mod:`~skeletok.data.motion.presets` and :mod:`~skeletok.data.motion.mapping`: the canonical landmarks, preset
+  tables, joint mappings onto them (name rules, detection, JSON);
+- :mod:`~skeletok.data.motion.upright`: the up axis of a file, from its body;
 - :mod:`~skeletok.data.motion.retarget`: joint positions -> bone rotations of the body rig;
 - :mod:`~skeletok.data.motion.variants`: mirrored takes and evenly spaced choices;
 - :mod:`~skeletok.data.motion.assets`: the committed real sequences.

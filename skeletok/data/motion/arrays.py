@@ -11,7 +11,7 @@ cover the joints.
 
 Up axis and unit, when neither given nor stored (``"auto"``): the up axis is the one the median feet-to-head
 direction over the frames points along (+Y or +Z), found through the joint mapping
-(:func:`skeletok.data.motion.mapping.choose_up`); a body that is not clearly upright, or joint names no mapping
+(:func:`skeletok.data.motion.upright.choose_up`); a body that is not clearly upright, or joint names no mapping
 knows, is refused with the fix (pass ``up``, ``--up``). The unit makes the median body size (longest side
 of each frame's bounding box) closest to 1.7 m among metres, centimetres and millimetres. Errors are
 :class:`~skeletok.errors.MotionFileError` naming the file.
@@ -89,7 +89,7 @@ def parents_from_table(names: list[str], table: dict[str, str | None]) -> np.nda
 
 
 def _known_parents(names: list[str]) -> np.ndarray | None:
-    from skeletok.data.motion.mapping import CANONICAL_PARENTS
+    from skeletok.data.motion.presets import CANONICAL_PARENTS
 
     for table in (HOLOSOMA_PARENTS, SMPL_PARENTS, CANONICAL_PARENTS):
         par = parents_from_table(names, table)
@@ -149,7 +149,8 @@ def read_positions(
         MotionFileError: (a ``ValueError``) naming the file and the field that is missing, mis-shaped or not
             finite, or an up axis or unit that cannot be detected (the message says what to pass).
     """
-    from skeletok.data.motion.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     path = Path(path)
     if up not in ("auto", "y", "z"):

@@ -15,7 +15,7 @@ Conventions (the Acclaim specification as the CMU files use it):
   angles follow ``:units angle`` unless the AMC says ``:RADIANS`` or ``:DEGREES``.
 - CMU data is Y-up; it is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``. ``up="auto"`` (the default) takes
   the axis the rest pose's feet-to-head direction points along when the bone names map onto the body
-  landmarks (the ``cmu_asf`` preset or another, see :func:`skeletok.data.motion.mapping.choose_up`), else Y.
+  landmarks (the ``cmu_asf`` preset or another, see :func:`skeletok.data.motion.upright.choose_up`), else Y.
 - Errors are :class:`~skeletok.errors.MotionFileError` naming the file and the line.
 """
 
@@ -347,7 +347,8 @@ def read_amc(
         MotionFileError: (a ``ValueError``) naming the file for anything wrong in it.
     """
     from skeletok.data.motion.bvh import UNITS
-    from skeletok.data.motion.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     if up not in ("auto", "y", "z"):
         raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")

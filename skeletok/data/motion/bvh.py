@@ -382,7 +382,8 @@ def read_bvh(
         MotionWarning: repairs of the file (module docstring), a body that is not upright, a rest pose whose
             size in metres is not a person's.
     """
-    from skeletok.data.motion.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     if up not in ("auto", "y", "z"):
         raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")
