@@ -22,6 +22,7 @@ from recipes.hipart.data import dataset_meta, make_dataset
 from recipes.hipart.demo import split_overrides
 from recipes.hipart.loop import build_scheduler, epoch_batches
 from recipes.hipart.distributed import DistInfo
+from recipes.hipart.inference import HiPART
 from recipes.hipart.runlog import read_metrics
 from skeletok.data.fileformat import save_dataset
 from skeletok.lifter import HierarchicalLifter
@@ -373,3 +374,28 @@ def test_wrappers_fetch_batches_like_single_items(data_file):
         assert single.keys() == item.keys() and int(item["index"]) == i and int(item["extra"]) == 10 * i
         for key in single:
             assert torch.equal(single[key], item[key]), key
+
+
+def test_confidence_lifter_reads_the_priors_scores(trained, data_file, tmp_path):
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "confidence=true", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=scored")
+    lifter, mode = train_lifter.load_lifter(train_lifter.run(cfg))
+    assert mode == "hipart" and lifter.point_confidence
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    prior = train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, dense_conf, fine_conf = train_lifter.generate_levels(prior, tok, x_s, vis, return_confidence=True)
+    assert torch.equal(dense, train_lifter.generate_levels(prior, tok, x_s, vis)[0])
+    assert dense_conf.shape == (8, 48) and fine_conf.shape == (8, 96)
+    assert (dense_conf <= 0).all() and (dense_conf >= -10).all()
+    # every point of a part carries that part's score
+    for ids, conf in ((tok.dense_part_ids, dense_conf), (tok.fine_part_ids, fine_conf)):
+        for part in ids.unique():
+            chosen = conf[:, ids == part]
+            torch.testing.assert_close(chosen, chosen[:, :1].expand_as(chosen))
+    # HiPART feeds the lifter the same scores: its joints are the lifter's on [sparse, dense, fine] + scores
+    model = HiPART(tok, prior, lifter, device="cpu")
+    joints = model.predict(x_s, vis).joints_3d
+    direct = lifter([x_s, dense, fine], [vis, None, None], confidence=[None, dense_conf, fine_conf])
+    torch.testing.assert_close(joints, direct - direct[:, :1])

@@ -225,6 +225,8 @@ class LifterConfig(RunConfig):
             learning 2D-to-3D lifting and the use of 144 extra points at once in a short run; the sparse-only
             baseline continues from the same start for the same ``epochs``, so all three get equal training.
             0 trains every lifter from scratch (the paper).
+        confidence: ``hipart`` mode only: the lifter also reads how sure the prior was of every generated point
+            (the mean log-probability of its part's tokens, `recipes.hipart.centring.point_confidence`).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -232,6 +234,7 @@ class LifterConfig(RunConfig):
     level_dropout: float = 0.0
     oof_folds: int = 0
     warm_epochs: int = 0
+    confidence: bool = False
     tag: str = ""
 
     def __post_init__(self) -> None:
