@@ -177,7 +177,7 @@ def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():
 
 def test_stages_that_need_levels_refuse_a_file_without_them(tmp_path):
     from recipes.hipart import train_lifter, train_prior, train_tokenizer
-    from recipes.hipart.config import get_preset
+    from recipes.hipart.presets import get_preset
     from skeletok.data.fileformat import save_dataset
 
     data = write_random_walk(tmp_path / "walk.npz")

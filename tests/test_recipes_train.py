@@ -17,7 +17,8 @@ import torch
 
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
 from recipes.hipart.checkpoint import atomic_save, capture_rng, load_exported, restore_rng
-from recipes.hipart.config import PRESETS, STAGES, apply_overrides, config_from_dict, get_preset
+from recipes.hipart.config import STAGES, apply_overrides, config_from_dict
+from recipes.hipart.presets import PRESETS, get_preset
 from recipes.hipart.data import dataset_meta, make_dataset
 from recipes.hipart.demo import split_overrides
 from recipes.hipart.loop import build_scheduler, epoch_batches

@@ -205,7 +205,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     """Train the lifter for ``cfg.mode`` and export ``run_dir/lifter_<mode>.pt``.
 
     Args:
-        cfg: stage-3 config (`recipes.hipart.config.get_preset("lifter", ...)`).
+        cfg: stage-3 config (`recipes.hipart.presets.get_preset("lifter", ...)`).
         resume: continue from ``run_dir/lifter_<mode>/checkpoint.pt``.
         info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
 
