@@ -44,6 +44,11 @@ def _choose(logits: Tensor, temperature: float, generator: torch.Generator | Non
     return unpack(rearrange(picked, "n 1 -> n"), ps, "*")[0]
 
 
+def _chosen_prob(logits: Tensor, picked: Tensor) -> Tensor:
+    """``softmax(logits)`` at the picked codes: ``(..., k), (...) -> (...)``."""
+    return logits.float().softmax(dim=-1).gather(-1, picked[..., None]).squeeze(-1)
+
+
 class HierarchicalARPrior(nn.Module):
     """HiARM: predicts sparse and dense tokens part by part from a (partly hidden) sparse 2D pose.
 
@@ -243,7 +248,8 @@ class HierarchicalARPrior(nn.Module):
         temperature: float = 0.0,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
+        return_probs: bool = False,
+    ) -> tuple[Tensor, ...]:
         """Generate the tokens of every part, one part per step (``p`` steps).
 
         Runs in eval mode (dropout off; the previous mode is restored) under ``torch.inference_mode``;
@@ -258,9 +264,12 @@ class HierarchicalARPrior(nn.Module):
             use_cache: reuse the GCSAB keys/values of earlier steps (default). False recomputes the
                 whole sequence at every step; same tokens, for checks and benchmarks.
             generator: random source for sampling (ignored at temperature 0).
+            return_probs: also return the model's probability of every chosen token (the softmax of
+                the logits at temperature 1, whatever ``temperature`` picked with).
 
         Returns:
-            ``(q_s, q_d)``: ``(b, p)`` and ``(b, p, r)`` long token indices.
+            ``(q_s, q_d)``: ``(b, p)`` and ``(b, p, r)`` long token indices; with ``return_probs``
+            ``(q_s, q_d, p_s, p_d)`` with the probabilities ``p_s (b, p)`` and ``p_d (b, p, r)`` in (0, 1].
         """
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
@@ -271,26 +280,30 @@ class HierarchicalARPrior(nn.Module):
             self.eval()
         try:
             with torch.inference_mode():
-                q_s, q_d = self._generate(x_s, visibility, temperature, use_cache, generator)
+                out = self._generate(x_s, visibility, temperature, use_cache, generator)
         finally:
             if was_training:
                 self.train()
-        return q_s.clone(), q_d.clone()
+        return tuple(t.clone() for t in (out if return_probs else out[:2]))
 
-    def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
+    def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         # project the code tables once (k_s + k_d rows); every step is then a row lookup
         table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
         table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
         seq = self.condition(x_s, visibility)                       # (b, n, d)
         h, cache = self.gcsab(seq)
         h = h[:, -1]                                                # (b, d)
-        sparse, dense = [], []
+        sparse, dense, prob_s, prob_d = [], [], [], []
         for i in range(self.num_parts):
-            q_s = _choose(self.head.sparse_logits(h), temperature, generator)                # (b,)
+            logits_s = self.head.sparse_logits(h)                                            # (b, k_s)
+            q_s = _choose(logits_s, temperature, generator)                                  # (b,)
             e_s = table_s[q_s]                                                               # (b, d)
-            q_d = _choose(self.head.dense_logits(h, e_s), temperature, generator)            # (b, r)
+            logits_d = self.head.dense_logits(h, e_s)                                        # (b, r, k_d)
+            q_d = _choose(logits_d, temperature, generator)                                  # (b, r)
             sparse.append(q_s)
             dense.append(q_d)
+            prob_s.append(_chosen_prob(logits_s, q_s))
+            prob_d.append(_chosen_prob(logits_d, q_d))
             if i == self.num_parts - 1:
                 break
             g = self._summarise(rearrange(e_s, "b d -> b 1 d"), rearrange(table_d[q_d], "b r d -> b 1 r d"))
@@ -300,4 +313,4 @@ class HierarchicalARPrior(nn.Module):
                 seq = torch.cat((seq, g), dim=1)
                 h, _ = self.gcsab(seq)
             h = h[:, -1]
-        return torch.stack(sparse, dim=1), torch.stack(dense, dim=1)
+        return tuple(torch.stack(t, dim=1) for t in (sparse, dense, prob_s, prob_d))

@@ -121,6 +121,9 @@ class HierarchicalPoseTokenizer(nn.Module):
                 parts[name.split("_")[0]] = ids.tolist()
             parts["tok_d"] = repeat(torch.arange(p), "p -> (p r)", r=r).tolist()  # token (i, .) is part i's
             parts["tok_s"] = list(range(p))
+        for level in ("dense", "fine"):  # part id of every point (None for projection="dense"), for per-part scores
+            ids = None if parts[level] is None else torch.tensor(parts[level], dtype=torch.long)
+            self.register_buffer(f"{level}_part_ids", ids, persistent=False)
         mixer = dict(dim=dim, token_mlp_dim=token_mlp_dim, channel_mlp_dim=channel_mlp_dim, dropout=dropout)
         dec = dict(mixer, depth=depth if decoder_depth is None else decoder_depth)
         self.encoder_fine = PoseMixerEncoder(num_points=num_fine, num_tokens=p * r, in_dim=2, depth=depth,

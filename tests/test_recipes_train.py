@@ -17,11 +17,13 @@ import torch
 
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
 from recipes.hipart.checkpoint import atomic_save, capture_rng, load_exported, restore_rng
-from recipes.hipart.config import PRESETS, STAGES, apply_overrides, config_from_dict, get_preset
+from recipes.hipart.config import STAGES, apply_overrides, config_from_dict
+from recipes.hipart.presets import PRESETS, get_preset
 from recipes.hipart.data import dataset_meta, make_dataset
 from recipes.hipart.demo import split_overrides
 from recipes.hipart.loop import build_scheduler, epoch_batches
 from recipes.hipart.distributed import DistInfo
+from recipes.hipart.inference import HiPART
 from recipes.hipart.runlog import read_metrics
 from skeletok.data.sets.fileformat import save_dataset
 from skeletok.lifter import HierarchicalLifter
@@ -373,3 +375,28 @@ def test_wrappers_fetch_batches_like_single_items(data_file):
         assert single.keys() == item.keys() and int(item["index"]) == i and int(item["extra"]) == 10 * i
         for key in single:
             assert torch.equal(single[key], item[key]), key
+
+
+def test_confidence_lifter_reads_the_priors_scores(trained, data_file, tmp_path):
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "confidence=true", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=scored")
+    lifter, mode = train_lifter.load_lifter(train_lifter.run(cfg))
+    assert mode == "hipart" and lifter.point_confidence
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    prior = train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, dense_conf, fine_conf = train_lifter.generate_levels(prior, tok, x_s, vis, return_confidence=True)
+    assert torch.equal(dense, train_lifter.generate_levels(prior, tok, x_s, vis)[0])
+    assert dense_conf.shape == (8, 48) and fine_conf.shape == (8, 96)
+    assert (dense_conf <= 0).all() and (dense_conf >= -10).all()
+    # every point of a part carries that part's score
+    for ids, conf in ((tok.dense_part_ids, dense_conf), (tok.fine_part_ids, fine_conf)):
+        for part in ids.unique():
+            chosen = conf[:, ids == part]
+            torch.testing.assert_close(chosen, chosen[:, :1].expand_as(chosen))
+    # HiPART feeds the lifter the same scores: its joints are the lifter's on [sparse, dense, fine] + scores
+    model = HiPART(tok, prior, lifter, device="cpu")
+    joints = model.predict(x_s, vis).joints_3d
+    direct = lifter([x_s, dense, fine], [vis, None, None], confidence=[None, dense_conf, fine_conf])
+    torch.testing.assert_close(joints, direct - direct[:, :1])

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from .config import get_preset
+from .presets import get_preset
 from .inference import HiPART
 from .launch import add_command, command_main
 from .peer import compare, load_diffpose

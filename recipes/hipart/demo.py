@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from . import train_lifter, train_prior, train_tokenizer
-from .config import PRESETS, STAGES, apply_overrides, get_preset
+from .config import STAGES, apply_overrides
+from .presets import PRESETS, get_preset
 from .distributed import init_distributed
 from .evaluate import run_evaluation
 from .launch import add_command, command_main

@@ -105,16 +105,16 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
     for start in range(0, batch["sparse_2d"].shape[0], batch_size):
         sl = slice(start, start + batch_size)
         xs, vis = batch["sparse_2d"][sl].to(dev), batch["sparse_visible"][sl].to(dev)
-        dense, fine, q_s, q_d = model.densify(xs, vis)
+        dense, fine, q_s, q_d, joints = model.densify_and_lift(xs, vis)
         for key, value in zip(parts, (dense, fine, q_s, q_d)):
             parts[key].append(value.cpu())
         inputs = {
             "sparse_only": ([xs], [vis]),
-            "hipart": ([xs, dense, fine], [vis, None, None]),
             "oracle": ([xs, batch["dense_2d"][sl].to(dev), batch["fine_2d"][sl].to(dev)], [vis, None, None]),
         }
         for mode, lifter in lifters.items():
-            preds[mode].append(root_relative(lifter(*inputs[mode]).float().cpu()))
+            lifted = joints if mode == "hipart" else root_relative(lifter(*inputs[mode]))
+            preds[mode].append(lifted.float().cpu())
     out = {m: torch.cat(v) for m, v in preds.items()}
     out.update({key: torch.cat(values) for key, values in parts.items()})
     return out
@@ -147,8 +147,7 @@ def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Ten
     out = []
     for start in range(0, x.shape[0], batch_size):
         xs, vs = x[start:start + batch_size].to(model.device), vis[start:start + batch_size].to(model.device)
-        dense, fine, _, _ = model.densify(xs, vs, temperature=temperature, generator=generator)
-        out.append(root_relative(model.lifter([xs, dense, fine], [vs, None, None]).float().cpu()))
+        out.append(model.densify_and_lift(xs, vs, temperature=temperature, generator=generator)[-1].float().cpu())
     return rearrange(torch.cat(out), "(b h) j c -> b h j c", h=num)
 
 

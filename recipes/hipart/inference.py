@@ -123,6 +123,29 @@ class HiPART:
                                 regressor=getattr(self.prior, "joint_regressor", None))
 
     @torch.inference_mode()
+    def densify_and_lift(self, sparse_2d: torch.Tensor, visibility: torch.Tensor, *, temperature: float = 0.0,
+                         generator: torch.Generator | None = None, use_cache: bool = True):
+        """`densify`, then lift ``[sparse, dense, fine]`` (with the points' confidence when the lifter reads it).
+
+        Args:
+            sparse_2d: ``(b, 17, 2)`` normalised, on ``self.device``.
+            visibility: ``(b, 17)`` bool, on ``self.device``.
+            temperature, generator, use_cache: as in `densify`.
+
+        Returns:
+            ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r), joints_3d (b, 17, 3))``, the
+            joints root-relative.
+        """
+        scored = self.lifter.point_confidence
+        out = generate_centred(self.prior, self.tokenizer, sparse_2d, visibility, temperature=temperature,
+                               use_cache=use_cache, generator=generator, return_confidence=scored,
+                               regressor=getattr(self.prior, "joint_regressor", None))
+        dense, fine, q_s, q_d = out[:4]
+        extra = {"confidence": [None, *out[4]]} if scored else {}
+        joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, None, None], **extra))
+        return dense, fine, q_s, q_d, joints
+
+    @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
                 temperature: float = 0.0, num_hypotheses: int = 1, generator: torch.Generator | None = None,
                 batch_size: int = 256, use_cache: bool = True) -> Prediction:
@@ -161,9 +184,8 @@ class HiPART:
         for start in range(0, x.shape[0], batch_size):
             xs = x[start:start + batch_size].to(self.device)
             vs = vis[start:start + batch_size].to(self.device)
-            dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
-                                                 use_cache=use_cache)
-            joints = root_relative(self.lifter([xs, dense, fine], [vs, None, None]))
+            dense, fine, q_s, q_d, joints = self.densify_and_lift(xs, vs, temperature=temperature,
+                                                                  generator=generator, use_cache=use_cache)
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}

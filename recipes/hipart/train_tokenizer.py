@@ -74,7 +74,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     """Train the tokenizer and export ``run_dir/tokenizer.pt``.
 
     Args:
-        cfg: stage-1 config (`recipes.hipart.config.get_preset("tokenizer", ...)`).
+        cfg: stage-1 config (`recipes.hipart.presets.get_preset("tokenizer", ...)`).
         resume: continue from ``run_dir/tokenizer/checkpoint.pt``.
         info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
 
