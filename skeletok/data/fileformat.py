@@ -17,6 +17,8 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
 - ``sequence_cam_R (s, c, 3, 3)``, ``sequence_cam_t (s, c, 3)``: per-sequence extrinsics where
   they differ between sequences (Human3.6M calibrates each subject); ``cam_R``/``cam_t`` then
   hold the first sequence's.
+- ``sequence_fit_mm (s,)``: where the dense/fine levels come from skeletok's body retargeted onto given
+  joints (Human3.6M without SMPL), the mean distance (mm) between the body's 17 joints and the given ones.
 
 ``world_dense``/``world_fine`` and ``pix_dense``/``pix_fine`` may be NaN where the dense and fine
 levels are unknown (Human3.6M converted without SMPL meshes); every other float must be finite.
@@ -82,6 +84,7 @@ OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
     "sequence_group": (("s",), "i"),
     "sequence_cam_R": (("s", "c", 3, 3), "f"),
     "sequence_cam_t": (("s", "c", 3), "f"),
+    "sequence_fit_mm": (("s",), "f"),
 }
 _MAY_BE_NAN = {"world_dense", "world_fine", "pix_dense", "pix_fine"}
 _DTYPES = {"i": "int", "f": "float", "U": "str"}
