@@ -263,10 +263,10 @@ def test_loaders(h36m_files):
 def test_frame_counts_that_differ_between_3d_and_2d(h36m_files, tmp_path):
     root, pos3d, pos2d, cameras = h36m_files
     short = copy.deepcopy(pos2d)
-    short["S9"]["Eating"][2] = short["S9"]["Eating"][2][:9]  # one camera's detections stop 3 frames early
+    short["S9"]["Eating"][2] = short["S9"]["Eating"][2][:9]  # one camera stops 3 frames before the 3D
     meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
     np.savez(tmp_path / "short_2d.npz", positions_2d=short, metadata=meta)
-    with pytest.raises(ValueError, match=r"short_2d\.npz: S9/Eating has \[13, 13, 10, 13\] 2D frames .* 12 3D frames"):
+    with pytest.raises(ValueError, match=r"short_2d\.npz: S9/Eating has \[13, 13, 9, 13\] 2D frames .* 12 3D frames"):
         h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, data_2d=tmp_path / "short_2d.npz",
                         levels_from="none", out=tmp_path / "x.npz")
     bad = copy.deepcopy(pos3d)
