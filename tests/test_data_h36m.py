@@ -246,7 +246,8 @@ def test_loaders(h36m_files):
     only = load_h36m_3d(root / "data_3d_h36m.npz", subjects=["S9"])
     assert list(only) == ["S9"]
     det, meta = load_h36m_2d(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
-    assert meta["layout_name"] == "h36m" and len(det["S1"]["Directions"]) == 4
+    assert meta["layout_name"] == "h36m" and meta["layout_read"] == "h36m" and "conversion" not in meta
+    assert len(det["S1"]["Directions"]) == 4
     np.testing.assert_array_equal(det["S1"]["Directions"][2], pos2d["S1"]["Directions"][2])
     with pytest.raises(ValueError, match="subjects.*S5"):
         load_h36m_3d(root / "data_3d_h36m.npz", subjects=["S5"])
@@ -274,6 +275,85 @@ def test_frame_counts_that_differ_between_3d_and_2d(h36m_files, tmp_path):
     np.savez(tmp_path / "nan_3d.npz", positions_3d=bad)
     with pytest.raises(ValueError, match=r"nan_3d\.npz: positions_3d\['S1'\]\['Directions'\] holds 3 NaN"):
         load_h36m_3d(tmp_path / "nan_3d.npz")
+
+
+COCO_META = {"layout_name": "coco", "num_joints": 17,
+             "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]}
+H36M_META = {"layout_name": "h36m", "num_joints": 17,
+             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+
+
+def _as_coco(h36m):
+    """COCO-ordered keypoints of H36M-17 ones: limbs and hips as they are, the nose on neck_nose, eyes and ears
+    around it (2 and 6 px out, 4 px up)."""
+    from skeletok.skeleton import COCO_17, H36M_17
+
+    out = np.zeros_like(h36m)
+    for name in COCO_17.joint_names:
+        if name in H36M_17.joint_names:
+            out[..., COCO_17.index(name), :] = h36m[..., H36M_17.index(name), :]
+    nose = h36m[..., H36M_17.index("neck_nose"), :]
+    out[..., 0, :] = nose
+    for name, dx in (("left_eye", 2.0), ("right_eye", -2.0), ("left_ear", 6.0), ("right_ear", -6.0)):
+        out[..., COCO_17.index(name), :] = nose + np.float32([dx, -4.0])
+    return out
+
+
+def test_coco_ordered_detections_are_converted_and_said(h36m_files, tmp_path, capsys):
+    from skeletok.cli import main
+    from skeletok.skeleton import H36M_17
+
+    root, _, pos2d, cameras = h36m_files
+    coco = {s: {a: [_as_coco(v) for v in views] for a, views in acts.items()} for s, acts in pos2d.items()}
+    np.savez(tmp_path / "coco_2d.npz", positions_2d=coco, metadata=COCO_META)
+    det, meta = load_h36m_2d(tmp_path / "coco_2d.npz")
+    assert meta["layout_read"] == "coco" and "pelvis = mid-hips" in meta["conversion"]
+    got, src = det["S9"]["Eating"][1], pos2d["S9"]["Eating"][1]
+    limbs = [H36M_17.index(n) for n in H36M_17.joint_names if n.split("_")[-1] in
+             ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+    np.testing.assert_array_equal(got[:, limbs], src[:, limbs])  # one to one
+    np.testing.assert_allclose(got[:, 0], 0.5 * (src[:, 1] + src[:, 4]), atol=1e-4)  # pelvis = mid-hips
+    np.testing.assert_allclose(got[:, 8], 0.5 * (src[:, 11] + src[:, 14]), atol=1e-4)  # thorax = mid-shoulders
+    np.testing.assert_array_equal(got[:, 9], src[:, 9])  # neck_nose = nose
+    # the command says what it did
+    out = tmp_path / "coco.npz"
+    assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--cameras", str(cameras), "--data-2d",
+                 str(tmp_path / "coco_2d.npz"), "--subjects", "S9", "--levels", "none", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "COCO-ordered keypoints converted to Human3.6M-17 order" in printed and "coco_2d.npz" in printed
+    np.testing.assert_array_equal(load_dataset(out)["det_sparse"][:, 1, limbs], src[:12, limbs])
+
+
+@pytest.mark.parametrize("meta, layout, message", [
+    (None, "auto", r"bad_2d\.npz: has no 'metadata' .*--layout-2d h36m or --layout-2d coco"),
+    ({**H36M_META, "keypoints_symmetry": COCO_META["keypoints_symmetry"]}, "auto",
+     r"bad_2d\.npz: metadata contradicts itself: layout_name 'h36m' but keypoints_symmetry .* the coco layout's"),
+    ({**H36M_META, "layout_name": "openpose"}, "auto", r"bad_2d\.npz: .*'openpose' is not a supported 2D layout"),
+    ({**H36M_META, "num_joints": 25}, "auto", r"bad_2d\.npz: metadata says num_joints=25"),
+    (H36M_META, "coco", r"bad_2d\.npz: metadata says the keypoints are in 'h36m' order, but layout 'coco'"),
+])
+def test_2d_layouts_that_cannot_be_read_are_refused(h36m_files, tmp_path, meta, layout, message):
+    from skeletok.errors import KeypointFileError
+
+    root, _, pos2d, cameras = h36m_files
+    np.savez(tmp_path / "bad_2d.npz", positions_2d=pos2d, **({} if meta is None else {"metadata": meta}))
+    with pytest.raises(KeypointFileError, match=message):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, data_2d=tmp_path / "bad_2d.npz",
+                        layout_2d=layout, levels_from="none", out=tmp_path / "x.npz")
+
+
+def test_2d_without_metadata_read_in_the_order_given(h36m_files, tmp_path):
+    root, _, pos2d, _ = h36m_files
+    coco = {s: {a: [_as_coco(v) for v in views] for a, views in acts.items()} for s, acts in pos2d.items()}
+    np.savez(tmp_path / "plain_coco.npz", positions_2d=coco)
+    as_coco, meta = load_h36m_2d(tmp_path / "plain_coco.npz", layout="coco")
+    assert meta["layout_read"] == "coco"
+    np.testing.assert_array_equal(as_coco["S1"]["Directions"][0][:, 2], pos2d["S1"]["Directions"][0][:, 2])
+    np.savez(tmp_path / "plain_h36m.npz", positions_2d=pos2d)
+    as_h36m, meta = load_h36m_2d(tmp_path / "plain_h36m.npz", layout="h36m")
+    np.testing.assert_array_equal(as_h36m["S1"]["Directions"][3], pos2d["S1"]["Directions"][3])
+    with pytest.raises(ValueError, match="layout must be"):
+        load_h36m_2d(tmp_path / "plain_h36m.npz", layout="openpose")
 
 
 def test_h36m_action_names():

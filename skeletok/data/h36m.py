@@ -60,6 +60,7 @@ __all__ = [
     "load_h36m_cameras",
     "load_h36m_3d",
     "load_h36m_2d",
+    "LAYOUTS_2D",
     "SmplLevels",
     "hierarchy_from_smpl",
     "h36m_to_dataset",
@@ -280,15 +281,81 @@ def fit_body_to_h36m(positions, *, body=None, levels=None, shape: int | None = N
     return BodyFit(dense=dense, fine=fine, sparse=sparse, error_mm=error, shape=int(shape), scale=float(scale))
 
 
-def load_h36m_2d(path, subjects=None) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
-    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file).
+# VideoPose3D's 2D layouts (metadata "layout_name" -> its "keypoints_symmetry": left joints, right joints).
+LAYOUTS_2D: dict[str, tuple[list[int], list[int]]] = {
+    "h36m": ([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]),
+    "coco": ([1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]),
+}
+_COCO_NOTE = ("COCO-ordered keypoints converted to Human3.6M-17 order (skeletok.skeleton.coco17_to_h36m17): limbs "
+              "and hips one to one; the joints COCO lacks are derived: pelvis = mid-hips, thorax = mid-shoulders, "
+              "spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from the eyes and ears")
+
+
+def _layout_2d(path, metadata: dict, layout: str) -> str:
+    """The keypoint order of a VideoPose3D 2D file: its metadata's, checked against ``layout``."""
+    if layout not in ("auto", *LAYOUTS_2D):
+        raise ValueError(f"layout must be 'auto', 'h36m' or 'coco', got {layout!r}")
+    from skeletok.errors import KeypointFileError
+
+    if not metadata:
+        if layout == "auto":
+            raise KeypointFileError(path, "has no 'metadata' (VideoPose3D writes layout_name, num_joints and "
+                                    "keypoints_symmetry), so its keypoint order is unknown; pass the order: "
+                                    "--layout-2d h36m or --layout-2d coco (layout_2d= in h36m_to_dataset)")
+        return layout
+    name = str(metadata.get("layout_name", "")).lower()
+    joints = metadata.get("num_joints")
+    symmetry = metadata.get("keypoints_symmetry")
+    if joints is not None and int(joints) != 17:
+        raise KeypointFileError(path, f"metadata says num_joints={joints}; Human3.6M-17 or COCO-17 keypoints are "
+                                "needed (17 joints)")
+    if name not in LAYOUTS_2D:
+        raise KeypointFileError(path, f"metadata layout_name {metadata.get('layout_name')!r} is not a supported "
+                                f"2D layout; supported: {', '.join(LAYOUTS_2D)} (VideoPose3D's h36m and coco)")
+    if symmetry is not None:
+        got = [[int(j) for j in side] for side in symmetry]
+        if got != [list(side) for side in LAYOUTS_2D[name]]:
+            other = [k for k, v in LAYOUTS_2D.items() if got == [list(side) for side in v]]
+            said = f"the {other[0]} layout's" if other else "no known layout's"
+            raise KeypointFileError(path, f"metadata contradicts itself: layout_name {name!r} but keypoints_symmetry "
+                                    f"{got} is {said}; fix the file's metadata")
+    if layout not in ("auto", name):
+        raise KeypointFileError(path, f"metadata says the keypoints are in {name!r} order, but layout {layout!r} "
+                                "was asked for; drop the option (the file's metadata decides)")
+    return name
+
+
+def load_h36m_2d(path, subjects=None, *, layout: str = "auto") -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file), in Human3.6M-17 order.
+
+    The keypoint order comes from the file's ``metadata`` (VideoPose3D's ``layout_name``, ``num_joints``,
+    ``keypoints_symmetry``, checked against each other): ``"h36m"`` (CPN, Stacked Hourglass, Detectron
+    fine-tuned on Human3.6M) is read as is; ``"coco"`` (Detectron pretrained on COCO) is converted with
+    :func:`skeletok.skeleton.coco17_to_h36m17`, which derives the five joints COCO lacks (pelvis = mid-hips,
+    thorax = mid-shoulders, spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from
+    the eyes and ears); nothing is marked missing. Any other layout is refused.
+
+    Args:
+        path: the ``.npz`` file.
+        subjects: subjects to read (default all).
+        layout: ``"auto"`` (the metadata decides; a file without metadata is refused), or ``"h36m"``/``"coco"``
+            for a file without metadata (a file whose metadata says otherwise is refused).
 
     Returns:
         ``(positions, metadata)``: subject -> action -> list of 4 ``(t, 17, 2)`` float32 pixel
-        arrays (camera order of :data:`CAMERA_IDS`), and the file's metadata dict.
+        arrays (camera order of :data:`CAMERA_IDS`, Human3.6M-17 joint order), and the file's metadata dict
+        plus ``"layout_read"`` (the order the file was in) and, after a conversion, ``"conversion"`` (what was
+        done, in words).
+
+    Raises:
+        KeypointFileError: (a ``ValueError``) naming the file, for an unknown or self-contradicting layout, a
+            joint count other than 17, or no metadata with ``layout="auto"``.
     """
+    from skeletok.skeleton import coco17_to_h36m17
+
     data, npz = _load_dict(path, "positions_2d")
-    metadata = npz["metadata"].item() if "metadata" in npz.files else {}
+    metadata = dict(npz["metadata"].item()) if "metadata" in npz.files else {}
+    order = _layout_2d(path, metadata, layout)
     out: dict[str, dict[str, list[np.ndarray]]] = {}
     for subject in _subjects(data, subjects, path):
         out[subject] = {}
@@ -297,7 +364,12 @@ def load_h36m_2d(path, subjects=None) -> tuple[dict[str, dict[str, list[np.ndarr
             if len(views) != 4 or any(v.ndim != 3 or v.shape[1] != 17 for v in views):
                 raise ValueError(f"{path}: positions_2d[{subject!r}][{action!r}] must be 4 arrays (t, 17, 2), "
                                  f"got {[v.shape for v in views]}")
+            if order == "coco":
+                views = [coco17_to_h36m17(v)[0] for v in views]
             out[subject][action] = views
+    metadata["layout_read"] = order
+    if order == "coco":
+        metadata["conversion"] = _COCO_NOTE
     return out, metadata
 
 
@@ -363,7 +435,7 @@ def _fit_stats(error_mm: np.ndarray) -> dict:
 
 def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
                     test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0, levels_from: str | None = None,
-                    report: dict | None = None) -> Path:
+                    layout_2d: str = "auto", report: dict | None = None) -> Path:
     """Convert Human3.6M (VideoPose3D files) into a skeletok dataset file.
 
     One sequence per (subject, action), named ``"S1/Walking 1"``; actions are the 15 Human3.6M
@@ -380,7 +452,11 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
             :mod:`~skeletok.data.h36m_calibration` (skeletok ships none), or the result of
             :func:`~skeletok.data.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
         out: output ``.npz`` path.
-        data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse``.
+        data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse`` in Human3.6M-17
+            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted). Detections
+            longer than the 3D are cut to its length (as VideoPose3D does); shorter ones are refused.
+        layout_2d: keypoint order of ``data_2d`` when the file has no metadata (``"h36m"`` or ``"coco"``);
+            ``"auto"`` reads the metadata.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
             same world frame (and frames) as ``data_3d``; with ``smpl_faces`` they give dense/fine
             (``levels_from="smpl"``).
@@ -425,7 +501,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     fits: dict[str, list[np.ndarray]] = {}
     fit_info: dict[str, dict] = {}
     seq_fit, trimmed = [], []
-    det = load_h36m_2d(data_2d, list(pos3d))[0] if data_2d is not None else None
+    det, det_meta = load_h36m_2d(data_2d, list(pos3d), layout=layout_2d) if data_2d is not None else (None, {})
     world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
     projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
     hierarchy, parts = None, (None, None)
@@ -489,6 +565,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     if report is not None:
         report["levels_from"] = levels_from
         report["trimmed_2d"] = trimmed
+        report["notes_2d"] = [det_meta["conversion"]] if "conversion" in det_meta else []
         if fits:
             report["fit"] = {s: {**fit_info[s], **_fit_stats(np.concatenate(e))} for s, e in fits.items()}
             report["fit_all"] = _fit_stats(np.concatenate([e for errs in fits.values() for e in errs]))
