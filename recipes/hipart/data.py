@@ -62,7 +62,8 @@ def require_levels(path: str | Path, stage: str) -> None:
     if missing:
         raise ValueError(f"{path}: {missing} of {int(train.sum())} training frames have no dense/fine ground truth "
                          f"(NaN levels), which {stage} needs to train; build the file with levels (for Human3.6M: "
-                         "`skeletok data from-h36m` with body meshes), or train only the sparse-only lifter "
+                         "`skeletok data from-h36m` without `--levels none`, which retargets skeletok's body onto "
+                         "the joints), or train only the sparse-only lifter "
                          "(`train-lifter mode=sparse_only`)")
 
 
