@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from skeletok.data.cameras import look_at, normalize_screen
@@ -340,6 +342,26 @@ def test_2d_layouts_that_cannot_be_read_are_refused(h36m_files, tmp_path, meta, 
     with pytest.raises(KeypointFileError, match=message):
         h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, data_2d=tmp_path / "bad_2d.npz",
                         layout_2d=layout, levels_from="none", out=tmp_path / "x.npz")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), layout=st.sampled_from(["h36m", "coco"]), frames=st.integers(1, 6),
+       with_symmetry=st.booleans())
+def test_2d_reader_follows_the_metadata(tmp_path, seed, layout, frames, with_symmetry):
+    from skeletok.skeleton import coco17_to_h36m17
+
+    rng = np.random.default_rng(seed)
+    views = [rng.uniform(0, 1000, size=(frames, 17, 2)).astype(np.float32) for _ in range(4)]
+    meta = dict(COCO_META if layout == "coco" else H36M_META)
+    if not with_symmetry:
+        del meta["keypoints_symmetry"]
+    path = tmp_path / f"{layout}_{seed}.npz"
+    np.savez(path, positions_2d={"S1": {"Walking": views}}, metadata=meta)
+    got, read = load_h36m_2d(path)
+    assert read["layout_read"] == layout and ("conversion" in read) == (layout == "coco")
+    for view, out in zip(views, got["S1"]["Walking"]):
+        expect = coco17_to_h36m17(view)[0] if layout == "coco" else view
+        np.testing.assert_array_equal(out, expect)
 
 
 def test_2d_without_metadata_read_in_the_order_given(h36m_files, tmp_path):

@@ -15,8 +15,8 @@ Human3.6M distortion model (:meth:`skeletok.data.cameras.Camera.project_camera`)
 Dense/fine ground truth needs body meshes, which Human3.6M does not ship. By default
 (``levels_from="body"``) skeletok's committed CC0 body is retargeted onto each frame's Human3.6M joints
 with the retargeting of ``from-mocap`` (:func:`~skeletok.data.retarget.retarget`, joint mapping
-:data:`H36M_MAPPING`), scaled to the subject's size, and the 48/96 levels are taken from the posed mesh
-(:func:`fit_body_to_h36m`); the fit (mm between the body's 17 joints and the file's) is recorded per
+:data:`H36M_MAPPING`), sized to the subject and its bones given the file's lengths, and the 48/96 levels
+are taken from the posed mesh (:func:`fit_body_to_h36m`); the fit (mm between the body's 17 joints and the file's) is recorded per
 sequence. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``) and
 :func:`hierarchy_from_smpl` coarsens them with the same HEM coarsening as skeletok's body
 (:func:`skeletok.data.hem.coarsen_mesh`). ``levels_from="none"`` writes NaN dense/fine points (the
@@ -68,8 +68,9 @@ __all__ = [
 
 # The 17 joints kept out of Human3.6M's 32 (VideoPose3D's remove_joints complement), H36M_17 order.
 H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-# Human3.6M's 32 joints in VideoPose3D's order (h36m_skeleton), named by what they are; the 17 of H36M_32_TO_17
-# carry the names of skeletok.skeleton.H36M_17. 11 sits on the pelvis and 16/24 on the thorax in the real data.
+# Human3.6M's 32 joints in VideoPose3D's order (h36m_skeleton, whose parents these are). The 17 of H36M_32_TO_17
+# carry the names of skeletok.skeleton.H36M_17; the other 15 (which VideoPose3D drops: toes, spine base,
+# clavicle starts, hand landmarks) are named here by where they sit in the hierarchy.
 H36M_32_NAMES = (
     "pelvis", "right_hip", "right_knee", "right_ankle", "right_toe", "right_toe_tip",
     "left_hip", "left_knee", "left_ankle", "left_toe", "left_toe_tip",
@@ -171,7 +172,8 @@ class BodyFit:
         sparse: ``(t, 17, 3)`` the body's own H36M-17 joints (:data:`skeletok.data.levels.SPARSE_RECIPE`).
         error_mm: ``(t, 17)`` distance (millimetres) between ``sparse`` and the file's 17 joints.
         shape: the body shape used.
-        scale: the size factor applied to the body (about its root, every frame).
+        scale: the size factor applied to the body (about its root, every frame, before its bones are given
+            the file's lengths).
     """
 
     dense: np.ndarray
