@@ -165,6 +165,9 @@ class PriorConfig(RunConfig):
             dropout and the dense cross-entropy weight.
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse condition
             (`skeletok.data.Occlusion`; strengths are our choice, the paper trains on CPN detections).
+        inputs: the sparse condition: ``ground_truth`` (the projected joints) or ``detections`` (the file's 2D
+            detections, ``det_sparse``, e.g. Human3.6M's CPN; needs ``random_views=0``); occlusion augmentation
+            applies to either. The targets (tokens of the ground-truth fine pose) stay ground truth.
         folds, fold: with ``folds = K > 1``, train on the training takes outside fold ``fold`` only (takes are
             dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
@@ -191,6 +194,7 @@ class PriorConfig(RunConfig):
     crop_ratio: float = 0.2
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
+    inputs: Literal["ground_truth", "detections"] = "ground_truth"
 
 
 @dataclass
@@ -206,6 +210,9 @@ class LifterConfig(RunConfig):
             (generate for every batch from that epoch's occluded input).
         dim, depth, heads, dropout: spatial transformer (depth/heads are our choice; the paper gives none).
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse input.
+        inputs: the sparse input (and the prior's condition in ``hipart`` mode): ``ground_truth`` (the projected
+            joints) or ``detections`` (the file's 2D detections, ``det_sparse``, e.g. Human3.6M's CPN; needs
+            ``random_views=0``). The 3D targets and the oracle's dense/fine levels stay ground truth.
         level_dropout: ``hipart`` mode only: fraction of training samples whose generated dense and fine
             levels are hidden (learned missing embedding), so the lifter does not trust generated points
             blindly (the prior generates better levels for its own training poses than for unseen ones).
@@ -248,6 +255,7 @@ class LifterConfig(RunConfig):
     crop_ratio: float = 0.2
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
+    inputs: Literal["ground_truth", "detections"] = "ground_truth"
 
 
 STAGES: dict[str, type[RunConfig]] = {"tokenizer": TokenizerConfig, "prior": PriorConfig, "lifter": LifterConfig}

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig
 from .distributed import DistInfo, barrier
 
-__all__ = ["resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
+__all__ = ["INPUTS", "resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
            "Attached", "Selected", "TensorItems", "ordered_batches"]
 
 
@@ -62,7 +62,8 @@ def require_levels(path: str | Path, stage: str) -> None:
     if missing:
         raise ValueError(f"{path}: {missing} of {int(train.sum())} training frames have no dense/fine ground truth "
                          f"(NaN levels), which {stage} needs to train; build the file with levels (for Human3.6M: "
-                         "`skeletok data from-h36m` with body meshes), or train only the sparse-only lifter "
+                         "`skeletok data from-h36m` without `--levels none`, which retargets skeletok's body onto "
+                         "the joints), or train only the sparse-only lifter "
                          "(`train-lifter mode=sparse_only`)")
 
 
@@ -96,17 +97,46 @@ def occlusion_of(cfg: RunConfig):
                      noise_px=float(cfg.noise_px), probability=float(cfg.occlusion_prob))
 
 
-def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0) -> Dataset:
+INPUTS = ("ground_truth", "detections")
+
+
+def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0,
+                 inputs: str = "ground_truth") -> Dataset:
     """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
-    protocol and random viewpoints."""
+    protocol and random viewpoints.
+
+    Args:
+        inputs: ``sparse_2d`` from the projected ground truth (``ground_truth``) or from the file's 2D
+            detections (``detections``, key ``det_sparse``); occlusion applies to either.
+
+    Raises:
+        ValueError: for ``inputs=detections`` on a file without detections (naming it and the fix), or with
+            ``random_views > 0`` (detections belong to the file's cameras).
+    """
     from skeletok.data.sets.dataset import HierarchicalPoseDataset
 
-    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views)
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {list(INPUTS)}, got {inputs!r}")
+    detections = inputs == "detections"
+    if detections:
+        with np.load(path) as z:
+            has = "det_sparse" in z.files
+        if not has:
+            raise ValueError(f"{path}: inputs=detections needs 2D detections in the dataset file (key det_sparse), "
+                             "which it has none of; convert with them (`skeletok data from-h36m ... --data-2d "
+                             "data_2d_h36m_cpn_ft_h36m_dbb.npz`) or use inputs=ground_truth")
+        if random_views > 0:
+            raise ValueError(f"inputs=detections needs random_views=0 (got {random_views}): the detections belong "
+                             "to the file's own cameras; pass random_views=0")
+    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views,
+                                   use_detections=detections)
 
 
 def train_set_of(cfg: RunConfig, data: str | Path, *, occlusion=None) -> Dataset:
-    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, seeded by ``cfg.seed``."""
-    return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views)
+    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, ``cfg.inputs`` (stages
+    that have it; ground truth otherwise), seeded by ``cfg.seed``."""
+    return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views,
+                        inputs=getattr(cfg, "inputs", "ground_truth"))
 
 
 def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray:

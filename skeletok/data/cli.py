@@ -4,7 +4,7 @@
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] [--up auto|y|z]
         [--unit auto|m|cm|mm|inch|cmu|METRES] [--placement auto|fixed|follow] --out data.npz
     skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
-        [--stride N] --out h36m.npz
+        [--stride N] [--levels body|none] [--layout-2d auto|h36m|coco] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
@@ -141,9 +141,24 @@ def _from_h36m(args) -> int:
     if args.cameras is None:
         raise ValueError(f"from-h36m needs --cameras FILE. {CALIBRATION_HELP}")
     start = time.perf_counter()
+    report: dict = {}
     path = h36m_to_dataset(args.data_3d, cameras=args.cameras, data_2d=args.data_2d, out=args.out,
-                           subjects=args.subjects, stride=args.stride)
+                           subjects=args.subjects, stride=args.stride, levels_from=args.levels, layout_2d=args.layout_2d,
+                           report=report)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
+    for note in report.get("notes_2d", []):
+        print(f"note: {args.data_2d}: {note}")
+    for line in report.get("trimmed_2d", []):
+        print(f"note: {line} (detections longer than the 3D are cut to its length, as VideoPose3D does)")
+    if report.get("levels_from") == "body":
+        print("dense/fine levels: skeletok's body retargeted onto the 3D joints; fit (distance between the body's "
+              "17 joints and the file's):")
+        for subject, fit in {**report["fit"], "all": report["fit_all"]}.items():
+            size = f"body shape {fit['shape']}, size x{fit['scale']:.3f}, " if "shape" in fit else ""
+            print(f"  {subject:4s} {size}{fit['frames']} frames: mean {fit['mean_mm']:.1f} mm, "
+                  f"95th percentile {fit['p95_mm']:.1f} mm, max {fit['max_mm']:.1f} mm")
+    else:
+        print("dense/fine levels: none (NaN); only the sparse-only lifter trains on this file")
     return 0
 
 
@@ -214,8 +229,14 @@ def register(groups) -> None:
                       help="required: the camera calibration JSON of your Human3.6M copy (camera-parameters.json "
                       "from the download tools, or VideoPose3D's parameters as JSON); skeletok ships none")
     h36m.add_argument("--data-2d", default=None, help="2D detections, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz")
+    h36m.add_argument("--layout-2d", choices=("auto", "h36m", "coco"), default="auto",
+                      help="keypoint order of --data-2d (default auto: the file's VideoPose3D metadata; give it for "
+                      "files without metadata); COCO order is converted to Human3.6M-17")
     h36m.add_argument("--subjects", nargs="+", default=None, help="subjects to convert (default: all)")
     h36m.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
+    h36m.add_argument("--levels", choices=("body", "none"), default="body",
+                      help="dense/fine levels: 'body' (default: skeletok's CC0 body retargeted onto the joints, "
+                      "the fit is printed) or 'none' (NaN; SMPL meshes: the Python API, h36m_to_dataset)")
     h36m.add_argument("--out", type=Path, required=True, help="output .npz")
     h36m.set_defaults(func=_from_h36m)
 

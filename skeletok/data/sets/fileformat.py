@@ -22,6 +22,8 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
   ``cam_t[k] - cam_R[k] @ rig_shift[i]``; zeros for sequences filmed by the fixed rig. Absent: every frame is
   filmed by the fixed rig (files written before this key existed included). ``pix_*`` and ``cam_sparse``
   already hold what the moved cameras see, so readers of 2D and camera-frame 3D need nothing else.
+- ``sequence_fit_mm (s,)``: where the dense/fine levels come from skeletok's body retargeted onto given
+  joints (Human3.6M without SMPL), the mean distance (mm) between the body's 17 joints and the given ones.
 
 ``world_dense``/``world_fine`` and ``pix_dense``/``pix_fine`` may be NaN where the dense and fine
 levels are unknown (Human3.6M converted without SMPL meshes); every other float must be finite.
@@ -88,6 +90,7 @@ OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
     "sequence_cam_R": (("s", "c", 3, 3), "f"),
     "sequence_cam_t": (("s", "c", 3), "f"),
     "rig_shift": (("n", 3), "f"),
+    "sequence_fit_mm": (("s",), "f"),
 }
 _MAY_BE_NAN = {"world_dense", "world_fine", "pix_dense", "pix_fine"}
 _DTYPES = {"i": "int", "f": "float", "U": "str"}
