@@ -197,7 +197,9 @@ class HierarchicalLifter(nn.Module):
         levels: Sequence[torch.Tensor],
         visibility: Sequence[torch.Tensor | None] | None = None,
         confidence: Sequence[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor:
+        *,
+        return_points: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predict the 3D joints.
 
         Args:
@@ -210,10 +212,13 @@ class HierarchicalLifter(nn.Module):
             confidence: for a lifter built with ``confidence=True``: ``None`` (every point certain) or
                 one score per level, each ``(b, [t,] j_l)`` float (log-probability, 0 = certain) or
                 ``None``; ignored at hidden points.
+            return_points: single-frame ``head="sparse"`` lifters only: also return a 3D point for
+                every input point, regressed from its own output token by the joints' head.
 
         Returns:
             ``(b, num_joints, 3)`` joints (of the centre frame ``t // 2`` in temporal mode),
-            in the unit and frame of the training targets.
+            in the unit and frame of the training targets; with ``return_points`` the pair
+            ``(joints, points (b, sum(level_points), 3))``, the first ``num_joints`` points being the joints.
 
         Raises:
             ValueError: on a wrong number of levels or masks, wrong point counts or coordinates,
@@ -234,6 +239,11 @@ class HierarchicalLifter(nn.Module):
         if self.queries is not None:
             tokens = torch.cat((tokens, repeat(self.queries, "j d -> n j d", n=tokens.shape[0])), dim=1)
         tokens = self.encoder(tokens)
+        if return_points:
+            if self.head != "sparse" or self.temporal is not None:
+                raise ValueError("return_points needs a single-frame lifter with head='sparse'")
+            points = self.to_joint(tokens)
+            return points[:, : self.num_joints], points
         out = tokens[:, : self.num_joints] if self.head == "sparse" else tokens[:, -self.num_joints :]
         if self.temporal is not None:
             out = rearrange(out, "(b t) j d -> (b j) t d", t=self.num_frames)

@@ -200,3 +200,15 @@ def test_confidence_bad_inputs():
         scored(levels, None, [None, torch.zeros(2, 4), None])
     with pytest.raises(ValueError, match="finite"):
         scored(levels, None, [None, torch.full((2, 5), float("-inf")), None])
+
+
+def test_return_points_regresses_every_point_with_the_joints_head():
+    torch.manual_seed(0)
+    lifter = HierarchicalLifter(level_points=(17, 5, 7), dim=16, depth=1, heads=2).eval()
+    levels = [torch.randn(2, n, 2) for n in (17, 5, 7)]
+    joints, points = lifter(levels, return_points=True)
+    assert points.shape == (2, 29, 3)
+    torch.testing.assert_close(joints, lifter(levels))
+    torch.testing.assert_close(points[:, :17], joints)
+    with pytest.raises(ValueError, match="return_points"):
+        HierarchicalLifter(level_points=(5,), head="query", dim=16, depth=1, heads=2)([levels[1]], return_points=True)

@@ -400,3 +400,25 @@ def test_confidence_lifter_reads_the_priors_scores(trained, data_file, tmp_path)
     joints = model.predict(x_s, vis).joints_3d
     direct = lifter([x_s, dense, fine], [vis, None, None], confidence=[None, dense_conf, fine_conf])
     torch.testing.assert_close(joints, direct - direct[:, :1])
+
+
+def test_aux_3d_loss_is_joints_plus_weighted_level_error(trained, data_file, tmp_path):
+    torch.manual_seed(0)
+    net = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2)
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train", levels_3d=True),
+                                                  batch_size=4)))
+    step = train_lifter._step("oracle", None, aux_3d=0.5)
+    loss, metrics = step(net, batch)
+    joints, points = net(*train_lifter.lifter_inputs("oracle", batch), return_points=True)
+    mpjpe = (joints - batch["sparse_3d"]).norm(dim=-1).mean()
+    levels = (points[:, 17:] - torch.cat((batch["dense_3d"], batch["fine_3d"]), 1)).norm(dim=-1).mean()
+    torch.testing.assert_close(loss, mpjpe + 0.5 * levels)
+    torch.testing.assert_close(metrics["levels_mm"], levels.detach() * 1000)
+    # a run with the auxiliary loss logs both errors; the sparse-only lifter ignores the weight
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "aux_3d=0.5", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=aux")
+    train_lifter.run(cfg)
+    records = read_metrics(trained / "lifter_hipart_aux" / "metrics.jsonl")
+    assert len(records) == 2 and all(0 < r["levels_mm"] < 5000 and 0 < r["mpjpe_mm"] < 5000 for r in records)
+    with pytest.raises(ValueError, match="aux_3d"):
+        get_preset("lifter", "demo", ["aux_3d=-1"])

@@ -229,6 +229,10 @@ class LifterConfig(RunConfig):
             0 trains every lifter from scratch (the paper).
         confidence: ``hipart`` mode only: the lifter also reads how sure the prior was of every generated point
             (the mean log-probability of its part's tokens, `recipes.hipart.centring.point_confidence`).
+        aux_3d: ``hipart`` and ``oracle`` modes: weight of an auxiliary loss, the mean 3D error (metres,
+            root-relative camera frame) of the dense and fine points regressed from their own tokens by the same
+            head as the joints: ground-truth geometry the 17 joints do not carry. 0 (default) trains on the joints
+            only (the paper).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -237,11 +241,14 @@ class LifterConfig(RunConfig):
     oof_folds: int = 0
     warm_epochs: int = 0
     confidence: bool = False
+    aux_3d: float = 0.0
     tag: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("oof_folds", self.oof_folds)
+        if not self.aux_3d >= 0:
+            raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
     tokenizer: str = ""

@@ -121,7 +121,7 @@ def _drop_levels(levels: list, visibility: list, rate: float, training: bool) ->
 
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
-          level_dropout: float = 0.0, confidence: bool = False):
+          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
@@ -132,8 +132,14 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
         if mode == "hipart":
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
-        loss = mpjpe_loss(net(levels, visibility, **scores).float(), batch["sparse_3d"])
-        return loss, {"mpjpe_mm": loss.detach() * 1000.0}
+        if aux_3d <= 0 or mode == "sparse_only":
+            loss = mpjpe_loss(net(levels, visibility, **scores).float(), batch["sparse_3d"])
+            return loss, {"mpjpe_mm": loss.detach() * 1000.0}
+        joints, points = net(levels, visibility, **scores, return_points=True)
+        mpjpe = mpjpe_loss(joints.float(), batch["sparse_3d"])
+        level_error = mpjpe_loss(points[:, 17:].float(), torch.cat((batch["dense_3d"], batch["fine_3d"]), dim=1))
+        return mpjpe + aux_3d * level_error, {"mpjpe_mm": mpjpe.detach() * 1000.0,
+                                              "levels_mm": level_error.detach() * 1000.0}
 
     return step
 
@@ -143,7 +149,8 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
                 prior_of_item: torch.Tensor | None = None, confidence: bool = False) -> TensorItems:
     """Generate the levels (and with ``confidence`` their scores) of every training item once (epoch 0's occlusion
     draw). Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when ``prior_of_item`` is None)."""
-    keep = ("sparse_2d", "sparse_visible", "sparse_3d")
+    keep = tuple(k for k in ("sparse_2d", "sparse_visible", "sparse_3d", "dense_3d", "fine_3d")
+                 if k in dataset[0])
     made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
     dataset.set_epoch(0)
@@ -255,7 +262,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         start = warm_lifter(cfg, info=info)
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
-    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence)
+    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
