@@ -9,7 +9,7 @@ traceback.
   ``.npy``/``.npz`` joint positions, DeepMimic clips) and :class:`KeypointFileError` (2D detections) are its
   two kinds.
 - :class:`JointMappingError`: a motion's joints cannot be mapped onto the landmarks the 17 sparse joints need
-  (see :data:`skeletok.data.mapping.REQUIRED_LANDMARKS`); the message lists the missing landmarks and shows a
+  (see :data:`skeletok.data.motion.presets.REQUIRED_LANDMARKS`); the message lists the missing landmarks and shows a
   JSON mapping to write.
 - :class:`MotionWarning`: a file was read, but something in it was repaired or looks doubtful (a frame count
   that disagrees with the data, a body that is not upright after an explicit ``up``).

@@ -11,6 +11,11 @@ must be the ``num_joints`` sparse joints, and maps each to its own 3D joint with
 layer (the sparse-only baseline is the same class with ``level_points=(17,)``). ``"query"`` appends
 ``num_joints`` learned query tokens and reads those instead, for level sets without the sparse level.
 
+Confidence (``confidence=True``): every point may carry a score beside its coordinates (for generated levels,
+the prior's log-probability of the point's part, `recipes.hipart.centring.point_confidence`; 0 = certain), added
+to its embedding through a linear map that starts at zero, so a lifter warm-started from one without scores
+begins as that lifter and learns how far to trust each point.
+
 Temporal mode (``num_frames = t > 1``): inputs are ``(b, t, j, c)`` windows; the spatial encoder
 runs on every frame, then a temporal ``Encoder`` (``temporal_depth`` layers, learned frame position)
 attends over time separately for each readout token, and the centre frame ``t // 2`` is regressed.
@@ -48,6 +53,7 @@ class HierarchicalLifter(nn.Module):
         num_frames: frames per input window ``t``; 1 for single-frame lifting.
         temporal_depth: temporal transformer layers, used only when ``num_frames > 1``.
         head: ``"sparse"`` or ``"query"``, see the module docstring.
+        confidence: read a per-point score (``forward``'s ``confidence``), see the module docstring.
 
     The defaults give 2.39 M parameters (2.37 M with ``level_points=(17,)``), the size of
     the paper's lifter. Output unit and frame are those of the training targets: root-relative
@@ -74,6 +80,7 @@ class HierarchicalLifter(nn.Module):
         num_frames: int = 1,
         temporal_depth: int = 2,
         head: str = "sparse",
+        confidence: bool = False,
     ):
         super().__init__()
         level_points = tuple(level_points)
@@ -121,6 +128,15 @@ class HierarchicalLifter(nn.Module):
         else:
             self.frame_embed, self.temporal = None, None
         self.to_joint = nn.Linear(dim, 3)
+        self.confidence_embed = nn.Linear(1, dim) if confidence else None
+        if self.confidence_embed is not None:  # starts as a lifter without scores (exact warm start)
+            nn.init.zeros_(self.confidence_embed.weight)
+            nn.init.zeros_(self.confidence_embed.bias)
+
+    @property
+    def point_confidence(self) -> bool:
+        """Whether ``forward`` reads per-point confidence scores."""
+        return self.confidence_embed is not None
 
     def _check(self, levels, visibility) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(self.level_points)
@@ -150,11 +166,40 @@ class HierarchicalLifter(nn.Module):
             vs.append(v)
         return torch.cat(xs, dim=-2), torch.cat(vs, dim=-1)
 
+    def _scores(self, confidence, x: torch.Tensor) -> torch.Tensor | None:
+        """Concatenated per-point scores ``(b, [t,] j)`` (None when the lifter reads none)."""
+        if self.confidence_embed is None:
+            if confidence is not None:
+                raise ValueError("confidence given to a lifter built without confidence=True")
+            return None
+        n = len(self.level_points)
+        if confidence is None:
+            return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
+        if not isinstance(confidence, (list, tuple)) or len(confidence) != n:
+            raise ValueError(f"confidence must be None or a list of {n} score tensors (or None), one per level")
+        time = () if self.num_frames == 1 else (self.num_frames,)
+        scores = []
+        for i, (c, size) in enumerate(zip(confidence, self.level_points)):
+            shape = (x.shape[0], *time, size)
+            if c is None:
+                c = torch.zeros(shape, dtype=x.dtype, device=x.device)
+            elif not torch.is_tensor(c) or tuple(c.shape) != shape:
+                got = tuple(c.shape) if torch.is_tensor(c) else type(c).__name__
+                raise ValueError(f"confidence[{i}] must have shape {shape} (b, [t,] points), got {got}")
+            scores.append(c.to(x.dtype))
+        out = torch.cat(scores, dim=-1)
+        if not torch.isfinite(out).all():
+            raise ValueError("confidence must be finite (log-probabilities, 0 = certain)")
+        return out
+
     def forward(
         self,
         levels: Sequence[torch.Tensor],
         visibility: Sequence[torch.Tensor | None] | None = None,
-    ) -> torch.Tensor:
+        confidence: Sequence[torch.Tensor | None] | None = None,
+        *,
+        return_points: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predict the 3D joints.
 
         Args:
@@ -164,24 +209,41 @@ class HierarchicalLifter(nn.Module):
             visibility: ``None`` (all visible) or one mask per level, each ``(b, [t,] j_l)``
                 bool (or 0/1) or ``None``; ``True`` = visible. Hidden points' coordinates are
                 ignored and may be NaN.
+            confidence: for a lifter built with ``confidence=True``: ``None`` (every point certain) or
+                one score per level, each ``(b, [t,] j_l)`` float (log-probability, 0 = certain) or
+                ``None``; ignored at hidden points.
+            return_points: single-frame ``head="sparse"`` lifters only: also return a 3D point for
+                every input point, regressed from its own output token by the joints' head.
 
         Returns:
             ``(b, num_joints, 3)`` joints (of the centre frame ``t // 2`` in temporal mode),
-            in the unit and frame of the training targets.
+            in the unit and frame of the training targets; with ``return_points`` the pair
+            ``(joints, points (b, sum(level_points), 3))``, the first ``num_joints`` points being the joints.
 
         Raises:
             ValueError: on a wrong number of levels or masks, wrong point counts or coordinates,
                 mismatched batch or frame sizes, or NaN/inf at a visible point.
         """
         x, visible = self._check(levels, visibility)
+        score = self._scores(confidence, x)
         if self.num_frames > 1:
             x, visible = rearrange(x, "b t j c -> (b t) j c"), rearrange(visible, "b t j -> (b t) j")
+            score = None if score is None else rearrange(score, "b t j -> (b t) j")
         x = torch.where(visible[..., None], x, torch.zeros_like(x))  # hidden values never reach the graph
-        tokens = torch.where(visible[..., None], self.point_embed(x), self.missing_embed)
+        embedded = self.point_embed(x)
+        if score is not None:
+            score = torch.where(visible, score, torch.zeros_like(score))
+            embedded = embedded + self.confidence_embed(score[..., None])
+        tokens = torch.where(visible[..., None], embedded, self.missing_embed)
         tokens = tokens + self.pos_embed + self.level_embed[self.point_level]
         if self.queries is not None:
             tokens = torch.cat((tokens, repeat(self.queries, "j d -> n j d", n=tokens.shape[0])), dim=1)
         tokens = self.encoder(tokens)
+        if return_points:
+            if self.head != "sparse" or self.temporal is not None:
+                raise ValueError("return_points needs a single-frame lifter with head='sparse'")
+            points = self.to_joint(tokens)
+            return points[:, : self.num_joints], points
         out = tokens[:, : self.num_joints] if self.head == "sparse" else tokens[:, -self.num_joints :]
         if self.temporal is not None:
             out = rearrange(out, "(b t) j d -> (b j) t d", t=self.num_frames)

@@ -44,6 +44,11 @@ def _choose(logits: Tensor, temperature: float, generator: torch.Generator | Non
     return unpack(rearrange(picked, "n 1 -> n"), ps, "*")[0]
 
 
+def _chosen_prob(logits: Tensor, picked: Tensor) -> Tensor:
+    """``softmax(logits)`` at the picked codes: ``(..., k), (...) -> (...)``."""
+    return logits.float().softmax(dim=-1).gather(-1, picked[..., None]).squeeze(-1)
+
+
 class HierarchicalARPrior(nn.Module):
     """HiARM: predicts sparse and dense tokens part by part from a (partly hidden) sparse 2D pose.
 
@@ -243,7 +248,8 @@ class HierarchicalARPrior(nn.Module):
         temperature: float = 0.0,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
+        return_probs: bool = False,
+    ) -> tuple[Tensor, ...]:
         """Generate the tokens of every part, one part per step (``p`` steps).
 
         Runs in eval mode (dropout off; the previous mode is restored) under ``torch.inference_mode``;
@@ -258,9 +264,12 @@ class HierarchicalARPrior(nn.Module):
             use_cache: reuse the GCSAB keys/values of earlier steps (default). False recomputes the
                 whole sequence at every step; same tokens, for checks and benchmarks.
             generator: random source for sampling (ignored at temperature 0).
+            return_probs: also return the model's probability of every chosen token (the softmax of
+                the logits at temperature 1, whatever ``temperature`` picked with).
 
         Returns:
-            ``(q_s, q_d)``: ``(b, p)`` and ``(b, p, r)`` long token indices.
+            ``(q_s, q_d)``: ``(b, p)`` and ``(b, p, r)`` long token indices; with ``return_probs``
+            ``(q_s, q_d, p_s, p_d)`` with the probabilities ``p_s (b, p)`` and ``p_d (b, p, r)`` in (0, 1].
         """
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
@@ -271,14 +280,15 @@ class HierarchicalARPrior(nn.Module):
             self.eval()
         try:
             with torch.inference_mode():
-                q_s, q_d = self._generate(x_s, visibility, temperature, use_cache, generator)
+                out = self._generate(x_s, visibility, temperature, use_cache, generator, return_probs)
         finally:
             if was_training:
                 self.train()
-        return q_s.clone(), q_d.clone()
+        return tuple(t.clone() for t in out)
 
-    def _generate(self, x_s, visibility, temperature, use_cache, generator) -> tuple[Tensor, Tensor]:
-        """The ``p`` steps; inputs checked by `generate`. Returns ``(q_s (b, p), q_d (b, p, r))``."""
+    def _generate(self, x_s, visibility, temperature, use_cache, generator, with_probs=False) -> tuple[Tensor, ...]:
+        """The ``p`` steps; inputs checked by `generate`. Returns ``(q_s (b, p), q_d (b, p, r))``, and with
+        ``with_probs`` the chosen tokens' probabilities ``p_s (b, p)``, ``p_d (b, p, r)``."""
         # project the code tables once (k_s + k_d rows); every step is then a row lookup
         table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
         table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
@@ -298,15 +308,21 @@ class HierarchicalARPrior(nn.Module):
                 return self.gcsab(seq)[0][:, -1]
 
         h = advance(prefix, 0)                                      # (b, d): h^0 predicts part 1
-        sparse, dense = [], []
+        sparse, dense, prob_s, prob_d = [], [], [], []
         for i in range(self.num_parts):
-            q_s = _choose(self.head.sparse_logits(h), temperature, generator)                # (b,)
+            logits_s = self.head.sparse_logits(h)                                            # (b, k_s)
+            q_s = _choose(logits_s, temperature, generator)                                  # (b,)
             e_s = table_s[q_s]                                                               # (b, d)
-            q_d = _choose(self.head.dense_logits(h, e_s), temperature, generator)            # (b, r)
+            logits_d = self.head.dense_logits(h, e_s)                                        # (b, r, k_d)
+            q_d = _choose(logits_d, temperature, generator)                                  # (b, r)
             sparse.append(q_s)
             dense.append(q_d)
+            if with_probs:
+                prob_s.append(_chosen_prob(logits_s, q_s))
+                prob_d.append(_chosen_prob(logits_d, q_d))
             if i == self.num_parts - 1:
                 break
             g = summarise(torch.cat((e_s[:, None], table_d[q_d]), dim=1))                   # (b, d)
             h = advance(g[:, None], self.num_prefix + i)
-        return torch.stack(sparse, dim=1), torch.stack(dense, dim=1)
+        out = (sparse, dense, prob_s, prob_d) if with_probs else (sparse, dense)
+        return tuple(torch.stack(t, dim=1) for t in out)

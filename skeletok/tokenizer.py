@@ -50,6 +50,26 @@ __all__ = ["HierarchicalPoseTokenizer"]
 LOSS_TERMS = ("rec_dense", "rec_fine", "commit_sparse", "commit_dense", "local", "global", "total")
 
 
+def _masked_l1(pred: torch.Tensor, target: torch.Tensor, visible: torch.Tensor | None) -> torch.Tensor:
+    """Mean absolute error over the visible points only.
+
+    Args:
+        pred: ``(b, j, 2)`` reconstruction.
+        target: ``(b, j, 2)`` target; any value (NaN included) at invisible points.
+        visible: ``(b, j)`` bool, or ``None`` for all visible (then the plain mean absolute error).
+
+    Returns:
+        0-d tensor: the sum of ``|pred - target|`` over visible points and both coordinates, divided by
+        their count (at least 1, so nothing visible gives 0). Invisible points give neither loss nor gradient
+        (their target is replaced by a constant before the difference, then weighted by 0).
+    """
+    if visible is None:
+        return F.l1_loss(pred, target)
+    w = rearrange(visible.to(pred.dtype), "b j -> b j 1")
+    target = torch.where(w > 0, target, torch.zeros_like(target))  # NaN * 0 would be NaN
+    return ((pred - target).abs() * w).sum() / (w.sum() * pred.shape[-1]).clamp_min(1.0)
+
+
 class HierarchicalPoseTokenizer(nn.Module):
     """Two-level (sparse/dense) VQ tokenizer of fine 2D poses with dense and fine decoders.
 
@@ -121,6 +141,9 @@ class HierarchicalPoseTokenizer(nn.Module):
                 parts[name.split("_")[0]] = ids.tolist()
             parts["tok_d"] = repeat(torch.arange(p), "p -> (p r)", r=r).tolist()  # token (i, .) is part i's
             parts["tok_s"] = list(range(p))
+        for level in ("dense", "fine"):  # part id of every point (None for projection="dense"), for per-part scores
+            ids = None if parts[level] is None else torch.tensor(parts[level], dtype=torch.long)
+            self.register_buffer(f"{level}_part_ids", ids, persistent=False)
         mixer = dict(dim=dim, token_mlp_dim=token_mlp_dim, channel_mlp_dim=channel_mlp_dim, dropout=dropout)
         dec = dict(mixer, depth=depth if decoder_depth is None else decoder_depth)
         self.encoder_fine = PoseMixerEncoder(num_points=num_fine, num_tokens=p * r, in_dim=2, depth=depth,
@@ -224,17 +247,23 @@ class HierarchicalPoseTokenizer(nn.Module):
             return self._decode(zq_d, lifted)
 
     def forward(self, x_f: torch.Tensor, x_d: torch.Tensor, *, action: torch.Tensor | None = None,
-                visibility: torch.Tensor | None = None, return_loss_breakdown: bool = False):
+                visibility: torch.Tensor | None = None, dense_visibility: torch.Tensor | None = None,
+                return_loss_breakdown: bool = False):
         """Tokenise, reconstruct and compute the stage-1 loss.
 
         Args:
             x_f: ``(b, num_fine, 2)`` normalised fine 2D poses (input and fine target).
-            x_d: ``(b, num_dense, 2)`` normalised dense 2D poses (dense target).
+            x_d: ``(b, num_dense, 2)`` normalised dense 2D poses (dense target); NaN allowed where
+                ``dense_visibility`` is False.
             action: optional ``(b,)`` action labels in ``[0, num_actions)``; the global term is 0
                 without them or with ``num_actions == 0``.
             visibility: optional ``(b, num_fine)`` bool; invisible fine points are fed as missing and
                 left out of ``rec_fine``. In training mode a further ``mask_rate`` of the points is hidden
                 from the encoder (they stay in the loss).
+            dense_visibility: optional ``(b, num_dense)`` bool, ``True`` = the dense target is known; invisible
+                dense points (NaN allowed there) are left out of ``rec_dense`` exactly as invisible fine points are
+                left out of ``rec_fine``: they change neither the loss nor its gradients. With every point visible
+                (or ``None``) ``rec_dense`` is the plain mean absolute error.
             return_loss_breakdown: also return a dict of the loss terms.
 
         Returns:
@@ -246,7 +275,10 @@ class HierarchicalPoseTokenizer(nn.Module):
         """
         dims: dict[str, int] = {}
         visibility = self._check_poses(x_f, visibility, dims)
-        check_tensor("x_d", x_d, ("b", self.num_dense, 2), dims=dims)
+        check_tensor("x_d", x_d, ("b", self.num_dense, 2), dims=dims, finite=dense_visibility is None)
+        dense_visibility = check_visibility("dense_visibility", dense_visibility, ("b", self.num_dense), dims=dims)
+        if dense_visibility is not None and not (torch.isfinite(x_d) | ~dense_visibility[..., None]).all():
+            raise ValueError("x_d must be finite at visible dense points, got NaN/inf where dense_visibility is True")
         if action is not None:
             check_tensor("action", action, ("b",), dims=dims, kind="int")
             if self.num_actions > 0:
@@ -258,13 +290,8 @@ class HierarchicalPoseTokenizer(nn.Module):
         zq_s, zq_d, q_s, q_d, commit_s, commit_d, lifted = self._quantize(x_f, seen)
         x_d_hat, x_f_hat = self._decode(zq_d, lifted)
 
-        rec_dense = F.l1_loss(x_d_hat, x_d)
-        if visibility is None:
-            rec_fine = F.l1_loss(x_f_hat, x_f)
-        else:
-            w = rearrange(visibility.to(x_f_hat.dtype), "b j -> b j 1")
-            err = (x_f_hat - torch.nan_to_num(x_f)).abs() * w
-            rec_fine = err.sum() / (w.sum() * 2).clamp_min(1.0)
+        rec_dense = _masked_l1(x_d_hat, x_d, dense_visibility)
+        rec_fine = _masked_l1(x_f_hat, x_f, visibility)
         local = glob = x_f_hat.new_zeros(())
         if self.lambda_local != 0:
             local = self.lambda_local * local_alignment_loss(

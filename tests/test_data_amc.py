@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.asf_amc import AsfSkeleton, parse_amc, read_amc, read_asf, write_amc, write_asf
+from skeletok.data.motion.asf_amc import AsfSkeleton, parse_amc, read_amc, read_asf, write_amc, write_asf
 from skeletok.data.motion import read_motion
 from skeletok.errors import MotionFileError, MotionWarning
 

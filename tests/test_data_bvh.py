@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.bvh import BvhSkeleton, parse_bvh, read_bvh, write_bvh
+from skeletok.data.motion.bvh import BvhSkeleton, parse_bvh, read_bvh, write_bvh
 from skeletok.data.motion import read_motion
 from skeletok.errors import MotionFileError, MotionWarning
 

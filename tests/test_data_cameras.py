@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skeletok.data.cameras import (
+from skeletok.data.views.cameras import (
     Camera,
     cameras_from_arrays,
     cameras_to_arrays,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skeletok.cli import main
-from skeletok.data.fileformat import load_dataset
+from skeletok.data.sets.fileformat import load_dataset
 
 # A small CMU-named skeleton, Y-up, centimetres: (name, parent, offset); end sites appended by the writer.
 JOINTS = [
@@ -89,7 +89,7 @@ def test_from_mocap_builds_a_valid_file(built, capsys):
     assert len(d["world_sparse"]) == 2 * 13  # 16 frames at 30 fps -> 13 frames at 25 fps
     assert set(d["split"]) == {0, 1}
     assert all(str(s).endswith(".bvh") for s in d["sequence_source"])
-    from skeletok.data.mapping import detect_mapping
+    from skeletok.data.motion.mapping import detect_mapping
     from skeletok.data.motion import read_motion
 
     detected = detect_mapping(read_motion(str(d["sequence_source"][0])).joint_names)
@@ -119,9 +119,9 @@ def test_show_writes_a_png(built, tmp_path, capsys):
 
 
 def test_show_mesh_matches_points(built):
-    from skeletok.data.body import BodyModel
-    from skeletok.data.levels import build_levels
-    from skeletok.data.show import posed_mesh
+    from skeletok.data.body.model import BodyModel
+    from skeletok.data.body.levels import build_levels
+    from skeletok.data.sets.show import posed_mesh
 
     d = load_dataset(built)
     body = BodyModel.load()
@@ -149,13 +149,13 @@ def test_errors_exit_2(built, tmp_path, capsys):
 
 
 def test_build_tiny_default(tmp_path, capsys):
-    pytest.importorskip("skeletok.data.motion_assets")
+    pytest.importorskip("skeletok.data.motion.assets")
     out = tmp_path / "default.npz"
     assert main(["data", "build", "--out", str(out), "--max-frames", "4"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     d = load_dataset(out)
     assert (np.bincount(d["sequence"]) <= 4).all() and set(d["split"]) == {0, 1, 2}
-    from skeletok.data.build import DEFAULT_TEST_SEQUENCES, DEFAULT_VAL_SEQUENCES
+    from skeletok.data.sets.build import DEFAULT_TEST_SEQUENCES, DEFAULT_VAL_SEQUENCES
 
     takes = d["sequence_take"]
     split_of = {str(t): int(d["split"][d["sequence"] == s][0]) for s, t in enumerate(takes)}
@@ -167,11 +167,19 @@ def test_build_tiny_default(tmp_path, capsys):
     # the walker clips are near duplicates of each other: one group, one side of the split
     walker = [s for s, t in enumerate(takes) if "walker/" in str(t)]
     assert len(set(d["sequence_group"][walker].tolist())) == 1
+    # `build` films the default dataset with the fixed rig: no rig_shift, every pixel the fixed cameras' projection
+    from skeletok.data.views.cameras import cameras_from_arrays, h36m_like_rig
+    from skeletok.data.sets.build import RIG_TARGET
+
+    assert "rig_shift" not in d
+    for k, cam in enumerate(h36m_like_rig(RIG_TARGET)):
+        np.testing.assert_allclose(cameras_from_arrays(d)[k].t, cam.t, atol=1e-5)
+        np.testing.assert_allclose(d["pix_fine"][:, k], cam.project(d["world_fine"]), atol=1e-2)
 
 
 def test_build_assets_wiring(tmp_path, monkeypatch, capsys):
-    import skeletok.data.body_assets as body_assets
-    import skeletok.data.motion_assets as motion_assets
+    import skeletok.data.body.assets as body_assets
+    import skeletok.data.motion.assets as motion_assets
 
     calls = {}
 

@@ -3,15 +3,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from skeletok.data.actions import action_from_name, assign_actions, pseudo_labels
-from skeletok.data.body import BodyModel
-from skeletok.data.build import RIG_TARGET, build_dataset, split_by_sequence
-from skeletok.data.cameras import cameras_from_arrays, normalize_screen
-from skeletok.data.dataset import HierarchicalPoseDataset
-from skeletok.data.fileformat import load_dataset, save_dataset
-from skeletok.data.levels import build_levels
+from skeletok.data.sets.actions import action_from_name, assign_actions, pseudo_labels
+from skeletok.data.body.model import BodyModel
+from skeletok.data.sets.build import RIG_TARGET, build_dataset, split_by_sequence
+from skeletok.data.views.cameras import cameras_from_arrays, normalize_screen
+from skeletok.data.sets.dataset import HierarchicalPoseDataset
+from skeletok.data.sets.fileformat import load_dataset, save_dataset
+from skeletok.data.body.levels import build_levels
 from skeletok.data.motion import Motion
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.views.occlusion import Occlusion
 
 
 def _rot_z(angle):
@@ -211,7 +211,7 @@ def test_assign_actions_uses_pseudo_labels_when_uninformative():
 
 
 def test_default_paths(monkeypatch, tmp_path):
-    from skeletok.data.paths import default_dataset_path
+    from skeletok.data.sets.paths import default_dataset_path
 
     monkeypatch.delenv("SKELETOK_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -284,3 +284,32 @@ def test_batched_items_match_single_items(tiny):
     assert min(hidden) == 0 and max(hidden) >= 5  # probability 0.5: some items untouched, others occluded
     with pytest.raises(IndexError):
         ds.__getitems__([0, len(ds)])
+
+
+def test_levels_3d_are_the_points_in_the_camera_frame(tiny):
+    arrays = load_dataset(tiny)
+    plain = HierarchicalPoseDataset(tiny, split="all")
+    ds = HierarchicalPoseDataset(tiny, split="all", levels_3d=True)
+    assert "dense_3d" not in plain[0]
+    for index in (0, 5, len(ds) - 1):
+        item, f, c = ds[index], *divmod(index, ds.num_cameras)
+        frame = ds.frames[f]
+        for key, level in (("dense_3d", "world_dense"), ("fine_3d", "world_fine")):
+            rel = arrays[level][frame] - arrays["world_sparse"][frame, :1]
+            expect = rel @ arrays["cam_R"][c].T  # root-relative camera frame (the translation cancels)
+            np.testing.assert_allclose(item[key].numpy(), expect, atol=1e-5)
+        # the same frame as sparse_3d: camera-frame points minus the camera-frame root
+        cam = arrays["world_sparse"][frame] @ arrays["cam_R"][c].T
+        np.testing.assert_allclose(item["sparse_3d"].numpy(), cam - cam[:1], atol=1e-5)
+        torch.testing.assert_close(item["sparse_2d"], plain[index]["sparse_2d"])
+    # random views: rotations of the same root-relative offsets (lengths kept), consistent with sparse_3d
+    views = HierarchicalPoseDataset(tiny, split="all", random_views=True, seed=3, levels_3d=True)
+    for index in (1, 7):
+        item, frame = views[index], views.frames[index // views.num_cameras]
+        rel = arrays["world_fine"][frame] - arrays["world_sparse"][frame, :1]
+        np.testing.assert_allclose(item["fine_3d"].norm(dim=-1).numpy(), np.linalg.norm(rel, axis=-1), atol=1e-4)
+        joints = arrays["world_sparse"][frame] - arrays["world_sparse"][frame, :1]
+        # one rotation maps both: recover it from the joints (least squares) and apply it to the fine points
+        u, _, vt = np.linalg.svd(joints.T @ item["sparse_3d"].numpy().astype(np.float64))
+        rot = (u @ vt).T
+        np.testing.assert_allclose(item["fine_3d"].numpy(), rel @ rot.T, atol=1e-3)

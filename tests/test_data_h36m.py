@@ -1,16 +1,20 @@
 import copy
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.cameras import look_at, normalize_screen
-from skeletok.data.dataset import HierarchicalPoseDataset
-from skeletok.data.fileformat import load_dataset
-from skeletok.data.h36m import (
+from skeletok.data.views.cameras import look_at, normalize_screen
+from skeletok.data.sets.dataset import HierarchicalPoseDataset
+from skeletok.data.sets.fileformat import load_dataset
+from skeletok.data.sets.h36m import (
     CAMERA_IDS,
+    H36M_32_NAMES,
     H36M_32_TO_17,
     h36m_action,
     h36m_cameras,
@@ -66,10 +70,55 @@ def calibration_files(tmp_path_factory):
     return root / "videopose3d_cameras.json", root / "camera-parameters.json", layout_a, layout_b
 
 
-def _poses32(rng, t):
-    base = np.array([0.0, 0.0, 0.95]) + rng.normal(scale=0.3, size=(32, 3)) * [1.0, 1.0, 2.0]
-    drift = np.linspace(0, 0.3, t)[:, None, None] * np.array([1.0, 0.5, 0.0])
-    return (base + drift + rng.normal(scale=0.01, size=(t, 32, 3))).astype(np.float32)
+def mocap_h36m32(motion, start=0, t=None, size=1.0):
+    """Human3.6M's 32 joints (VideoPose3D order, metres, Z-up) from a shipped real mocap take (canonical names).
+
+    The H36M pelvis is the mid-point of the hips; the thorax the mid-point of the clavicle heads; the spine base
+    sits on the pelvis and the clavicle copies on the thorax (as in the real data); toes missing from a take are
+    put on the foot's line, the hand landmarks on the wrist. The subject is scaled by ``size`` about the ground
+    point under its first pelvis and its mean pelvis moved onto x = y = 0 (the capture volume's centre).
+    """
+    names = motion.joint_names
+    p = motion.positions[start: None if t is None else start + t].astype(np.float64)
+
+    def get(k):
+        return p[:, names.index(k)]
+
+    out = {}
+    pelvis = 0.5 * (get("LeftUpLeg") + get("RightUpLeg"))
+    for side in ("Left", "Right"):
+        s = side.lower()
+        foot = get(f"{side}Foot")
+        tip = get(f"{side}ToeBase_End") if f"{side}ToeBase_End" in names else None
+        toe = get(f"{side}ToeBase") if f"{side}ToeBase" in names else foot + 0.7 * (tip - foot)
+        tip = tip if tip is not None else toe + 0.5 * (toe - foot)
+        out.update({f"{s}_hip": get(f"{side}UpLeg"), f"{s}_knee": get(f"{side}Leg"), f"{s}_ankle": foot,
+                    f"{s}_toe": toe, f"{s}_toe_tip": tip, f"{s}_shoulder": get(f"{side}Arm"),
+                    f"{s}_elbow": get(f"{side}ForeArm"), f"{s}_wrist": get(f"{side}Hand")})
+        for extra in ("thumb", "thumb_tip", "hand", "hand_tip"):
+            out[f"{s}_{extra}"] = get(f"{side}Hand")
+    thorax = 0.5 * (get("LeftShoulder") + get("RightShoulder"))
+    out.update(pelvis=pelvis, spine_base=pelvis, spine=get("Spine"), thorax=thorax, neck_nose=get("Head"),
+               head=get("Head_End"), left_clavicle=thorax, right_clavicle=thorax)
+    pos = np.stack([out[k] for k in H36M_32_NAMES], axis=1)
+    ground = np.append(pos[0, 0, :2], 0.0)
+    pos = ground + size * (pos - ground)
+    pos[..., :2] -= pos[:, 0, :2].mean(0)
+    return pos.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def mocap():
+    from skeletok.data.motion.assets import load_motion_assets
+
+    return {m.name: m for m in load_motion_assets(sources=["bvh_mixamo", "bvh_mocapbank"])}
+
+
+def _poses32(mocap, subject, action, t):
+    """Each fixture sequence's joints: real mocap takes, S9 a smaller subject (x0.94)."""
+    take, start = {("S1", "Walking 1"): ("bvhtoolbox/test_mocapbank", 0), ("S1", "Directions"):
+                   ("bvhtoolbox/test_freebvh", 20), ("S9", "Eating"): ("bvhtoolbox/test_mocapbank", 200)}[subject, action]
+    return mocap_h36m32(mocap[take], start, t, size=0.94 if subject == "S9" else 1.0)
 
 
 def _cylinder(rows=12, cols=20, radius=0.2, height=1.6):
@@ -85,16 +134,18 @@ def _cylinder(rows=12, cols=20, radius=0.2, height=1.6):
 
 
 @pytest.fixture(scope="module")
-def h36m_files(tmp_path_factory, calibration_files):
+def h36m_files(tmp_path_factory, calibration_files, mocap):
     rng = np.random.default_rng(0)
     root = tmp_path_factory.mktemp("h36m")
-    pos3d = {s: {a: _poses32(rng, t) for a, t in acts.items()} for s, acts in ACTIONS.items()}
+    pos3d = {s: {a: _poses32(mocap, s, a, t) for a, t in acts.items()} for s, acts in ACTIONS.items()}
     pos2d = {}
     for s, acts in pos3d.items():
         cams = h36m_cameras(s, calibration=calibration_files[1])
-        # detections: the projection plus noise, one frame shorter than the mocap (as in the real files)
-        pos2d[s] = {a: [(c.project(p[:, list(H36M_32_TO_17)]) + rng.normal(scale=2.0, size=(len(p), 17, 2)))[:-1]
-                        .astype(np.float32) for c in cams] for a, p in acts.items()}
+        # detections: the projection plus noise, one frame longer than the mocap (as in the real files, which
+        # VideoPose3D cuts to the mocap's length)
+        pos2d[s] = {a: [(c.project(np.concatenate([p, p[-1:]])[:, list(H36M_32_TO_17)])
+                         + rng.normal(scale=2.0, size=(len(p) + 1, 17, 2))).astype(np.float32) for c in cams]
+                    for a, p in acts.items()}
     meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
     np.savez_compressed(root / "data_3d_h36m.npz", positions_3d=pos3d)
     np.savez_compressed(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz", positions_2d=pos2d, metadata=meta)
@@ -197,7 +248,8 @@ def test_loaders(h36m_files):
     only = load_h36m_3d(root / "data_3d_h36m.npz", subjects=["S9"])
     assert list(only) == ["S9"]
     det, meta = load_h36m_2d(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
-    assert meta["layout_name"] == "h36m" and len(det["S1"]["Directions"]) == 4
+    assert meta["layout_name"] == "h36m" and meta["layout_read"] == "h36m" and "conversion" not in meta
+    assert len(det["S1"]["Directions"]) == 4
     np.testing.assert_array_equal(det["S1"]["Directions"][2], pos2d["S1"]["Directions"][2])
     with pytest.raises(ValueError, match="subjects.*S5"):
         load_h36m_3d(root / "data_3d_h36m.npz", subjects=["S5"])
@@ -209,6 +261,121 @@ def test_loaders(h36m_files):
     np.savez(root / "bad_shape.npz", positions_3d={"S1": {"Walk": np.zeros((3, 20, 3))}})
     with pytest.raises(ValueError, match="must be \\(t, 32, 3\\)"):
         load_h36m_3d(root / "bad_shape.npz")
+
+
+def test_frame_counts_that_differ_between_3d_and_2d(h36m_files, tmp_path):
+    root, pos3d, pos2d, cameras = h36m_files
+    short = copy.deepcopy(pos2d)
+    short["S9"]["Eating"][2] = short["S9"]["Eating"][2][:9]  # one camera stops 3 frames before the 3D
+    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+    np.savez(tmp_path / "short_2d.npz", positions_2d=short, metadata=meta)
+    with pytest.raises(ValueError, match=r"short_2d\.npz: S9/Eating has \[13, 13, 9, 13\] 2D frames .* 12 3D frames"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, data_2d=tmp_path / "short_2d.npz",
+                        levels_from="none", out=tmp_path / "x.npz")
+    bad = copy.deepcopy(pos3d)
+    bad["S1"]["Directions"][3, 5] = np.nan
+    np.savez(tmp_path / "nan_3d.npz", positions_3d=bad)
+    with pytest.raises(ValueError, match=r"nan_3d\.npz: positions_3d\['S1'\]\['Directions'\] holds 3 NaN"):
+        load_h36m_3d(tmp_path / "nan_3d.npz")
+
+
+COCO_META = {"layout_name": "coco", "num_joints": 17,
+             "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]}
+H36M_META = {"layout_name": "h36m", "num_joints": 17,
+             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+
+
+def _as_coco(h36m):
+    """COCO-ordered keypoints of H36M-17 ones: limbs and hips as they are, the nose on neck_nose, eyes and ears
+    around it (2 and 6 px out, 4 px up)."""
+    from skeletok.skeleton import COCO_17, H36M_17
+
+    out = np.zeros_like(h36m)
+    for name in COCO_17.joint_names:
+        if name in H36M_17.joint_names:
+            out[..., COCO_17.index(name), :] = h36m[..., H36M_17.index(name), :]
+    nose = h36m[..., H36M_17.index("neck_nose"), :]
+    out[..., 0, :] = nose
+    for name, dx in (("left_eye", 2.0), ("right_eye", -2.0), ("left_ear", 6.0), ("right_ear", -6.0)):
+        out[..., COCO_17.index(name), :] = nose + np.float32([dx, -4.0])
+    return out
+
+
+def test_coco_ordered_detections_are_converted_and_said(h36m_files, tmp_path, capsys):
+    from skeletok.cli import main
+    from skeletok.skeleton import H36M_17
+
+    root, _, pos2d, cameras = h36m_files
+    coco = {s: {a: [_as_coco(v) for v in views] for a, views in acts.items()} for s, acts in pos2d.items()}
+    np.savez(tmp_path / "coco_2d.npz", positions_2d=coco, metadata=COCO_META)
+    det, meta = load_h36m_2d(tmp_path / "coco_2d.npz")
+    assert meta["layout_read"] == "coco" and "pelvis = mid-hips" in meta["conversion"]
+    got, src = det["S9"]["Eating"][1], pos2d["S9"]["Eating"][1]
+    limbs = [H36M_17.index(n) for n in H36M_17.joint_names if n.split("_")[-1] in
+             ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+    np.testing.assert_array_equal(got[:, limbs], src[:, limbs])  # one to one
+    np.testing.assert_allclose(got[:, 0], 0.5 * (src[:, 1] + src[:, 4]), atol=1e-4)  # pelvis = mid-hips
+    np.testing.assert_allclose(got[:, 8], 0.5 * (src[:, 11] + src[:, 14]), atol=1e-4)  # thorax = mid-shoulders
+    np.testing.assert_array_equal(got[:, 9], src[:, 9])  # neck_nose = nose
+    # the command says what it did
+    out = tmp_path / "coco.npz"
+    assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--cameras", str(cameras), "--data-2d",
+                 str(tmp_path / "coco_2d.npz"), "--subjects", "S9", "--levels", "none", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "COCO-ordered keypoints converted to Human3.6M-17 order" in printed and "coco_2d.npz" in printed
+    np.testing.assert_array_equal(load_dataset(out)["det_sparse"][:, 1, limbs], src[:12, limbs])
+
+
+@pytest.mark.parametrize("meta, layout, message", [
+    (None, "auto", r"bad_2d\.npz: has no 'metadata' .*--layout-2d h36m or --layout-2d coco"),
+    ({**H36M_META, "keypoints_symmetry": COCO_META["keypoints_symmetry"]}, "auto",
+     r"bad_2d\.npz: metadata contradicts itself: layout_name 'h36m' but keypoints_symmetry .* the coco layout's"),
+    ({**H36M_META, "layout_name": "openpose"}, "auto", r"bad_2d\.npz: .*'openpose' is not a supported 2D layout"),
+    ({**H36M_META, "num_joints": 25}, "auto", r"bad_2d\.npz: metadata says num_joints=25"),
+    (H36M_META, "coco", r"bad_2d\.npz: metadata says the keypoints are in 'h36m' order, but layout 'coco'"),
+])
+def test_2d_layouts_that_cannot_be_read_are_refused(h36m_files, tmp_path, meta, layout, message):
+    from skeletok.errors import KeypointFileError
+
+    root, _, pos2d, cameras = h36m_files
+    np.savez(tmp_path / "bad_2d.npz", positions_2d=pos2d, **({} if meta is None else {"metadata": meta}))
+    with pytest.raises(KeypointFileError, match=message):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, data_2d=tmp_path / "bad_2d.npz",
+                        layout_2d=layout, levels_from="none", out=tmp_path / "x.npz")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), layout=st.sampled_from(["h36m", "coco"]), frames=st.integers(1, 6),
+       with_symmetry=st.booleans())
+def test_2d_reader_follows_the_metadata(tmp_path, seed, layout, frames, with_symmetry):
+    from skeletok.skeleton import coco17_to_h36m17
+
+    rng = np.random.default_rng(seed)
+    views = [rng.uniform(0, 1000, size=(frames, 17, 2)).astype(np.float32) for _ in range(4)]
+    meta = dict(COCO_META if layout == "coco" else H36M_META)
+    if not with_symmetry:
+        del meta["keypoints_symmetry"]
+    path = tmp_path / f"{layout}_{seed}.npz"
+    np.savez(path, positions_2d={"S1": {"Walking": views}}, metadata=meta)
+    got, read = load_h36m_2d(path)
+    assert read["layout_read"] == layout and ("conversion" in read) == (layout == "coco")
+    for view, out in zip(views, got["S1"]["Walking"]):
+        expect = coco17_to_h36m17(view)[0] if layout == "coco" else view
+        np.testing.assert_array_equal(out, expect)
+
+
+def test_2d_without_metadata_read_in_the_order_given(h36m_files, tmp_path):
+    root, _, pos2d, _ = h36m_files
+    coco = {s: {a: [_as_coco(v) for v in views] for a, views in acts.items()} for s, acts in pos2d.items()}
+    np.savez(tmp_path / "plain_coco.npz", positions_2d=coco)
+    as_coco, meta = load_h36m_2d(tmp_path / "plain_coco.npz", layout="coco")
+    assert meta["layout_read"] == "coco"
+    np.testing.assert_array_equal(as_coco["S1"]["Directions"][0][:, 2], pos2d["S1"]["Directions"][0][:, 2])
+    np.savez(tmp_path / "plain_h36m.npz", positions_2d=pos2d)
+    as_h36m, meta = load_h36m_2d(tmp_path / "plain_h36m.npz", layout="h36m")
+    np.testing.assert_array_equal(as_h36m["S1"]["Directions"][3], pos2d["S1"]["Directions"][3])
+    with pytest.raises(ValueError, match="layout must be"):
+        load_h36m_2d(tmp_path / "plain_h36m.npz", layout="openpose")
 
 
 def test_h36m_action_names():
@@ -246,23 +413,26 @@ def test_hierarchy_from_smpl_on_a_mesh():
 
 def test_h36m_to_dataset_with_detections(h36m_files, tmp_path):
     root, pos3d, _, cameras = h36m_files
-    out = h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras,
+    report = {}
+    out = h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, report=report, levels_from="none",
                           data_2d=root / "data_2d_h36m_cpn_ft_h36m_dbb.npz", out=tmp_path / "h36m.npz")
     d = load_dataset(out)
     assert list(d["sequence_names"]) == ["S1/Directions", "S1/Walking 1", "S9/Eating"]
-    assert len(d["world_sparse"]) == 10 + 13 + 11  # trimmed to the detections' length
+    assert len(d["world_sparse"]) == 11 + 14 + 12  # the detections (one frame longer) cut to the mocap's length
+    assert report["trimmed_2d"] == ["S1/Directions: 2D 12 -> 11 frames", "S1/Walking 1: 2D 15 -> 14 frames",
+                                    "S9/Eating: 2D 13 -> 12 frames"]
     assert sorted(d["action_names"]) == ["Directions", "Eating", "Walking"]
-    assert d["fps"] == 50.0 and d["det_sparse"].shape == (34, 4, 17, 2)
+    assert d["fps"] == 50.0 and d["det_sparse"].shape == (37, 4, 17, 2)
     assert (d["split"][d["sequence"] == 2] == 1).all() and (d["split"][d["sequence"] < 2] == 0).all()
     # 2D uses each subject's own calibrated cameras
     s9 = h36m_cameras("S9", calibration=cameras.with_name("camera-parameters.json"))  # the other layout
     rows = d["sequence"] == 2
     np.testing.assert_allclose(d["pix_sparse"][rows, 3], s9[3].project(d["world_sparse"][rows]), atol=1e-3)
     np.testing.assert_allclose(d["sequence_cam_R"][2], np.stack([c.R for c in s9]), atol=1e-6)
-    assert np.isnan(d["world_dense"]).all()
+    assert np.isnan(d["world_dense"]).all() and "sequence_fit_mm" not in d  # levels_from="none": NaN as before
     # without meshes the file carries the committed body's parts (as the default dataset does)
-    from skeletok.data.body import BodyModel
-    from skeletok.data.levels import build_levels
+    from skeletok.data.body.model import BodyModel
+    from skeletok.data.body.levels import build_levels
 
     body = BodyModel.load()
     levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
@@ -290,13 +460,105 @@ def test_h36m_to_dataset_with_smpl(h36m_files, tmp_path):
                           out=tmp_path / "h.npz", stride=2)
     d = load_dataset(out)
     assert d["fps"] == 25.0 and len(d["world_sparse"]) == 7 + 6 + 6
-    assert np.isfinite(d["world_fine"]).all() and d["parts_fine"].max() < 16
+    assert np.isfinite(d["world_fine"]).all() and d["parts_fine"].max() < 16 and "sequence_fit_mm" not in d
+    # the levels are the meshes' cluster means: the cylinder moves with the pelvis, so every frame's fine centroid
+    # sits at the pelvis plus the cylinder's own centroid offset
+    offset = d["world_fine"].mean(1) - d["world_sparse"][:, 0]
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[0], offset.shape), atol=1e-4)
     ds = HierarchicalPoseDataset(out, split="all")
     assert ds[0]["fine_visible"].all()
     with pytest.raises(ValueError, match="given together"):
         h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, smpl_vertices=smpl, out=tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="levels_from='smpl' needs smpl_vertices"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, levels_from="smpl", out=tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="smpl_vertices were given but levels_from='body'"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, smpl_vertices=smpl, smpl_faces=faces,
+                        levels_from="body", out=tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="levels_from must be"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, levels_from="mesh", out=tmp_path / "x.npz")
     with pytest.raises(ValueError, match="calibration file is required.*camera-parameters.json"):
         h36m_to_dataset(root / "data_3d_h36m.npz", cameras=None, out=tmp_path / "x.npz")
+
+
+# Fit of the body retargeted onto the fixture's real mocap (BVH takes whose landmarks sit otherwise than the
+# body's), as measured: mean 7.5-21 mm per sequence, at most 49 mm (the neck_nose and head top of one take). The
+# bounds leave a margin. Without the bone lengths fitted (proportions=False), 36-55 mm, up to 13 cm.
+FIT_MEAN_MM, FIT_MAX_MM = 30.0, 80.0
+
+
+def test_h36m_levels_from_the_body_without_smpl(h36m_files, tmp_path):
+    root, pos3d, _, cameras = h36m_files
+    report = {}
+    out = h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, out=tmp_path / "body.npz", report=report)
+    d = load_dataset(out)
+    n = 11 + 14 + 12
+    assert report["levels_from"] == "body" and len(d["world_fine"]) == n
+    for key in ("world_dense", "world_fine", "pix_dense", "pix_fine"):
+        assert np.isfinite(d[key]).all(), key  # every frame has dense/fine ground truth
+    # the fit, per sequence in the file and per subject in the report
+    assert d["sequence_fit_mm"].shape == (3,) and (d["sequence_fit_mm"] > 5).all()
+    assert (d["sequence_fit_mm"] < FIT_MEAN_MM).all()
+    assert report["fit_all"]["frames"] == n and report["fit_all"]["mean_mm"] < FIT_MEAN_MM
+    assert report["fit_all"]["max_mm"] < FIT_MAX_MM
+    assert report["fit"]["S1"]["frames"] == 25 and report["fit"]["S9"]["frames"] == 12
+    # S9 is the same mocap made 6 % smaller: the body is sized to the subject
+    assert report["fit"]["S9"]["scale"] < report["fit"]["S1"]["scale"]
+    assert report["fit"]["S9"]["scale"] == pytest.approx(0.94 * 0.97, abs=0.03)
+    sparse, fine, dense = d["world_sparse"], d["world_fine"], d["world_dense"]
+    np.testing.assert_array_equal(sparse[d["sequence"] == 2], pos3d["S9"]["Eating"][:, list(H36M_32_TO_17)])
+    # the levels sit on the subject: fine centroid near the joints' centroid, points within the joints' box
+    # (grown by the flesh around the joints: hands, feet, head), each level's extent like the joints'
+    assert np.linalg.norm(fine.mean(1) - sparse.mean(1), axis=-1).max() < 0.15
+    assert np.linalg.norm(dense.mean(1) - fine.mean(1), axis=-1).max() < 0.05
+    lo, hi = sparse.min(1, keepdims=True), sparse.max(1, keepdims=True)
+    for level in (fine, dense):
+        assert (level > lo - 0.2).all() and (level < hi + 0.2).all()
+    height = lambda x: x[..., 2].max(1) - x[..., 2].min(1)  # noqa: E731
+    np.testing.assert_allclose(height(fine), height(sparse), rtol=0.25)
+    # each fine point lies near its part's bone (the file's joints): the body's surface, a few cm out
+    from skeletok.skeleton import H36M_17
+
+    a = sparse[:, [p for p, _ in H36M_17.parts]][:, d["parts_fine"]]  # (n, 96, 3) bone start of each point's part
+    b = sparse[:, [c for _, c in H36M_17.parts]][:, d["parts_fine"]]
+    s = np.clip(((fine - a) * (b - a)).sum(-1) / ((b - a) ** 2).sum(-1), 0, 1)
+    dist = np.linalg.norm(fine - (a + s[..., None] * (b - a)), axis=-1)
+    assert np.median(dist) < 0.12 and np.percentile(dist, 90) < 0.2
+    # projections are the levels seen by each subject's own cameras
+    s9 = h36m_cameras("S9", calibration=cameras)
+    rows = d["sequence"] == 2
+    np.testing.assert_allclose(d["pix_fine"][rows, 1], s9[1].project(fine[rows]), atol=1e-3)
+    ds = HierarchicalPoseDataset(out, split="all")
+    assert ds[3]["fine_visible"].all() and ds[3]["dense_visible"].all()
+
+
+def test_fit_body_to_h36m_directly(mocap):
+    from skeletok.data.sets.h36m import choose_body_shape, fit_body_to_h36m
+    from skeletok.skeleton import H36M_17
+
+    pos = _poses32(mocap, "S1", "Directions", 6)
+    fit = fit_body_to_h36m(pos)
+    shape, scale = choose_body_shape(pos[:, list(H36M_32_TO_17)])
+    assert (fit.shape, fit.scale) == (shape, pytest.approx(scale))
+    assert fit.dense.shape == (6, 48, 3) and fit.fine.shape == (6, 96, 3) and fit.error_mm.shape == (6, 17)
+    np.testing.assert_allclose(fit.sparse[:, 0], pos[:, 0], atol=1e-5)  # pelvis on pelvis: 0 mm there
+    np.testing.assert_allclose(fit.error_mm, 1000 * np.linalg.norm(fit.sparse - pos[:, list(H36M_32_TO_17)], axis=-1),
+                               rtol=1e-5)
+    assert fit.error_mm.mean() < FIT_MEAN_MM
+    # 17-joint files retarget too (no toes: the feet keep the shin's turn), close to the 32-joint fit
+    fit17 = fit_body_to_h36m(pos[:, list(H36M_32_TO_17)], shape=fit.shape, scale=fit.scale)
+    assert abs(fit17.error_mm.mean() - fit.error_mm.mean()) < 10
+    # the bones take the file's lengths: legs (directions matched exactly by the retargeting) land on the joints
+    legs = [H36M_17.index(f"{s}_{j}") for s in ("left", "right") for j in ("hip", "knee", "ankle")]
+    assert fit.error_mm[:, legs].max() < 2.0
+    np.testing.assert_allclose(np.linalg.norm(fit.sparse[:, 5] - fit.sparse[:, 4], axis=-1),
+                               np.linalg.norm(pos[:, 7] - pos[:, 6], axis=-1), atol=2e-3)  # left thigh, metres
+    plain = fit_body_to_h36m(pos, shape=fit.shape, scale=fit.scale, proportions=False)
+    assert plain.error_mm.mean() > fit.error_mm.mean() + 10  # the body's own proportions fit worse
+    # moving the subject moves the levels with it
+    moved = fit_body_to_h36m(pos + np.float32([1.0, -0.5, 0.0]), shape=fit.shape, scale=fit.scale)
+    np.testing.assert_allclose(moved.fine - fit.fine, np.broadcast_to([1.0, -0.5, 0.0], fit.fine.shape), atol=1e-4)
+    with pytest.raises(ValueError, match="positions must have shape"):
+        fit_body_to_h36m(pos[:, :20])
 
 
 def test_from_h36m_command(h36m_files, tmp_path, capsys):
@@ -307,7 +569,16 @@ def test_from_h36m_command(h36m_files, tmp_path, capsys):
     data_3d = str(root / "data_3d_h36m.npz")
     assert main(["data", "from-h36m", data_3d, "--cameras", str(cameras), "--data-2d",
                  str(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz"), "--subjects", "S9", "--out", str(out)]) == 0
-    assert f"wrote {out} (11 frames x 4 cameras, 1 sequences" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out} (12 frames x 4 cameras, 1 sequences" in printed
+    assert "note: S9/Eating: 2D 13 -> 12 frames" in printed
+    assert "dense/fine levels: skeletok's body retargeted" in printed
+    assert re.search(r"S9 +body shape \d, size x0\.9\d\d, 12 frames: mean \d+\.\d mm", printed)
+    assert np.isfinite(load_dataset(out)["world_fine"]).all()
+    assert main(["data", "from-h36m", data_3d, "--cameras", str(cameras), "--subjects", "S9", "--levels", "none",
+                 "--out", str(out)]) == 0
+    assert "only the sparse-only lifter trains on this file" in capsys.readouterr().out
+    assert np.isnan(load_dataset(out)["world_fine"]).all()
     assert main(["data", "from-h36m", data_3d, "--cameras", str(cameras), "--subjects", "S2", "--out", str(out)]) == 2
     assert "skeletok: error" in capsys.readouterr().err
     # without --cameras: say where the calibration comes from
@@ -319,7 +590,7 @@ def test_from_h36m_command(h36m_files, tmp_path, capsys):
 
 
 def test_show_h36m_without_mesh(h36m_files, tmp_path):
-    from skeletok.data.show import show_frame
+    from skeletok.data.sets.show import show_frame
 
     root, _, _, cameras = h36m_files
     data = h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, out=tmp_path / "h.npz", subjects=["S1"])

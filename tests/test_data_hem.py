@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse import csgraph
 
-from skeletok.data.hem import (
+from skeletok.data.body.hem import (
     coarsen_graph,
     coarsen_mesh,
     connected_components,
@@ -19,7 +19,7 @@ from skeletok.data.hem import (
     mesh_adjacency,
     vertex_areas,
 )
-from skeletok.data.matching import greedy_matching, grow_matching, maximum_matching
+from skeletok.data.body.matching import greedy_matching, grow_matching, maximum_matching
 
 
 def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:

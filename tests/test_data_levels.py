@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.levels import RIG_TO_PART, BodyLevels, _rig_parts, build_levels
+from skeletok.data.body.levels import RIG_TO_PART, BodyLevels, _rig_parts, build_levels
 from skeletok.skeleton import H36M_17
 
 J = {name: i for i, name in enumerate(H36M_17.joint_names)}

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skeletok.data.arrays import HOLOSOMA_JOINTS, read_positions, write_positions
-from skeletok.data.deepmimic import DEEPMIMIC_JOINTS, URDF_ORIGINS, read_deepmimic
+from skeletok.data.motion.arrays import HOLOSOMA_JOINTS, read_positions, write_positions
+from skeletok.data.motion.deepmimic import DEEPMIMIC_JOINTS, URDF_ORIGINS, read_deepmimic
 from skeletok.data.motion import Motion, read_motion
 from skeletok.errors import MotionFileError, MotionWarning
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from skeletok.data.mapping import get_mapping
-from skeletok.data.motion_assets import ASSET_DIR, SOURCES, _save, load_motion_assets
+from skeletok.data.motion.mapping import get_mapping
+from skeletok.data.motion.assets import ASSET_DIR, SOURCES, _save, load_motion_assets
 
 HOLOSOMA_FRAMES = [2801, 2423, 3011, 2401, 2303]  # 12,939 frames at 120 fps
 DEEPMIMIC_CLIPS = 20

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from skeletok.data.arrays import HOLOSOMA_JOINTS, HOLOSOMA_PARENTS, parents_from_table
-from skeletok.data.deepmimic import DEEPMIMIC_JOINTS, DEEPMIMIC_PARENTS
-from skeletok.data.mapping import CANONICAL_JOINTS, CANONICAL_PARENTS, PRESETS, JointMapping, detect_mapping, get_mapping
+from skeletok.data.motion.arrays import HOLOSOMA_JOINTS, HOLOSOMA_PARENTS, parents_from_table
+from skeletok.data.motion.deepmimic import DEEPMIMIC_JOINTS, DEEPMIMIC_PARENTS
+from skeletok.data.motion.mapping import JointMapping, detect_mapping, get_mapping
+from skeletok.data.motion.presets import CANONICAL_JOINTS, CANONICAL_PARENTS, PRESETS
 from skeletok.data.motion import Motion
 
 MIXAMO = ["Hips", "Spine", "Spine1", "Spine2", "Neck", "Head", "HeadTop_End", "LeftShoulder", "LeftArm", "LeftForeArm",

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skeletok.data.occlusion import H36M_DETECTOR_SCALE, Occlusion, add_detector_noise, crop_box, mask_joints
+from skeletok.data.views.occlusion import H36M_DETECTOR_SCALE, Occlusion, add_detector_noise, crop_box, mask_joints
 
 
 @settings(max_examples=30, deadline=None)

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.body import BodyModel
+from skeletok.data.body.model import BodyModel
 from skeletok.data.motion import Motion
-from skeletok.data.retarget import kabsch_rotation, retarget, swing_rotation
+from skeletok.data.motion.retarget import kabsch_rotation, retarget, swing_rotation
 
 # joints with a sparse (Human3.6M-like) marker set, in rig names
 SPARSE = ["Hips", "LeftUpLeg", "LeftLeg", "LeftFoot", "RightUpLeg", "RightLeg", "RightFoot", "Spine1", "Neck1",
@@ -165,7 +165,7 @@ def test_tail_landmarks_orient_leaf_bones(body):
 
 def test_with_a_mapping_preset(body):
     """A DeepMimic-named motion through the ``deepmimic`` preset: its limb bones are matched on the rig."""
-    from skeletok.data.mapping import get_mapping
+    from skeletok.data.motion.mapping import get_mapping
 
     motion, _ = rig_motion(body, shape=5, seed=13)
     names = {"root": "Hips", "chest": "Spine", "neck": "Neck"}

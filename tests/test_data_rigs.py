@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from skeletok.cli import main
-from skeletok.data.arrays import SMPL_JOINTS, read_positions
-from skeletok.data.bvh import read_bvh
-from skeletok.data.mapping import REQUIRED_LANDMARKS, best_mapping, detect_mapping, get_mapping, name_key
+from skeletok.data.motion.arrays import SMPL_JOINTS, read_positions
+from skeletok.data.motion.bvh import read_bvh
+from skeletok.data.motion.mapping import best_mapping, detect_mapping, get_mapping, name_key
+from skeletok.data.motion.presets import REQUIRED_LANDMARKS
 from skeletok.data.motion import read_motion
 from skeletok.errors import JointMappingError, MotionFileError, MotionWarning
 
@@ -192,7 +193,7 @@ def test_biped_names_with_spaces_through_the_cli(tmp_path, capsys):
     assert main(["data", "from-mocap", str(path), "--out", str(out), "--max-frames", "4", "--cameras", "random:1"]) == 0
     printed = capsys.readouterr()
     assert f"wrote {out}" in printed.out and "warning" not in printed.err
-    from skeletok.data.fileformat import load_dataset
+    from skeletok.data.sets.fileformat import load_dataset
 
     d = load_dataset(out)
     assert list(d["sequence_mapping"]) == ["biped"]
@@ -256,7 +257,7 @@ def test_cli_up_and_unit_options(tmp_path, capsys):
 def test_the_documented_mapping_file_is_valid_and_complete():
     from pathlib import Path
 
-    from skeletok.data.mapping import JointMapping
+    from skeletok.data.motion.mapping import JointMapping
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
     block = text.split("```json\n", 1)[1].split("```", 1)[0]

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from skeletok.data.build import build_dataset, frames_per_split
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset
+from skeletok.data.sets.build import build_dataset, frames_per_split
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
 from skeletok.data.motion import Motion
-from skeletok.data.splits import heading_free, mirror_joints, near_duplicate_groups, split_takes, take_distance
-from skeletok.data.variants import evenly_spaced, mirror_motion, mirror_name, mirror_permutation
+from skeletok.data.sets.splits import heading_free, mirror_joints, near_duplicate_groups, split_takes, take_distance
+from skeletok.data.motion.variants import evenly_spaced, mirror_motion, mirror_name, mirror_permutation
 from skeletok.skeleton import H36M_17
 
 
@@ -97,7 +97,7 @@ def test_split_takes_keeps_groups_whole():
 
 
 def test_build_variants_splits_and_frames(tmp_path):
-    from skeletok.data.body import BodyModel
+    from skeletok.data.body.model import BodyModel
 
     body = BodyModel.load()
     rest = body.rest_joints[0].astype(np.float64)

@@ -152,3 +152,63 @@ def test_temporal_input_needs_frames():
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         HierarchicalLifter(**{**SMALL, **kwargs})
+
+
+def _scored_pair():
+    torch.manual_seed(0)
+    plain = HierarchicalLifter(level_points=(17, 5, 7), dim=16, depth=1, heads=2)
+    scored = HierarchicalLifter(level_points=(17, 5, 7), dim=16, depth=1, heads=2, confidence=True)
+    scored.load_state_dict(plain.state_dict(), strict=False)
+    return plain.eval(), scored.eval()
+
+
+def test_confidence_starts_neutral_then_moves_visible_points_only():
+    plain, scored = _scored_pair()
+    g = torch.Generator().manual_seed(1)
+    levels = [torch.randn(3, n, 2, generator=g) for n in (17, 5, 7)]
+    vis = [None, torch.rand(3, 5, generator=g) > 0.4, None]
+    conf = [None, -torch.rand(3, 5, generator=g) * 3, -torch.rand(3, 7, generator=g) * 3]
+    assert scored.point_confidence and not plain.point_confidence
+    # zero-initialised score embedding: exactly the lifter without scores (what a warm start needs)
+    torch.testing.assert_close(scored(levels, vis, conf), plain(levels, vis))
+    with torch.no_grad():  # (not a constant across features: the blocks' LayerNorm would remove it)
+        scored.confidence_embed.weight.copy_(torch.randn(16, 1, generator=g))
+    base = scored(levels, vis, conf)
+    assert not torch.allclose(base, plain(levels, vis))
+    # a score at a visible point matters, at a hidden point it is ignored
+    hidden = torch.nonzero(~vis[1])[0].tolist()
+    shown = torch.nonzero(vis[1])[0].tolist()
+    moved_hidden = [c.clone() if c is not None else None for c in conf]
+    moved_hidden[1][hidden[0], hidden[1]] -= 5.0
+    torch.testing.assert_close(scored(levels, vis, moved_hidden), base)
+    moved_shown = [c.clone() if c is not None else None for c in conf]
+    moved_shown[1][shown[0], shown[1]] -= 5.0
+    assert not torch.allclose(scored(levels, vis, moved_shown)[shown[0]], base[shown[0]])
+    # None = every point certain = all-zero scores
+    zeros = [torch.zeros(3, n) for n in (17, 5, 7)]
+    torch.testing.assert_close(scored(levels, vis), scored(levels, vis, zeros))
+
+
+def test_confidence_bad_inputs():
+    plain, scored = _scored_pair()
+    levels = [torch.randn(2, n, 2) for n in (17, 5, 7)]
+    with pytest.raises(ValueError, match="without confidence=True"):
+        plain(levels, None, [None, None, None])
+    with pytest.raises(ValueError, match="one per level"):
+        scored(levels, None, [None, None])
+    with pytest.raises(ValueError, match=r"confidence\[1\] must have shape"):
+        scored(levels, None, [None, torch.zeros(2, 4), None])
+    with pytest.raises(ValueError, match="finite"):
+        scored(levels, None, [None, torch.full((2, 5), float("-inf")), None])
+
+
+def test_return_points_regresses_every_point_with_the_joints_head():
+    torch.manual_seed(0)
+    lifter = HierarchicalLifter(level_points=(17, 5, 7), dim=16, depth=1, heads=2).eval()
+    levels = [torch.randn(2, n, 2) for n in (17, 5, 7)]
+    joints, points = lifter(levels, return_points=True)
+    assert points.shape == (2, 29, 3)
+    torch.testing.assert_close(joints, lifter(levels))
+    torch.testing.assert_close(points[:, :17], joints)
+    with pytest.raises(ValueError, match="return_points"):
+        HierarchicalLifter(level_points=(5,), head="query", dim=16, depth=1, heads=2)([levels[1]], return_points=True)

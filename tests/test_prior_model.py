@@ -242,3 +242,20 @@ def test_bad_inputs_raise_value_error_naming_the_argument():
         model.generate(x, vis, temperature=-1.0)
     with pytest.raises(ValueError, match="heads"):
         tiny(dim=30, heads=4)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_returned_probabilities_are_the_teacher_forced_softmax(temperature):
+    model = tiny()
+    x, vis, _, _ = batch(b=3, seed=5)
+    q_s, q_d, p_s, p_d = model.generate(x, vis, temperature=temperature, return_probs=True,
+                                        generator=torch.Generator().manual_seed(2))
+    ls, ld, _ = model.eval()(x, vis, q_s, q_d)
+    torch.testing.assert_close(p_s, ls.softmax(-1).gather(-1, q_s[..., None]).squeeze(-1), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(p_d, ld.softmax(-1).gather(-1, q_d[..., None]).squeeze(-1), atol=1e-5, rtol=1e-4)
+    assert ((p_s > 0) & (p_s <= 1)).all() and ((p_d > 0) & (p_d <= 1)).all()
+    if temperature == 0.0:  # argmax picks the most likely code: at least 1/k of the mass
+        assert (p_s >= 1 / KS - 1e-6).all() and (p_d >= 1 / KD - 1e-6).all()
+    # the tokens do not depend on asking for the probabilities
+    again = model.generate(x, vis, temperature=temperature, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(again[0], q_s) and torch.equal(again[1], q_d)

@@ -23,8 +23,8 @@ from recipes.hipart.evaluate import (CROP_RATIOS, HYPOTHESES, MASK_RATIOS, run_e
 from recipes.hipart.inference import HiPART
 from recipes.hipart.report import GROUPS, METHODS, OCCLUSION_PROTOCOL, REQUIRED_KEYS, validate_report
 from skeletok.cli import main
-from skeletok.data.build import build_default_dataset
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset, save_dataset
+from skeletok.data.sets.build import build_default_dataset
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, save_dataset
 from skeletok.skeleton import COCO_17
 
 TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16",
@@ -322,3 +322,61 @@ def test_ground_truth_columns_never_reach_hipart_or_sparse_only(run_dir):
     for mode in ("hipart", "sparse_only"):
         torch.testing.assert_close(clean[mode], bad[mode], atol=0, rtol=0)
     assert (clean["oracle"] - bad["oracle"]).abs().max() > 1e-3
+
+
+def _with_detections(src, out, noise_px=4.0):
+    """The dataset with detector-like 2D: the projection plus seeded Gaussian noise (pixels), as det_sparse."""
+    arrays = dict(load_dataset(src))
+    rng = np.random.default_rng(3)
+    arrays["det_sparse"] = (arrays["pix_sparse"] + rng.normal(scale=noise_px, size=arrays["pix_sparse"].shape))
+    return save_dataset(arrays, out)
+
+
+def test_inputs_detections_reach_the_models_and_the_report(run_dir, tmp_path, capsys):
+    from recipes.hipart import train_lifter
+    from recipes.hipart.presets import get_preset
+    from recipes.hipart.data import train_set_of
+    from skeletok.data.views.cameras import normalize_screen
+
+    plain = run_dir.parent / "tiny.npz"
+    det = _with_detections(plain, tmp_path / "det.npz")
+    arrays = load_dataset(det)
+    # the datasets: sparse_2d is the detection, the clean columns and targets stay ground truth
+    ds = make_dataset(det, split="test", inputs="detections")
+    gt = make_dataset(det, split="test")
+    item, ref = ds[7], gt[7]
+    f, c = int(item["frame"]), int(item["camera"])
+    w, h = arrays["cam_size"][c]
+    np.testing.assert_allclose(item["sparse_2d"], normalize_screen(arrays["det_sparse"][f, c], w, h), atol=1e-5)
+    assert torch.equal(item["sparse_2d_clean"], ref["sparse_2d"]) and torch.equal(item["sparse_3d"], ref["sparse_3d"])
+    assert torch.equal(item["fine_2d"], ref["fine_2d"])
+    # a training stage with inputs=detections trains on them
+    cfg = get_preset("lifter", "demo", [f"data={det}", f"run_dir={tmp_path / 'run'}", "inputs=detections",
+                                        "random_views=0", "mode=sparse_only", "warm_epochs=0", *TINY[:3],
+                                        "max_steps=1", "progress=false"])
+    train = train_set_of(cfg, det)
+    assert torch.equal(train[0]["sparse_2d"], make_dataset(det, split="train", inputs="detections")[0]["sparse_2d"])
+    assert not torch.equal(train[0]["sparse_2d"], train[0]["sparse_2d_clean"])
+    assert train_lifter.run(cfg).is_file()
+    # evaluate on detections: recorded, and the 3D errors differ from those on the projected joints
+    kw = dict(max_samples=32, hypothesis_samples=4, temperature=0.0, pictures=False, progress=False)
+    on_det = run_evaluation(run_dir, data=det, out=tmp_path / "e_det", inputs="detections", **kw)
+    on_gt = run_evaluation(run_dir, data=det, out=tmp_path / "e_gt", **kw)
+    validate_report(on_det)
+    assert on_det["meta"]["inputs"] == "detections" and on_gt["meta"]["inputs"] == "ground_truth"
+    assert on_det["meta"]["samples"] == on_gt["meta"]["samples"] == 32
+    assert on_det["mpjpe_mm"]["sparse_only"] != pytest.approx(on_gt["mpjpe_mm"]["sparse_only"], rel=1e-6)
+    assert "detected 2D input, no occlusion" in (tmp_path / "e_det" / "report.md").read_text()
+    # refusals that name the file and the fix
+    with pytest.raises(ValueError, match=r"tiny\.npz: inputs=detections needs 2D detections .*--data-2d"):
+        run_evaluation(run_dir, data=plain, out=tmp_path / "x", inputs="detections", **kw)
+    with pytest.raises(SystemExit) as exc:  # python -m recipes.hipart.evaluate (`skeletok hipart evaluate` alike)
+        evaluate_main(["--run", str(run_dir), "--data", str(plain), "--inputs", "detections", "--out",
+                       str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err and "inputs=detections needs 2D detections" in err
+    with pytest.raises(ValueError, match="inputs=detections needs random_views=0"):
+        train_set_of(get_preset("lifter", "demo", [f"data={det}", "inputs=detections", "random_views=0.5"]), det)
+    with pytest.raises(ValueError, match="inputs"):
+        get_preset("prior", "demo", ["inputs=cpn"])
+    assert get_preset("prior", "demo", ["inputs=detections"]).inputs == "detections"

@@ -3,17 +3,20 @@ generation, mean +- std over seeds, leave-one-source-out data."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from recipes.hipart.centring import fit_joint_regressor, generate_centred, observed_centre, solve_translation
+from recipes.hipart.centring import (fit_joint_regressor, generate_centred, observed_centre, point_confidence,
+                                     solve_translation)
 from recipes.hipart.cross_source import format_table, leave_one_out
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
 from recipes.hipart.train_lifter import _precompute
-from skeletok.data.fileformat import load_dataset
-from skeletok.data.splits import frame_sources
+from skeletok.data.sets.fileformat import load_dataset
+from skeletok.data.sets.splits import frame_sources
 from skeletok.skeleton import H36M_17
 from tests.test_recipes_train import write_random_walk
 
@@ -174,8 +177,8 @@ def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():
 
 def test_stages_that_need_levels_refuse_a_file_without_them(tmp_path):
     from recipes.hipart import train_lifter, train_prior, train_tokenizer
-    from recipes.hipart.config import get_preset
-    from skeletok.data.fileformat import save_dataset
+    from recipes.hipart.presets import get_preset
+    from skeletok.data.sets.fileformat import save_dataset
 
     data = write_random_walk(tmp_path / "walk.npz")
     arrays = load_dataset(data)
@@ -190,3 +193,20 @@ def test_stages_that_need_levels_refuse_a_file_without_them(tmp_path):
     path = train_lifter.run(get_preset("lifter", "demo", common + ["mode=sparse_only", "warm_epochs=0", "dim=16",
                                                                    "depth=1", "heads=2"]))
     assert path.is_file()  # the sparse-only lifter needs no levels
+
+
+def test_point_confidence_is_the_parts_mean_log_probability():
+    class _Tok:
+        num_dense, num_fine = 4, 6
+        dense_part_ids = torch.tensor([0, 0, 1, 1])
+        fine_part_ids = torch.tensor([1, 0, 1, 0, 0, 1])
+
+    p_s = torch.tensor([[0.5, 1.0]])
+    p_d = torch.tensor([[[0.5, 0.25], [1.0, 1e-40]]])
+    dense, fine = point_confidence(_Tok(), p_s, p_d, floor=-10.0)
+    part = torch.tensor([(math.log(0.5) * 2 + math.log(0.25)) / 3, (0.0 + 0.0 - 10.0) / 3])
+    torch.testing.assert_close(dense, part[[0, 0, 1, 1]][None])
+    torch.testing.assert_close(fine, part[[1, 0, 1, 0, 0, 1]][None])
+    _Tok.dense_part_ids = None  # no part structure: every point gets the mean over parts
+    dense, _ = point_confidence(_Tok(), p_s, p_d, floor=-10.0)
+    torch.testing.assert_close(dense, part.mean().expand(1, 4))

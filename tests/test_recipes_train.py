@@ -1,7 +1,7 @@
 """HiPART training recipes: configs and presets, the stage chain, exact resume, checkpoints, CLI errors.
 
 Everything runs on a tiny random-walk dataset in the docs/concepts.md file format (written with
-`skeletok.data.fileformat.save_dataset`) and tiny model widths, so each stage takes seconds on a CPU.
+`skeletok.data.sets.fileformat.save_dataset`) and tiny model widths, so each stage takes seconds on a CPU.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import torch
 
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
 from recipes.hipart.checkpoint import atomic_save, capture_rng, load_exported, restore_rng
-from recipes.hipart.config import PRESETS, STAGES, apply_overrides, config_from_dict, get_preset
+from recipes.hipart.config import STAGES, apply_overrides, config_from_dict
+from recipes.hipart.presets import PRESETS, get_preset
 from recipes.hipart.data import dataset_meta, make_dataset
 from recipes.hipart.demo import split_overrides
 from recipes.hipart.loop import build_scheduler, epoch_batches
 from recipes.hipart.distributed import DistInfo
+from recipes.hipart.inference import HiPART
 from recipes.hipart.runlog import read_metrics
-from skeletok.data.fileformat import save_dataset
+from skeletok.data.sets.fileformat import save_dataset
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
@@ -362,7 +364,7 @@ def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
 
 def test_wrappers_fetch_batches_like_single_items(data_file):
     from recipes.hipart.data import Attached
-    from skeletok.data.occlusion import Occlusion
+    from skeletok.data.views.occlusion import Occlusion
 
     base = make_dataset(data_file, split="train", occlusion=Occlusion(mask_ratio=0.3, noise_px=2.0), seed=0)
     wrapped = Attached(base, extra=torch.arange(len(base)) * 10)
@@ -373,3 +375,50 @@ def test_wrappers_fetch_batches_like_single_items(data_file):
         assert single.keys() == item.keys() and int(item["index"]) == i and int(item["extra"]) == 10 * i
         for key in single:
             assert torch.equal(single[key], item[key]), key
+
+
+def test_confidence_lifter_reads_the_priors_scores(trained, data_file, tmp_path):
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "confidence=true", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=scored")
+    lifter, mode = train_lifter.load_lifter(train_lifter.run(cfg))
+    assert mode == "hipart" and lifter.point_confidence
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    prior = train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, dense_conf, fine_conf = train_lifter.generate_levels(prior, tok, x_s, vis, return_confidence=True)
+    assert torch.equal(dense, train_lifter.generate_levels(prior, tok, x_s, vis)[0])
+    assert dense_conf.shape == (8, 48) and fine_conf.shape == (8, 96)
+    assert (dense_conf <= 0).all() and (dense_conf >= -10).all()
+    # every point of a part carries that part's score
+    for ids, conf in ((tok.dense_part_ids, dense_conf), (tok.fine_part_ids, fine_conf)):
+        for part in ids.unique():
+            chosen = conf[:, ids == part]
+            torch.testing.assert_close(chosen, chosen[:, :1].expand_as(chosen))
+    # HiPART feeds the lifter the same scores: its joints are the lifter's on [sparse, dense, fine] + scores
+    model = HiPART(tok, prior, lifter, device="cpu")
+    joints = model.predict(x_s, vis).joints_3d
+    direct = lifter([x_s, dense, fine], [vis, None, None], confidence=[None, dense_conf, fine_conf])
+    torch.testing.assert_close(joints, direct - direct[:, :1])
+
+
+def test_aux_3d_loss_is_joints_plus_weighted_level_error(trained, data_file, tmp_path):
+    torch.manual_seed(0)
+    net = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2)
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train", levels_3d=True),
+                                                  batch_size=4)))
+    step = train_lifter._step("oracle", None, aux_3d=0.5)
+    loss, metrics = step(net, batch)
+    joints, points = net(*train_lifter.lifter_inputs("oracle", batch), return_points=True)
+    mpjpe = (joints - batch["sparse_3d"]).norm(dim=-1).mean()
+    levels = (points[:, 17:] - torch.cat((batch["dense_3d"], batch["fine_3d"]), 1)).norm(dim=-1).mean()
+    torch.testing.assert_close(loss, mpjpe + 0.5 * levels)
+    torch.testing.assert_close(metrics["levels_mm"], levels.detach() * 1000)
+    # a run with the auxiliary loss logs both errors; the sparse-only lifter ignores the weight
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "aux_3d=0.5", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=aux")
+    train_lifter.run(cfg)
+    records = read_metrics(trained / "lifter_hipart_aux" / "metrics.jsonl")
+    assert len(records) == 2 and all(0 < r["levels_mm"] < 5000 and 0 < r["mpjpe_mm"] < 5000 for r in records)
+    with pytest.raises(ValueError, match="aux_3d"):
+        get_preset("lifter", "demo", ["aux_3d=-1"])

@@ -4,8 +4,10 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from skeletok.tokenizer import HierarchicalPoseTokenizer
+from skeletok.tokenizer import HierarchicalPoseTokenizer, _masked_l1
 
 P, R = 3, 2
 FINE_PARTS = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]  # 3 limbs of 4 fine points
@@ -145,6 +147,99 @@ def test_invisible_fine_points_are_left_out_of_the_loss():
     assert terms["rec_fine"].item() == pytest.approx(err[vis].mean().item(), rel=1e-5)
 
 
+def _loss_and_grads(tok, x_f, x_d, **kw):
+    tok.zero_grad()
+    *_, loss, terms = tok(x_f, x_d, return_loss_breakdown=True, **kw)
+    loss.backward()
+    return loss.detach(), terms, {n: p.grad.clone() for n, p in tok.named_parameters() if p.grad is not None}
+
+
+def _initialised_tokenizer():
+    """An eval-mode tokenizer whose codebooks are already initialised (so later calls are deterministic)."""
+    torch.manual_seed(0)
+    tok = _tokenizer(num_actions=3).eval()
+    tok(*_poses(8, torch.Generator().manual_seed(1)))
+    return tok
+
+
+def test_invisible_dense_points_change_neither_loss_nor_gradients():
+    tok = _initialised_tokenizer()
+    x_f, x_d = _poses(3, torch.Generator().manual_seed(2))
+    vis = torch.ones(3, 6, dtype=torch.bool)
+    vis[0, 1] = vis[2, 4] = vis[2, 5] = False
+    nan_filled, far_off = x_d.clone(), x_d.clone()
+    nan_filled[~vis] = float("nan")
+    far_off[~vis] = 1e3
+    loss_nan, terms_nan, grads_nan = _loss_and_grads(tok, x_f, nan_filled, dense_visibility=vis)
+    loss_far, terms_far, grads_far = _loss_and_grads(tok, x_f, far_off, dense_visibility=vis)
+    assert torch.isfinite(loss_nan) and loss_nan == loss_far
+    assert grads_nan.keys() == grads_far.keys() and len(grads_nan) > 0
+    for name, grad in grads_nan.items():
+        assert torch.isfinite(grad).all(), name
+        assert torch.equal(grad, grads_far[name]), name
+    # rec_dense is the mean |error| over the visible points' coordinates only (13 points x 2 coordinates)
+    x_d_hat = tok(x_f, x_d)[0]
+    assert terms_nan["rec_dense"].item() == pytest.approx((x_d_hat - x_d).abs()[vis].mean().item(), rel=1e-5)
+    # the fine term does not see the dense targets at all
+    assert terms_nan["rec_fine"] == tok(x_f, x_d, return_loss_breakdown=True)[5]["rec_fine"]
+
+
+def test_all_visible_dense_mask_keeps_todays_loss():
+    tok = _initialised_tokenizer()
+    x_f, x_d = _poses(4, torch.Generator().manual_seed(3))
+    all_visible = torch.ones(4, 6, dtype=torch.bool)
+    loss_old, terms_old, grads_old = _loss_and_grads(tok, x_f, x_d)
+    loss_new, terms_new, grads_new = _loss_and_grads(tok, x_f, x_d, dense_visibility=all_visible)
+    assert loss_new.item() == pytest.approx(loss_old.item(), rel=1e-6, abs=1e-7)
+    assert terms_new["rec_dense"].item() == pytest.approx(terms_old["rec_dense"].item(), rel=1e-6)
+    for name, grad in grads_old.items():
+        torch.testing.assert_close(grads_new[name], grad, rtol=1e-5, atol=1e-7)
+    # and as 0/1 floats, the way a collated batch may carry it
+    assert tok(x_f, x_d, dense_visibility=all_visible.float())[4].item() == pytest.approx(loss_old.item(), rel=1e-6)
+
+
+def test_no_visible_dense_point_gives_zero_dense_loss():
+    tok = _initialised_tokenizer()
+    x_f, _ = _poses(2)
+    x_d = torch.full((2, 6, 2), float("nan"))
+    terms = tok(x_f, x_d, dense_visibility=torch.zeros(2, 6, dtype=torch.bool), return_loss_breakdown=True)[5]
+    assert terms["rec_dense"].item() == 0.0 and torch.isfinite(terms["total"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.booleans(), min_size=12, max_size=12), st.floats(-1e6, 1e6, allow_nan=False))
+def test_masked_l1_ignores_whatever_sits_at_invisible_points(mask, fill):
+    pred = torch.linspace(-1, 1, 24).reshape(2, 6, 2).requires_grad_(True)
+    target = torch.linspace(1, -0.5, 24).reshape(2, 6, 2)
+    vis = torch.tensor(mask).reshape(2, 6)
+    filled = torch.where(vis[..., None], target, torch.full_like(target, fill))
+    nan = torch.where(vis[..., None], target, torch.full_like(target, float("nan")))
+    a = _masked_l1(pred, filled, vis)
+    (grad_a,) = torch.autograd.grad(a, pred)
+    b = _masked_l1(pred, nan, vis)
+    (grad_b,) = torch.autograd.grad(b, pred)
+    expected = (pred - target).abs()[vis].mean().item() if vis.any() else 0.0
+    assert a.item() == b.item() == pytest.approx(expected, rel=1e-6, abs=1e-7)
+    assert torch.equal(grad_a, grad_b) and (grad_a[~vis] == 0).all()
+
+
+def test_dense_visibility_reaches_the_recipes_step():
+    from recipes.hipart.train_tokenizer import _step
+
+    seen = {}
+
+    def net(x_f, x_d, **kw):
+        seen.update(kw)
+        raise StopIteration
+
+    batch = {"action": torch.zeros(2, dtype=torch.long), "sparse_2d_clean": torch.zeros(2, 17, 2),
+             "fine_2d": torch.zeros(2, 12, 2), "dense_2d": torch.zeros(2, 6, 2),
+             "fine_visible": torch.ones(2, 12, dtype=torch.bool), "dense_visible": torch.zeros(2, 6, dtype=torch.bool)}
+    with pytest.raises(StopIteration):
+        _step(False)(net, batch)
+    assert seen["dense_visibility"] is batch["dense_visible"] and seen["visibility"] is batch["fine_visible"]
+
+
 def test_dense_projection_and_gradients():
     tok = _tokenizer(projection="dense", fine_parts=None, dense_parts=None)
     x_f, x_d = _poses(4)
@@ -164,6 +259,9 @@ def test_dense_projection_and_gradients():
         (lambda t, f, d: t(f, d.clone().index_fill_(1, torch.tensor([0]), float("nan"))), "x_d"),
         (lambda t, f, d: t(f, d[:3]), "x_d"),
         (lambda t, f, d: t(f, d, visibility=torch.ones(4, 11, dtype=torch.bool)), "visibility"),
+        (lambda t, f, d: t(f, d, dense_visibility=torch.ones(4, 5, dtype=torch.bool)), "dense_visibility"),
+        (lambda t, f, d: t(f, d.clone().index_fill_(1, torch.tensor([0]), float("nan")),
+                           dense_visibility=torch.ones(4, 6, dtype=torch.bool)), "x_d"),
         (lambda t, f, d: t(f, d, action=torch.tensor([0, 1, 2, 3])), "action"),
         (lambda t, f, d: t(f, d, action=torch.tensor([0, 1])), "action"),
         (lambda t, f, d: t.encode(f[..., :1]), "x_f"),

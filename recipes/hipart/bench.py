@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from .config import get_preset
+from .presets import get_preset
 from .fast import check_dtype
 from .inference import HiPART
 from .launch import add_command, command_main

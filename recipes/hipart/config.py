@@ -1,17 +1,14 @@
-"""Typed configurations and named presets for HiPART's three training stages.
+"""Typed configurations and their overrides for HiPART's three training stages.
 
 One dataclass per stage (`TokenizerConfig`, `PriorConfig`, `LifterConfig`), all sharing the run fields of
-`RunConfig` (data, run directory, seed, device, optimisation schedule, logging). Presets are small functions
-over one builder per stage (timm-style) and live in the `PRESETS` registry:
+`RunConfig` (data, run directory, seed, device, optimisation schedule, logging). The named presets over them
+live in `recipes.hipart.presets`:
 
     cfg = get_preset("prior", "demo", ["batch_size=32", "max_steps=100"])
 
 `key=value` overrides are parsed against the dataclass field types; an unknown key or a bad value raises a
 `ValueError` that lists the valid keys. Every run writes its resolved configuration as JSON into its run
 directory (`save_config`).
-
-The ``h36m`` presets are the paper's settings (supplementary Section C). Values the paper does not give
-(codebook sizes, code width, lifter depth, occlusion augmentation strength) are our choices and say so below.
 """
 
 from __future__ import annotations
@@ -21,16 +18,14 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 __all__ = [
     "RunConfig",
     "TokenizerConfig",
     "PriorConfig",
     "LifterConfig",
-    "PRESETS",
     "STAGES",
-    "get_preset",
     "apply_overrides",
     "save_config",
     "config_from_dict",
@@ -170,8 +165,11 @@ class PriorConfig(RunConfig):
             dropout and the dense cross-entropy weight.
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse condition
             (`skeletok.data.Occlusion`; strengths are our choice, the paper trains on CPN detections).
+        inputs: the sparse condition: ``ground_truth`` (the projected joints) or ``detections`` (the file's 2D
+            detections, ``det_sparse``, e.g. Human3.6M's CPN; needs ``random_views=0``); occlusion augmentation
+            applies to either. The targets (tokens of the ground-truth fine pose) stay ground truth.
         folds, fold: with ``folds = K > 1``, train on the training takes outside fold ``fold`` only (takes are
-            dealt into K folds by near-duplicate group, `skeletok.data.splits.take_folds`) and export
+            dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
             levels (`LifterConfig.oof_folds`). ``folds = 0`` trains the prior of the run on every training take.
     """
@@ -196,6 +194,7 @@ class PriorConfig(RunConfig):
     crop_ratio: float = 0.2
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
+    inputs: Literal["ground_truth", "detections"] = "ground_truth"
 
 
 @dataclass
@@ -211,6 +210,9 @@ class LifterConfig(RunConfig):
             (generate for every batch from that epoch's occluded input).
         dim, depth, heads, dropout: spatial transformer (depth/heads are our choice; the paper gives none).
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse input.
+        inputs: the sparse input (and the prior's condition in ``hipart`` mode): ``ground_truth`` (the projected
+            joints) or ``detections`` (the file's 2D detections, ``det_sparse``, e.g. Human3.6M's CPN; needs
+            ``random_views=0``). The 3D targets and the oracle's dense/fine levels stay ground truth.
         level_dropout: ``hipart`` mode only: fraction of training samples whose generated dense and fine
             levels are hidden (learned missing embedding), so the lifter does not trust generated points
             blindly (the prior generates better levels for its own training poses than for unseen ones).
@@ -225,6 +227,12 @@ class LifterConfig(RunConfig):
             learning 2D-to-3D lifting and the use of 144 extra points at once in a short run; the sparse-only
             baseline continues from the same start for the same ``epochs``, so all three get equal training.
             0 trains every lifter from scratch (the paper).
+        confidence: ``hipart`` mode only: the lifter also reads how sure the prior was of every generated point
+            (the mean log-probability of its part's tokens, `recipes.hipart.centring.point_confidence`).
+        aux_3d: ``hipart`` and ``oracle`` modes: weight of an auxiliary loss, the mean 3D error (metres,
+            root-relative camera frame) of the dense and fine points regressed from their own tokens by the same
+            head as the joints: ground-truth geometry the 17 joints do not carry. 0 (default) trains on the joints
+            only (the paper).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -232,11 +240,15 @@ class LifterConfig(RunConfig):
     level_dropout: float = 0.0
     oof_folds: int = 0
     warm_epochs: int = 0
+    confidence: bool = False
+    aux_3d: float = 0.0
     tag: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("oof_folds", self.oof_folds)
+        if not self.aux_3d >= 0:
+            raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
     tokenizer: str = ""
@@ -250,131 +262,10 @@ class LifterConfig(RunConfig):
     crop_ratio: float = 0.2
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
+    inputs: Literal["ground_truth", "detections"] = "ground_truth"
 
 
 STAGES: dict[str, type[RunConfig]] = {"tokenizer": TokenizerConfig, "prior": PriorConfig, "lifter": LifterConfig}
-PRESETS: dict[str, dict[str, Callable[[], RunConfig]]] = {stage: {} for stage in STAGES}
-
-
-def _register(stage: str) -> Callable:
-    def wrap(fn: Callable[[], RunConfig]) -> Callable[[], RunConfig]:
-        PRESETS[stage][fn.__name__.split("_", 1)[1]] = fn
-        return fn
-
-    return wrap
-
-
-def _build(stage: str, **kwargs) -> RunConfig:
-    """The one builder behind every preset: the stage's dataclass with ``kwargs`` over its defaults."""
-    return STAGES[stage](**kwargs)
-
-
-# --- paper settings (supplementary Section C) -------------------------------------------------------------
-
-
-@_register("tokenizer")
-def tokenizer_h36m() -> TokenizerConfig:
-    """MSST: AdamW lr 1e-3, wd 0.15, 500 warm-up iterations then cosine, batch 128, 20 epochs, L1=4, D1=128."""
-    return _build("tokenizer", epochs=20, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.15,
-                  warmup_steps=500, schedule="cosine", dim=128, depth=4, beta=0.25, lambda_local=1.0,
-                  lambda_global=0.3, tau=0.07, mask_rate=0.2)
-
-
-@_register("prior")
-def prior_h36m() -> PriorConfig:
-    """HiARM: AdamW lr 5e-4, wd 0.03, batch 64, 50 epochs, L2=12, D2=128, lambda_d 1.5, dropout 0.25."""
-    return _build("prior", epochs=50, batch_size=64, optimizer="adamw", lr=5e-4, weight_decay=0.03,
-                  schedule="constant", dim=128, depth=12, heads=8, dropout=0.25, lambda_d=1.5)
-
-
-@_register("lifter")
-def lifter_h36m() -> LifterConfig:
-    """Lifter: Adam lr 1e-3 decayed x0.96 every 4 epochs, 25 epochs, batch 256."""
-    return _build("lifter", epochs=25, batch_size=256, optimizer="adam", lr=1e-3, weight_decay=0.0,
-                  schedule="step", step_epochs=4, gamma=0.96, dim=128, depth=4, heads=8)
-
-
-# --- demo: small enough that all three stages train in minutes on two CPU cores --------------------------
-#
-# Data: the default dataset at 150 evenly spaced frames per take, training takes mirrored and on 2 body shapes
-# (8,044 training frames x 4 cameras = 32,176 items an epoch). Every setting below was chosen on the
-# validation split (`skeletok hipart demo --eval-split val`) and on leave-one-source-out runs
-# (`skeletok hipart cross-source`), never on test; recipes/hipart/README.md has the numbers.
-
-_DEMO_RUN = dict(run_dir="runs/demo", log_every=20, ckpt_every=200, random_views=0.5)
-# Occlusion augmentation of the prior and the lifters (all three modes alike): masks and crops up to 0.4, so
-# that the crops of the evaluation's sweep (0-0.4) are in the training range.
-_DEMO_OCCLUSION = dict(mask_ratio=0.4, crop_ratio=0.4)
-
-
-@_register("tokenizer")
-def tokenizer_demo() -> TokenizerConfig:
-    """Small MSST (D1=64, L1=2, small codebooks), the paper's optimiser recipe, 1 epoch of batch 64 (503 steps);
-    local alignment against the other parts only (`local_negatives="parts"`, see `TokenizerConfig`); codebook
-    EMA decay 0.9, since 0.99 cannot follow the encoder in a run of ~500 steps (39.9 against 19.7 px of fine-pose
-    reconstruction on the earlier demo data)."""
-    return _build("tokenizer", **_DEMO_RUN, epochs=1, batch_size=64, optimizer="adamw", lr=2e-3,
-                  weight_decay=0.15, warmup_steps=40, schedule="cosine", dim=64, depth=2, code_dim=32,
-                  codebook_size_sparse=128, codebook_size_dense=256, local_negatives="parts", decay=0.9)
-
-
-@_register("prior")
-def prior_demo() -> PriorConfig:
-    """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser and batch 64, 3 epochs (1,509 steps),
-    cosine; occlusion augmentation up to the range the evaluation sweeps (masks and crops up to 0.4)."""
-    return _build("prior", **_DEMO_RUN, epochs=3, batch_size=64, optimizer="adamw", lr=1e-3,
-                  weight_decay=0.03, warmup_steps=20, schedule="cosine", dim=64, depth=3, heads=4,
-                  dropout=0.1, **_DEMO_OCCLUSION)
-
-
-@_register("lifter")
-def lifter_demo() -> LifterConfig:
-    """Small lifter (D=48, 2 blocks) with the paper's Adam step schedule, 2 epochs of batch 64 (1,006 steps), all
-    three modes starting from one sparse-only lifter of 2 epochs (``warm_epochs=2``); in ``hipart`` mode the
-    training levels come from 2 out-of-fold priors (``oof_folds=2``) and half of the training samples hide their
-    generated levels (``level_dropout=0.5``). Chosen on validation (MPJPE mm, sparse only / HiPART / oracle):
-    from scratch with out-of-fold levels 105.1 / 130.9 / 97.6, from scratch with the run's prior's levels
-    105.1 / 115.7 / 97.6, warm-started with the run's prior's levels 95.2 / 96.6 / 81.6, warm-started with
-    out-of-fold levels 95.2 / 95.1 / 81.6 (mask 0.4: 138.9 / 140.0 against 144.1 with the run's prior)."""
-    return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
-                  schedule="step", step_epochs=1, gamma=0.65, dim=48, depth=2, heads=4, level_dropout=0.5,
-                  oof_folds=2, warm_epochs=2, **_DEMO_OCCLUSION)
-
-
-# --- full: every frame of the default data; about 2 hours on two CPU cores, minutes on a GPU ---------------
-#
-# The demo's settings at about 4x the model size and 3-4x the training length, over the full default dataset
-# (every frame at 50 fps, training takes mirrored and on 2 body shapes). The run time is an estimate from
-# the demo's measured seconds per step, not a measurement (see recipes/hipart/README.md).
-
-_FULL_RUN = dict(run_dir="runs/full", log_every=50, ckpt_every=500, random_views=0.5)
-
-
-@_register("tokenizer")
-def tokenizer_full() -> TokenizerConfig:
-    """MSST at D1=96, L1=3, codebooks 256 / 512 x 64, 2 epochs of batch 128 (EMA decay 0.95)."""
-    return _build("tokenizer", **_FULL_RUN, epochs=2, batch_size=128, optimizer="adamw", lr=2e-3,
-                  weight_decay=0.15, warmup_steps=200, schedule="cosine", dim=96, depth=3, code_dim=64,
-                  codebook_size_sparse=256, codebook_size_dense=512, local_negatives="parts", decay=0.95)
-
-
-@_register("prior")
-def prior_full() -> PriorConfig:
-    """HiARM at D2=96, L2=6, dropout 0.1, 3 epochs of batch 128."""
-    return _build("prior", **_FULL_RUN, epochs=3, batch_size=128, optimizer="adamw", lr=1e-3,
-                  weight_decay=0.03, warmup_steps=200, schedule="cosine", dim=96, depth=6, heads=4,
-                  dropout=0.1, **_DEMO_OCCLUSION)
-
-
-@_register("lifter")
-def lifter_full() -> LifterConfig:
-    """Lifter at D=64, 3 blocks, 3 epochs of batch 128 after a 3-epoch sparse-only start, out-of-fold levels
-    (2 folds), level dropout 0.5."""
-    return _build("lifter", **_FULL_RUN, epochs=3, batch_size=128, optimizer="adam", lr=2e-3,
-                  schedule="step", step_epochs=1, gamma=0.7, dim=64, depth=3, heads=4, level_dropout=0.5,
-                  oof_folds=2, warm_epochs=3, **_DEMO_OCCLUSION)
-
-
 # --- overrides -------------------------------------------------------------------------------------------
 
 
@@ -422,19 +313,6 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...] = ())
             raise ValueError(f"unknown override key {key!r} for {cls.__name__}; valid keys: {names}")
         changes[key] = _parse_value(cls, key, raw.strip(), hints[key])
     return dataclasses.replace(cfg, **changes)
-
-
-def get_preset(stage: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Build preset ``name`` of ``stage`` (``tokenizer``, ``prior`` or ``lifter``) with overrides applied.
-
-    Raises:
-        ValueError: unknown stage or preset (listing the known ones), or a bad override.
-    """
-    if stage not in PRESETS:
-        raise ValueError(f"stage must be one of {list(PRESETS)}, got {stage!r}")
-    if name not in PRESETS[stage]:
-        raise ValueError(f"preset for stage {stage!r} must be one of {sorted(PRESETS[stage])}, got {name!r}")
-    return apply_overrides(PRESETS[stage][name](), overrides)
 
 
 def config_from_dict(stage: str, values: dict) -> RunConfig:

@@ -6,7 +6,7 @@ Launch::
                                  [--eval-samples N] [key=value ...]
     python -m recipes.hipart.cross_source --out runs/cross_source
 
-For every source of the dataset (`skeletok.data.splits.frame_sources`: ``holosoma``, ``deepmimic``, ``bvhtoolbox`` in
+For every source of the dataset (`skeletok.data.sets.splits.frame_sources`: ``holosoma``, ``deepmimic``, ``bvhtoolbox`` in
 the default data), `leave_one_out` writes a copy of the dataset file in which that source's frames are the test
 split and every other source's frames are training data (their validation takes stay validation), then the
 whole pipeline (`recipes.hipart.demo.run_demo`: tokenizer, prior, out-of-fold priors, the three lifters) trains
@@ -27,8 +27,8 @@ import numpy as np
 
 from .demo import PRESET_MAX_FRAMES, run_demo
 from .launch import add_command, command_main
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset, save_dataset
-from skeletok.data.splits import frame_sources
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, save_dataset
+from skeletok.data.sets.splits import frame_sources
 
 __all__ = ["leave_one_out", "run_cross_source", "format_table", "add_parser", "main"]
 
@@ -81,7 +81,7 @@ def run_cross_source(out: str | Path = "runs/cross_source", *, preset: str = "de
         eval_samples: held-out samples evaluated, evenly spaced (0 = all).
         progress: progress bars and prints.
     """
-    from skeletok.data.build import build_default_dataset
+    from skeletok.data.sets.build import build_default_dataset
 
     out = Path(out)
     data = next((item.split("=", 1)[1] for item in overrides if item.split("=", 1)[0].strip() == "data"), "")

@@ -1,7 +1,7 @@
 """Data plumbing shared by the HiPART recipes: resolving the dataset file, its metadata, occlusion, wrappers.
 
 The dataset file and its items are fixed in docs/concepts.md; the recipes read them through
-`skeletok.data.dataset.HierarchicalPoseDataset`. This file only adds what training needs on top:
+`skeletok.data.sets.dataset.HierarchicalPoseDataset`. This file only adds what training needs on top:
 
 - `resolve_data`: the configured ``.npz`` or the default dataset (built once, by rank 0);
 - `dataset_meta`: part ids and action count, read from the file (they size the tokenizer);
@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig
 from .distributed import DistInfo, barrier
 
-__all__ = ["resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
+__all__ = ["INPUTS", "resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
            "Attached", "Selected", "TensorItems", "ordered_batches"]
 
 
@@ -36,7 +36,7 @@ def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
         if not path.is_file():
             raise FileNotFoundError(f"data={cfg.data!r}: no such dataset file (build one with `skeletok data build`)")
         return path
-    from skeletok.data.build import build_default_dataset
+    from skeletok.data.sets.build import build_default_dataset
 
     if info.is_main:
         path = build_default_dataset()
@@ -53,7 +53,7 @@ def require_levels(path: str | Path, stage: str) -> None:
     Raises:
         ValueError: naming the file, how many training frames have no levels, and the fix.
     """
-    from skeletok.data.fileformat import SPLIT_CODES, load_dataset
+    from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
 
     arrays = load_dataset(path)
     train = np.asarray(arrays["split"]) == SPLIT_CODES["train"]
@@ -62,7 +62,8 @@ def require_levels(path: str | Path, stage: str) -> None:
     if missing:
         raise ValueError(f"{path}: {missing} of {int(train.sum())} training frames have no dense/fine ground truth "
                          f"(NaN levels), which {stage} needs to train; build the file with levels (for Human3.6M: "
-                         "`skeletok data from-h36m` with body meshes), or train only the sparse-only lifter "
+                         "`skeletok data from-h36m` without `--levels none`, which retargets skeletok's body onto "
+                         "the joints), or train only the sparse-only lifter "
                          "(`train-lifter mode=sparse_only`)")
 
 
@@ -72,7 +73,7 @@ def dataset_meta(path: str | Path) -> dict:
     Raises:
         ValueError: from `skeletok.data.load_dataset` when the file is not a valid dataset.
     """
-    from skeletok.data.fileformat import load_dataset
+    from skeletok.data.sets.fileformat import load_dataset
 
     arrays = load_dataset(path)
     split = np.asarray(arrays["split"])
@@ -90,33 +91,64 @@ def dataset_meta(path: str | Path) -> dict:
 def occlusion_of(cfg: RunConfig):
     """The config's occlusion augmentation: per sample, with probability ``occlusion_prob``, crop and mask
     ratios drawn uniformly in ``[0, crop_ratio]`` and ``[0, mask_ratio]``; ``noise_px`` of 2D noise always."""
-    from skeletok.data.occlusion import Occlusion
+    from skeletok.data.views.occlusion import Occlusion
 
     return Occlusion(mask_ratio=(0.0, float(cfg.mask_ratio)), crop_ratio=(0.0, float(cfg.crop_ratio)),
                      noise_px=float(cfg.noise_px), probability=float(cfg.occlusion_prob))
 
 
-def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0) -> Dataset:
-    """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
-    protocol and random viewpoints."""
-    from skeletok.data.dataset import HierarchicalPoseDataset
+INPUTS = ("ground_truth", "detections")
 
-    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views)
+
+def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0,
+                 inputs: str = "ground_truth", levels_3d: bool = False) -> Dataset:
+    """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
+    protocol and random viewpoints.
+
+    Args:
+        inputs: ``sparse_2d`` from the projected ground truth (``ground_truth``) or from the file's 2D
+            detections (``detections``, key ``det_sparse``); occlusion applies to either.
+        levels_3d: items also carry ``dense_3d``/``fine_3d`` (camera frame, root-relative, metres).
+
+    Raises:
+        ValueError: for ``inputs=detections`` on a file without detections (naming it and the fix), or with
+            ``random_views > 0`` (detections belong to the file's cameras).
+    """
+    from skeletok.data.sets.dataset import HierarchicalPoseDataset
+
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs must be one of {list(INPUTS)}, got {inputs!r}")
+    detections = inputs == "detections"
+    if detections:
+        with np.load(path) as z:
+            has = "det_sparse" in z.files
+        if not has:
+            raise ValueError(f"{path}: inputs=detections needs 2D detections in the dataset file (key det_sparse), "
+                             "which it has none of; convert with them (`skeletok data from-h36m ... --data-2d "
+                             "data_2d_h36m_cpn_ft_h36m_dbb.npz`) or use inputs=ground_truth")
+        if random_views > 0:
+            raise ValueError(f"inputs=detections needs random_views=0 (got {random_views}): the detections belong "
+                             "to the file's own cameras; pass random_views=0")
+    return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views,
+                                   use_detections=detections, levels_3d=levels_3d)
 
 
 def train_set_of(cfg: RunConfig, data: str | Path, *, occlusion=None) -> Dataset:
-    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, seeded by ``cfg.seed``."""
-    return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views)
+    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, ``cfg.inputs`` (stages
+    that have it; ground truth otherwise), seeded by ``cfg.seed``; with the level points' 3D for a lifter whose
+    ``aux_3d`` weight is > 0."""
+    return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views,
+                        inputs=getattr(cfg, "inputs", "ground_truth"), levels_3d=getattr(cfg, "aux_3d", 0) > 0)
 
 
 def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray:
     """Fold id ``(s,)`` of every sequence of a dataset file for out-of-fold training (-1 outside training).
 
-    Training takes are dealt into ``folds`` folds by near-duplicate group (`skeletok.data.splits.take_folds`);
+    Training takes are dealt into ``folds`` folds by near-duplicate group (`skeletok.data.sets.splits.take_folds`);
     the variants of a take share its fold.
     """
-    from skeletok.data.fileformat import load_dataset
-    from skeletok.data.splits import take_folds
+    from skeletok.data.sets.fileformat import load_dataset
+    from skeletok.data.sets.splits import take_folds
 
     return take_folds(load_dataset(path), folds, seed=seed)
 

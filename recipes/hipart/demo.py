@@ -6,7 +6,7 @@ Launch::
                          [--eval-split test|val] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
-Steps: build the default dataset if it is missing (`skeletok.data.build.build_default_dataset`; the ``demo``
+Steps: build the default dataset if it is missing (`skeletok.data.sets.build.build_default_dataset`; the ``demo``
 preset takes at most 150 evenly spaced frames per take, ``full`` every frame), then train stage 1
 (tokenizer), stage 2 (the prior, and the out-of-fold priors ``prior_fold<k>.pt`` when the lifter preset asks
 for ``oof_folds``) and stage 3 in all three modes (``hipart``, ``sparse_only``, ``oracle``), all into
@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from . import train_lifter, train_prior, train_tokenizer
-from .config import PRESETS, STAGES, apply_overrides, get_preset
+from .config import STAGES, apply_overrides
+from .presets import PRESETS, get_preset
 from .distributed import init_distributed
 from .evaluate import run_evaluation
 from .launch import add_command, command_main
@@ -106,7 +107,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
                for stage in STAGES}
     data = configs["tokenizer"].data
     if not data:
-        from skeletok.data.build import build_default_dataset
+        from skeletok.data.sets.build import build_default_dataset
 
         data = str(build_default_dataset(max_frames_per_sequence=max_frames, progress=progress))
     timings["data"] = time.perf_counter() - start

@@ -7,12 +7,15 @@ quality; report files and pictures.
 Launch::
 
     skeletok hipart evaluate --run runs/demo [--data other.npz] [--split val] [--out DIR] [--max-samples N]
+        [--inputs ground_truth|detections]
     python -m recipes.hipart.evaluate --run runs/demo
 
 The run directory must hold ``tokenizer.pt``, ``prior.pt`` and ``lifter_{hipart,sparse_only,oracle}.pt``.
 The dataset is the run's own unless ``--data`` names another file built by ``skeletok data``. ``--split``
 picks its frames: ``val`` to choose settings, ``test`` (the default) read once at the end, ``train``, or ``all``
 (every frame, e.g. for a converted mocap file). A split with no frames is an error naming the splits present.
+``--inputs detections`` feeds the file's 2D detections (``det_sparse``, e.g. Human3.6M's CPN) instead of the
+projected joints to every protocol below (the "projected" pose is then the detected one).
 
 Protocols (all on the same samples, each with a fixed seed). The occlusion sweeps are **keypoint-level
 proxies of the paper's image-level Table 1**: the paper occludes image pixels and re-runs a 2D detector; here
@@ -62,9 +65,9 @@ from .launch import add_command, command_main
 from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
 from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, write_report
 from .train_lifter import load_lifter
-from skeletok.data.dataset import SPLITS
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.sets.dataset import SPLITS
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
+from skeletok.data.views.occlusion import Occlusion
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe
 from skeletok.skeleton import H36M_17
 
@@ -78,8 +81,9 @@ HYPOTHESIS_MASK = 0.4
 KEYS = ("sparse_2d", "sparse_visible", "sparse_2d_clean", "dense_2d", "fine_2d", "sparse_3d", "action", "camera")
 
 
-def _collect(data: Path, split: str, occlusion: Occlusion | None, seed: int, keep: torch.Tensor | None) -> dict:
-    dataset = make_dataset(data, split=split, occlusion=occlusion, seed=seed)
+def _collect(data: Path, split: str, occlusion: Occlusion | None, seed: int, keep: torch.Tensor | None,
+             inputs: str = "ground_truth") -> dict:
+    dataset = make_dataset(data, split=split, occlusion=occlusion, seed=seed, inputs=inputs)
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in KEYS}
     for batch in ordered_batches(dataset, 1024):
         for k in KEYS:
@@ -105,16 +109,16 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
     for start in range(0, batch["sparse_2d"].shape[0], batch_size):
         sl = slice(start, start + batch_size)
         xs, vis = batch["sparse_2d"][sl].to(dev), batch["sparse_visible"][sl].to(dev)
-        dense, fine, q_s, q_d = model.densify(xs, vis)
+        dense, fine, q_s, q_d, joints = model.densify_and_lift(xs, vis)
         for key, value in zip(parts, (dense, fine, q_s, q_d)):
             parts[key].append(value.cpu())
         inputs = {
             "sparse_only": ([xs], [vis]),
-            "hipart": ([xs, dense, fine], [vis, None, None]),
             "oracle": ([xs, batch["dense_2d"][sl].to(dev), batch["fine_2d"][sl].to(dev)], [vis, None, None]),
         }
         for mode, lifter in lifters.items():
-            preds[mode].append(root_relative(lifter(*inputs[mode]).float().cpu()))
+            lifted = joints if mode == "hipart" else root_relative(lifter(*inputs[mode]))
+            preds[mode].append(lifted.float().cpu())
     out = {m: torch.cat(v) for m, v in preds.items()}
     out.update({key: torch.cat(values) for key, values in parts.items()})
     return out
@@ -147,8 +151,7 @@ def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Ten
     out = []
     for start in range(0, x.shape[0], batch_size):
         xs, vs = x[start:start + batch_size].to(model.device), vis[start:start + batch_size].to(model.device)
-        dense, fine, _, _ = model.densify(xs, vs, temperature=temperature, generator=generator)
-        out.append(root_relative(model.lifter([xs, dense, fine], [vs, None, None]).float().cpu()))
+        out.append(model.densify_and_lift(xs, vs, temperature=temperature, generator=generator)[-1].float().cpu())
     return rearrange(torch.cat(out), "(b h) j c -> b h j c", h=num)
 
 
@@ -205,7 +208,8 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: str | Path | None = None,
                    split: str = "test", max_samples: int = 2000, noise_px: float = 5.0, seed: int = 0,
                    temperature: float = 1.0, hypothesis_samples: int = 250, batch_size: int = 512,
-                   device: str = "auto", pictures: bool = True, progress: bool = True) -> dict:
+                   device: str = "auto", pictures: bool = True, progress: bool = True,
+                   inputs: str = "ground_truth") -> dict:
     """Evaluate the run in ``run_dir`` and write the report; returns the report dict (see `recipes.hipart.report`).
 
     Args:
@@ -223,6 +227,10 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
         device: ``auto``, ``cpu`` or ``cuda``.
         pictures: also write the PNG pictures.
         progress: print progress lines.
+        inputs: the 2D the models read: ``ground_truth`` (projected joints) or ``detections`` (the file's
+            ``det_sparse``, e.g. Human3.6M's CPN); every protocol (clean, occlusion sweeps, hypotheses) occludes
+            that input. 3D targets and the tokenizer's reference levels stay ground truth. Recorded in
+            ``report["meta"]["inputs"]``.
 
     Raises:
         FileNotFoundError: a model file or the dataset is missing.
@@ -251,14 +259,14 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     action_names = [str(a) for a in arrays["action_names"]]
     widths = torch.as_tensor(np.asarray(arrays["cam_size"])[:, 0], dtype=torch.float32)
 
-    n_all = len(make_dataset(data, split=split))  # ValueError naming the splits present when this one is empty
+    n_all = len(make_dataset(data, split=split, inputs=inputs))  # ValueError naming the splits present when empty
     keep = _subsample(n_all, max_samples)
-    clean = _collect(data, split, None, seed, keep)
+    clean = _collect(data, split, None, seed, keep, inputs)
     n = clean["sparse_2d"].shape[0]
     w = widths[clean["camera"]][:, None]
     gt_mm = clean["sparse_3d"] * 1000.0
     say = (lambda msg: print(f"[evaluate] {msg}", flush=True)) if progress else (lambda msg: None)
-    say(f"{n} {split} samples of {data}")
+    say(f"{n} {split} samples of {data}, inputs: {inputs.replace('_', ' ')}")
 
     pred = _lift(model, lifters, clean, batch_size)
     report: dict = {**_errors(pred, gt_mm), "groups": {}, "per_action": {}, "hypotheses": {}, "occlusion": {}}
@@ -303,7 +311,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                 if r == 0 and occ.noise_px in zero:
                     batch, p = zero[occ.noise_px]
                 else:
-                    batch = _collect(data, split, occ, seed, keep)
+                    batch = _collect(data, split, occ, seed, keep, inputs)
                     p = _lift(model, lifters, batch, batch_size)
                     if r == 0:
                         zero[occ.noise_px] = (batch, p)
@@ -330,7 +338,8 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     timings_path = run_dir / "timings.json"
     report["timings_s"] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     report["timings_s"]["evaluate"] = time.perf_counter() - tic
-    report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "samples": n, "device": str(dev),
+    report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs, "samples": n,
+                      "device": str(dev),
                       "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
                       "hypotheses": list(HYPOTHESES), "hypothesis_samples": int(hyp_sel.numel()),
                       "hypothesis_mask": HYPOTHESIS_MASK,
@@ -373,12 +382,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hypothesis-samples", type=int, default=250,
                         help="samples that get the hypotheses, evenly spaced among the evaluated ones (0 = all)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--inputs", choices=("ground_truth", "detections"), default="ground_truth",
+                        help="2D the models read: ground_truth (projected joints, default) or detections (the "
+                        "file's det_sparse, e.g. Human3.6M's CPN)")
 
 
 def _run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.run, data=args.data, out=args.out, split=args.split, max_samples=args.max_samples,
                             noise_px=args.noise_px, seed=args.seed, temperature=args.temperature,
-                            hypothesis_samples=args.hypothesis_samples, device=args.device)
+                            hypothesis_samples=args.hypothesis_samples, device=args.device, inputs=args.inputs)
     print(format_markdown(report))
     return 0
 

@@ -38,7 +38,7 @@ import torch
 from .launch import add_command, command_main
 from .inference import HiPART
 from .keypoints import read_keypoints
-from skeletok.data.cameras import unnormalize_screen
+from skeletok.data.views.cameras import unnormalize_screen
 from skeletok.skeleton import H36M_17
 
 __all__ = ["run_infer", "add_parser", "main"]

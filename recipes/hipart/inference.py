@@ -27,7 +27,7 @@ from .fast import Compiled, autocast, check_dtype
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
-from skeletok.data.cameras import normalize_screen
+from skeletok.data.views.cameras import normalize_screen
 from skeletok.lifter import HierarchicalLifter
 
 __all__ = ["Prediction", "HiPART", "root_relative"]
@@ -130,12 +130,40 @@ class HiPART:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r))``.
         """
         vis = None if visibility is None else visibility.to(self.device)
+        return self._densify(sparse_2d.to(self.device), vis, temperature, generator, use_cache)[:4]
+
+    def _densify(self, sparse_2d, vis, temperature, generator, use_cache, confidence: bool = False) -> tuple:
+        """`generate_centred` under this model's dtype and compile settings; levels in fp32."""
         with autocast(self.device, self.dtype):
-            dense, fine, q_s, q_d = generate_centred(
-                self.prior, self.tokenizer, sparse_2d.to(self.device), vis, temperature=temperature,
-                use_cache=use_cache, generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
+            out = generate_centred(
+                self.prior, self.tokenizer, sparse_2d, vis, temperature=temperature, use_cache=use_cache,
+                generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
+                return_confidence=confidence,
                 decode=self._decode if self.compile else None)  # uncompiled: whatever self.tokenizer is now
-        return dense.float(), fine.float(), q_s, q_d
+        return (out[0].float(), out[1].float(), *out[2:])
+
+    @torch.inference_mode()
+    def densify_and_lift(self, sparse_2d: torch.Tensor, visibility: torch.Tensor, *, temperature: float = 0.0,
+                         generator: torch.Generator | None = None, use_cache: bool = True):
+        """`densify`, then lift ``[sparse, dense, fine]`` (with the points' confidence when the lifter reads it).
+
+        Args:
+            sparse_2d: ``(b, 17, 2)`` normalised, on ``self.device``.
+            visibility: ``(b, 17)`` bool, on ``self.device``.
+            temperature, generator, use_cache: as in `densify`.
+
+        Returns:
+            ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r), joints_3d (b, 17, 3))``, the
+            joints root-relative.
+        """
+        scored = self.lifter.point_confidence
+        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
+        dense, fine, q_s, q_d = out[:4]
+        extra = {"confidence": [None, *out[4]]} if scored else {}
+        with autocast(self.device, self.dtype):
+            lift = self._lift if self.compile else self.lifter
+            joints = root_relative(lift([sparse_2d, dense, fine], [visibility, None, None], **extra).float())
+        return dense, fine, q_s, q_d, joints
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -176,11 +204,8 @@ class HiPART:
         for start in range(0, x.shape[0], batch_size):
             xs = x[start:start + batch_size].to(self.device)
             vs = vis[start:start + batch_size].to(self.device)
-            dense, fine, q_s, q_d = self.densify(xs, vs, temperature=temperature, generator=generator,
-                                                 use_cache=use_cache)
-            with autocast(self.device, self.dtype):
-                lift = self._lift if self.compile else self.lifter
-                joints = root_relative(lift([xs, dense, fine], [vs, None, None]).float())
+            dense, fine, q_s, q_d, joints = self.densify_and_lift(xs, vs, temperature=temperature,
+                                                                  generator=generator, use_cache=use_cache)
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}
@@ -191,7 +216,7 @@ class HiPART:
     def predict_pixels(self, keypoints_px, visibility=None, *, image_size: tuple[float, float], **kwargs) -> Prediction:
         """`predict` for pixel keypoints ``(b, 17, 2)`` of images of ``image_size = (width, height)`` pixels.
 
-        The returned 2D levels stay normalised; `skeletok.data.cameras.unnormalize_screen` maps them back.
+        The returned 2D levels stay normalised; `skeletok.data.views.cameras.unnormalize_screen` maps them back.
         """
         w, h = image_size
         if not (w > 0 and h > 0):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from .config import PRESETS, RunConfig, get_preset
+from .config import RunConfig
+from .presets import PRESETS, get_preset
 from .distributed import cleanup, init_distributed
 
 __all__ = ["add_stage_arguments", "add_stage_parser", "stage_main", "launch", "add_command", "command_main"]

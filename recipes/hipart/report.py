@@ -97,7 +97,8 @@ def format_markdown(report: Mapping[str, Any]) -> str:
     if meta:
         lines += [", ".join(f"{k}: {v}" for k, v in meta.items()), ""]
     split = meta.get("split", "test")
-    lines += [f"## 3D error (mm), clean 2D input, {split} split", "", _row(["method", "MPJPE", "P-MPJPE"]),
+    given = "detected 2D input, no occlusion" if meta.get("inputs") == "detections" else "clean 2D input"
+    lines += [f"## 3D error (mm), {given}, {split} split", "", _row(["method", "MPJPE", "P-MPJPE"]),
               _row(["---"] * 3)]
     for m in METHODS:
         lines.append(_row([m, _fmt(report["mpjpe_mm"][m]), _fmt(report["p_mpjpe_mm"][m])]))

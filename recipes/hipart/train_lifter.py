@@ -61,13 +61,16 @@ MODES = ("hipart", "sparse_only", "oracle")
 def lifter_kwargs(cfg: LifterConfig) -> dict:
     """Constructor keyword arguments of the lifter for ``cfg.mode`` (17 points for ``sparse_only``)."""
     levels = (17,) if cfg.mode == "sparse_only" else (17, 48, 96)
-    return dict(level_points=levels, num_joints=17, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads,
-                dropout=cfg.dropout)
+    kwargs = dict(level_points=levels, num_joints=17, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads,
+                  dropout=cfg.dropout)
+    if cfg.mode == "hipart" and cfg.confidence:
+        kwargs["confidence"] = True
+    return kwargs
 
 
 @torch.no_grad()
 def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseTokenizer, sparse_2d: torch.Tensor,
-                    visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                    visible: torch.Tensor, *, return_confidence: bool = False) -> tuple[torch.Tensor, ...]:
     """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer, in pelvis-centred
     coordinates (`recipes.hipart.centring`) shifted back to the input's frame.
 
@@ -76,13 +79,15 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
         tokenizer: the frozen stage-1 model.
         sparse_2d: ``(b, 17, 2)`` normalised sparse pose.
         visible: ``(b, 17)`` bool.
+        return_confidence: also return the points' confidence (`recipes.hipart.centring.point_confidence`).
 
     Returns:
-        ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates.
+        ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates; with
+        ``return_confidence`` also ``dense_conf (b, 48)`` and ``fine_conf (b, 96)``.
     """
-    dense, fine, _, _ = generate_centred(prior, tokenizer, sparse_2d, visible,
-                                         regressor=getattr(prior, "joint_regressor", None))
-    return dense, fine
+    out = generate_centred(prior, tokenizer, sparse_2d, visible, regressor=getattr(prior, "joint_regressor", None),
+                           return_confidence=return_confidence)
+    return (out[0], out[1], *out[4]) if return_confidence else (out[0], out[1])
 
 
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
@@ -90,6 +95,7 @@ def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torc
 
     ``hipart`` reads the generated ``dense_hat``/``fine_hat`` (fully visible), ``oracle`` the ground-truth
     ``dense_2d``/``fine_2d`` with ``dense_visible``/``fine_visible``; the sparse level carries ``sparse_visible``.
+    (A confidence-reading lifter also gets ``[None, dense_conf, fine_conf]``, see `_step`.)
     """
     if mode == "sparse_only":
         return [batch["sparse_2d"]], [batch["sparse_visible"]]
@@ -115,44 +121,55 @@ def _drop_levels(levels: list, visibility: list, rate: float, training: bool) ->
 
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
-          level_dropout: float = 0.0):
+          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
-            batch["dense_hat"], batch["fine_hat"] = generate_levels(*generator, batch["sparse_2d"],
-                                                                    batch["sparse_visible"])
+            out = generate_levels(*generator, batch["sparse_2d"], batch["sparse_visible"],
+                                  return_confidence=confidence)
+            batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
-        loss = mpjpe_loss(net(levels, visibility).float(), batch["sparse_3d"])
-        return loss, {"mpjpe_mm": loss.detach() * 1000.0}
+        scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
+        if aux_3d <= 0 or mode == "sparse_only":
+            loss = mpjpe_loss(net(levels, visibility, **scores).float(), batch["sparse_3d"])
+            return loss, {"mpjpe_mm": loss.detach() * 1000.0}
+        joints, points = net(levels, visibility, **scores, return_points=True)
+        mpjpe = mpjpe_loss(joints.float(), batch["sparse_3d"])
+        level_error = mpjpe_loss(points[:, 17:].float(), torch.cat((batch["dense_3d"], batch["fine_3d"]), dim=1))
+        return mpjpe + aux_3d * level_error, {"mpjpe_mm": mpjpe.detach() * 1000.0,
+                                              "levels_mm": level_error.detach() * 1000.0}
 
     return step
 
 
 @torch.no_grad()
 def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
-                prior_of_item: torch.Tensor | None = None) -> TensorItems:
-    """Generate the levels of every training item once (epoch 0's occlusion draw). Item ``i`` is densified by
-    ``priors[prior_of_item[i]]`` (``priors[0]`` for all when ``prior_of_item`` is ``None``)."""
-    keep = ("sparse_2d", "sparse_visible", "sparse_3d")
-    columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, "dense_hat", "fine_hat")}
+                prior_of_item: torch.Tensor | None = None, confidence: bool = False) -> TensorItems:
+    """Generate the levels (and with ``confidence`` their scores) of every training item once (epoch 0's occlusion
+    draw). Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when ``prior_of_item`` is None)."""
+    keep = tuple(k for k in ("sparse_2d", "sparse_visible", "sparse_3d", "dense_3d", "fine_3d")
+                 if k in dataset[0])
+    made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
+    columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
     dataset.set_epoch(0)
     start = 0
     for batch in ordered_batches(dataset, 512):
         b = batch["sparse_2d"].shape[0]
         which = torch.zeros(b, dtype=torch.long) if prior_of_item is None else prior_of_item[start:start + b]
         start += b
-        dense, fine = torch.zeros(b, 48, 2), torch.zeros(b, 96, 2)
+        outs = [torch.zeros(b, 48, 2), torch.zeros(b, 96, 2), torch.zeros(b, 48), torch.zeros(b, 96)][:len(made)]
         for k in which.unique().tolist():
             sel = which == k
-            d, f = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
-                                   batch["sparse_visible"][sel].to(device))
-            dense[sel], fine[sel] = d.cpu(), f.cpu()
+            got = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
+                                  batch["sparse_visible"][sel].to(device), return_confidence=confidence)
+            for out, value in zip(outs, got):
+                out[sel] = value.cpu()
         for key in keep:
             columns[key].append(batch[key])
-        columns["dense_hat"].append(dense)
-        columns["fine_hat"].append(fine)
+        for key, out in zip(made, outs):
+            columns[key].append(out)
     return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
 
 
@@ -195,7 +212,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     """Train the lifter for ``cfg.mode`` and export ``run_dir/lifter_<mode>.pt``.
 
     Args:
-        cfg: stage-3 config (`recipes.hipart.config.get_preset("lifter", ...)`).
+        cfg: stage-3 config (`recipes.hipart.presets.get_preset("lifter", ...)`).
         resume: continue from ``run_dir/lifter_<mode>/checkpoint.pt``.
         info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
 
@@ -232,10 +249,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             priors = [load_prior(path).to(info.device) for path in paths]
             fold_of = torch.from_numpy(sequence_folds(data, cfg.oof_folds, seed=cfg.seed))
             prior_of_item = fold_of[train_set.item_sequence].clamp_min(0)
-            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item)
+            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item, cfg.confidence)
             extra.update(oof_priors=[str(p) for p in paths])
         elif cfg.generated == "once":
-            train_set = _precompute(train_set, [prior], tokenizer, info.device)
+            train_set = _precompute(train_set, [prior], tokenizer, info.device, confidence=cfg.confidence)
         else:
             generator = (prior, tokenizer)
     kwargs = lifter_kwargs(cfg)
@@ -245,7 +262,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         start = warm_lifter(cfg, info=info)
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
-    step = _step(cfg.mode, generator, cfg.level_dropout)
+    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)

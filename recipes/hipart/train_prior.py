@@ -117,7 +117,7 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     """Train the prior on the frozen tokenizer's tokens and export ``run_dir/prior.pt``.
 
     Args:
-        cfg: stage-2 config (`recipes.hipart.config.get_preset("prior", ...)`).
+        cfg: stage-2 config (`recipes.hipart.presets.get_preset("prior", ...)`).
         resume: continue from ``run_dir/prior/checkpoint.pt``.
         info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
 

@@ -13,7 +13,8 @@ Resume a stopped run with the same command plus ``--resume``. Under DDP the code
 initialisation, EMA counts and sums) are all-reduced across ranks (``sync_codebook=True``).
 
 Input per sample: ``fine_2d (96, 2)`` (encoder input and fine target; ``fine_visible`` marks points a file
-does not know), ``dense_2d (48, 2)`` (dense target) and ``action`` (global alignment term), all clean (no
+does not know), ``dense_2d (48, 2)`` (dense target; ``dense_visible`` marks the points left out of the dense
+loss, like the fine ones) and ``action`` (global alignment term), all clean (no
 occlusion: the tokenizer's own ``mask_rate`` hides points).
 Output: ``run_dir/tokenizer.pt`` (`recipes.hipart.checkpoint.export_model` format) and ``run_dir/tokenizer/``
 (config.json, metrics.jsonl, checkpoint.pt).
@@ -60,7 +61,8 @@ def _step(use_actions: bool):
         action = batch["action"] if use_actions else None
         centre = clean_centre(batch["sparse_2d_clean"])
         _, _, q_s, q_d, loss, terms = net(batch["fine_2d"] - centre, batch["dense_2d"] - centre, action=action,
-                                           visibility=batch["fine_visible"], return_loss_breakdown=True)
+                                           visibility=batch["fine_visible"], dense_visibility=batch["dense_visible"],
+                                           return_loss_breakdown=True)
         codebook = _unwrap(net).codebook
         metrics = {k: v for k, v in terms.items() if k != "total"}
         metrics["perplexity_sparse"] = codebook.perplexity(0, q_s)
@@ -74,7 +76,7 @@ def run(cfg: TokenizerConfig, *, resume: bool = False, info: DistInfo | None = N
     """Train the tokenizer and export ``run_dir/tokenizer.pt``.
 
     Args:
-        cfg: stage-1 config (`recipes.hipart.config.get_preset("tokenizer", ...)`).
+        cfg: stage-1 config (`recipes.hipart.presets.get_preset("tokenizer", ...)`).
         resume: continue from ``run_dir/tokenizer/checkpoint.pt``.
         info: the process's `DistInfo` (default: `init_distributed(cfg.device)`).
 

@@ -1,29 +1,40 @@
 """skeletok.data: real motion capture on a real body mesh, coarsened into sparse/dense/fine levels.
 
-Motion files and joint mappings (:mod:`~skeletok.data.motion`, :mod:`~skeletok.data.mapping`,
-:mod:`~skeletok.data.motion_assets`), the skinned body (:mod:`~skeletok.data.body`), retargeting
-(:mod:`~skeletok.data.retarget`), the three levels (:mod:`~skeletok.data.levels`), cameras
-(:mod:`~skeletok.data.cameras`), occlusion protocols (:mod:`~skeletok.data.occlusion`), action
-labels (:mod:`~skeletok.data.actions`), the dataset file (:mod:`~skeletok.data.fileformat`) and
-its builder (:mod:`~skeletok.data.build`), the torch Dataset (:mod:`~skeletok.data.dataset`),
-Human3.6M loaders (:mod:`~skeletok.data.h36m`) and pictures (:mod:`~skeletok.data.show`).
+Four subpackages, one per stage, each importing only from the stages before it (no import circle):
+
+- :mod:`~skeletok.data.motion`: motion files in one container (:mod:`~skeletok.data.motion.core`, readers,
+  :mod:`~skeletok.data.motion.read`), joint mappings (:mod:`~skeletok.data.motion.mapping`), retargeting onto the
+  body (:mod:`~skeletok.data.motion.retarget`), variants and the committed sequences
+  (:mod:`~skeletok.data.motion.assets`);
+- :mod:`~skeletok.data.body`: the skinned body (:mod:`~skeletok.data.body.model`), HEM coarsening
+  (:mod:`~skeletok.data.body.hem`) and the three levels (:mod:`~skeletok.data.body.levels`);
+- :mod:`~skeletok.data.views`: cameras (:mod:`~skeletok.data.views.cameras`), occlusion protocols
+  (:mod:`~skeletok.data.views.occlusion`) and Human3.6M calibration;
+- :mod:`~skeletok.data.sets`: the dataset file (:mod:`~skeletok.data.sets.fileformat`) and its builder
+  (:mod:`~skeletok.data.sets.build`), splits and action labels, the torch Dataset
+  (:mod:`~skeletok.data.sets.dataset`), Human3.6M loaders (:mod:`~skeletok.data.sets.h36m`) and pictures
+  (:mod:`~skeletok.data.sets.show`).
+
+:mod:`~skeletok.data.cli` is the ``skeletok data`` command group. The names below are re-exported here.
 """
 
-from skeletok.data.actions import action_from_name, assign_actions, pseudo_labels
-from skeletok.data.body import BodyModel
-from skeletok.data.build import build_dataset, build_default_dataset
-from skeletok.data.cameras import Camera, h36m_like_rig, normalize_screen, random_cameras, unnormalize_screen
-from skeletok.data.dataset import HierarchicalPoseDataset
-from skeletok.data.fileformat import FORMAT_VERSION, load_dataset, save_dataset
-from skeletok.data.h36m import load_h36m_cameras, h36m_cameras, h36m_to_dataset, hierarchy_from_smpl, load_h36m_2d, load_h36m_3d
-from skeletok.data.levels import BodyLevels, build_levels
-from skeletok.data.mapping import JointMapping, get_mapping
-from skeletok.data.motion import Motion, read_motion
-from skeletok.data.motion_assets import load_motion_assets
-from skeletok.data.occlusion import Occlusion, add_detector_noise, crop_box, mask_joints
-from skeletok.data.paths import default_dataset_path
-from skeletok.data.retarget import retarget
-from skeletok.data.show import show_frame
+from skeletok.data.body.levels import BodyLevels, build_levels
+from skeletok.data.body.model import BodyModel
+from skeletok.data.motion.assets import load_motion_assets
+from skeletok.data.motion.core import Motion
+from skeletok.data.motion.mapping import JointMapping, get_mapping
+from skeletok.data.motion.read import read_motion
+from skeletok.data.motion.retarget import retarget
+from skeletok.data.sets.actions import action_from_name, assign_actions, pseudo_labels
+from skeletok.data.sets.build import build_dataset, build_default_dataset
+from skeletok.data.sets.dataset import HierarchicalPoseDataset
+from skeletok.data.sets.fileformat import FORMAT_VERSION, load_dataset, save_dataset
+from skeletok.data.sets.h36m import (h36m_cameras, h36m_to_dataset, hierarchy_from_smpl, load_h36m_2d,
+                                     load_h36m_3d, load_h36m_cameras)
+from skeletok.data.sets.paths import default_dataset_path
+from skeletok.data.sets.show import show_frame
+from skeletok.data.views.cameras import Camera, h36m_like_rig, normalize_screen, random_cameras, unnormalize_screen
+from skeletok.data.views.occlusion import Occlusion, add_detector_noise, crop_box, mask_joints
 
 __all__ = [
     "Motion",

@@ -2,9 +2,9 @@
 
     skeletok data build [--out PATH] [--force] [--max-frames N]
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] [--up auto|y|z]
-        [--unit auto|m|cm|mm|inch|cmu|METRES] --out data.npz
+        [--unit auto|m|cm|mm|inch|cmu|METRES] [--placement auto|fixed|follow] --out data.npz
     skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
-        [--stride N] --out h36m.npz
+        [--stride N] [--levels body|none] [--layout-2d auto|h36m|coco] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
@@ -12,7 +12,9 @@ Every command prints what it wrote. Bad input raises ``ValueError``/``FileNotFou
 ``skeletok.cli.main`` prints as ``skeletok: error: ...`` (exit status 2). ``from-mocap`` names the file in
 every error (:class:`~skeletok.errors.MotionFileError`, :class:`~skeletok.errors.JointMappingError`), checks
 each file's joint mapping before building, and prints the readers' warnings (repairs, doubts about the up
-axis or the unit) as ``skeletok: warning: ...``.
+axis or the unit) and the builder's (frames dropped out of view of the cameras) as ``skeletok: warning: ...``.
+Its cameras follow a subject who leaves the fixed rig's images (``--placement auto``, the default;
+:mod:`skeletok.data.views.placement`); ``build`` keeps the default dataset on the fixed rig.
 """
 
 from __future__ import annotations
@@ -27,17 +29,23 @@ __all__ = ["register"]
 
 
 def _summary(path: Path) -> str:
-    from skeletok.data.fileformat import load_dataset
+    import numpy as np
+
+    from skeletok.data.sets.fileformat import load_dataset
 
     d = load_dataset(path)
     n, c = d["pix_sparse"].shape[:2]
     test = int((d["split"] == 1).sum())
+    follow = ""
+    if "rig_shift" in d:
+        moved = np.unique(d["sequence"][np.abs(d["rig_shift"]).max(1) > 0])
+        follow = f", cameras follow the subject in {len(moved)} of {len(d['sequence_names'])} sequences"
     return (f"{n} frames x {c} cameras, {len(d['sequence_names'])} sequences, {len(d['action_names'])} actions, "
-            f"{n - test} train / {test} test frames, {d['fps']:g} fps, {path.stat().st_size / 2**20:.1f} MiB")
+            f"{n - test} train / {test} test frames, {d['fps']:g} fps, {path.stat().st_size / 2**20:.1f} MiB{follow}")
 
 
 def _build(args) -> int:
-    from skeletok.data.build import build_default_dataset
+    from skeletok.data.sets.build import build_default_dataset
 
     start = time.perf_counter()
     path = build_default_dataset(args.out, force=args.force, max_frames_per_sequence=args.max_frames)
@@ -47,7 +55,7 @@ def _build(args) -> int:
 
 def _unit(text: str) -> str | float:
     """``--unit``: a unit name, or metres per file unit as a number."""
-    from skeletok.data.bvh import UNITS
+    from skeletok.data.motion.bvh import UNITS
 
     if text == "auto" or text in UNITS:
         return text
@@ -64,8 +72,8 @@ def _unit(text: str) -> str | float:
 
 def _read_mocap(path: Path, args, mapping):
     """One file as a Motion whose joints ``mapping`` (or the detected preset) covers; errors name the file."""
-    from skeletok.data.mapping import detect_mapping
-    from skeletok.data.motion import read_motion
+    from skeletok.data.motion.mapping import detect_mapping
+    from skeletok.data.motion.read import read_motion
     from skeletok.errors import file_errors
 
     kwargs = {"up": args.up, "unit": args.unit, "mapping": mapping}
@@ -88,8 +96,8 @@ def _read_mocap(path: Path, args, mapping):
 
 
 def _from_mocap(args) -> int:
-    from skeletok.data.build import build_dataset
-    from skeletok.data.mapping import get_mapping
+    from skeletok.data.sets.build import build_dataset
+    from skeletok.data.motion.mapping import get_mapping
 
     mapping = get_mapping(args.mapping) if args.mapping is not None else None
     motions, sources = [], []
@@ -108,11 +116,18 @@ def _from_mocap(args) -> int:
         if names.count(m.name) > 1:
             m.name = f"{m.name}#{i}"
     start = time.perf_counter()
-    path = build_dataset(
-        motions, out=args.out, mapping=args.mapping, cameras=args.cameras, fps=args.fps,
-        test_fraction=args.test_fraction if len(motions) > 1 else 0.0, max_frames=args.max_frames, sources=sources,
-        seed=args.seed,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            path = build_dataset(
+                motions, out=args.out, mapping=args.mapping, cameras=args.cameras, fps=args.fps,
+                test_fraction=args.test_fraction if len(motions) > 1 else 0.0, max_frames=args.max_frames,
+                sources=sources, seed=args.seed, placement=args.placement, follow_window_s=args.follow_window,
+            )
+        finally:
+            for w in caught:
+                if not issubclass(w.category, DeprecationWarning):
+                    print(f"skeletok: warning: {w.message}", file=sys.stderr)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
     if len(motions) == 1:
         print("note: one motion file gives one sequence, so every frame is in the train split")
@@ -120,20 +135,35 @@ def _from_mocap(args) -> int:
 
 
 def _from_h36m(args) -> int:
-    from skeletok.data.h36m import h36m_to_dataset
-    from skeletok.data.h36m_calibration import CALIBRATION_HELP
+    from skeletok.data.sets.h36m import h36m_to_dataset
+    from skeletok.data.views.h36m_calibration import CALIBRATION_HELP
 
     if args.cameras is None:
         raise ValueError(f"from-h36m needs --cameras FILE. {CALIBRATION_HELP}")
     start = time.perf_counter()
+    report: dict = {}
     path = h36m_to_dataset(args.data_3d, cameras=args.cameras, data_2d=args.data_2d, out=args.out,
-                           subjects=args.subjects, stride=args.stride)
+                           subjects=args.subjects, stride=args.stride, levels_from=args.levels, layout_2d=args.layout_2d,
+                           report=report)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
+    for note in report.get("notes_2d", []):
+        print(f"note: {args.data_2d}: {note}")
+    for line in report.get("trimmed_2d", []):
+        print(f"note: {line} (detections longer than the 3D are cut to its length, as VideoPose3D does)")
+    if report.get("levels_from") == "body":
+        print("dense/fine levels: skeletok's body retargeted onto the 3D joints; fit (distance between the body's "
+              "17 joints and the file's):")
+        for subject, fit in {**report["fit"], "all": report["fit_all"]}.items():
+            size = f"body shape {fit['shape']}, size x{fit['scale']:.3f}, " if "shape" in fit else ""
+            print(f"  {subject:4s} {size}{fit['frames']} frames: mean {fit['mean_mm']:.1f} mm, "
+                  f"95th percentile {fit['p95_mm']:.1f} mm, max {fit['max_mm']:.1f} mm")
+    else:
+        print("dense/fine levels: none (NaN); only the sparse-only lifter trains on this file")
     return 0
 
 
 def _show(args) -> int:
-    from skeletok.data.show import show_frame
+    from skeletok.data.sets.show import show_frame
 
     path = show_frame(args.data, args.frame, camera=args.camera, out=args.out, mesh=not args.no_mesh)
     print(f"wrote {path}")
@@ -141,9 +171,9 @@ def _show(args) -> int:
 
 
 def _build_assets(args) -> int:
-    from skeletok.data.body_assets import build_body_assets
-    from skeletok.data.motion_assets import build_motion_assets
-    from skeletok.data.paths import cache_dir
+    from skeletok.data.body.assets import build_body_assets
+    from skeletok.data.motion.assets import build_motion_assets
+    from skeletok.data.sets.paths import cache_dir
 
     out = Path(args.out) if args.out else Path(str(resources.files("skeletok.data") / "assets"))
     cache = Path(args.cache).expanduser() if args.cache else cache_dir() / "motion_sources"
@@ -181,6 +211,11 @@ def register(groups) -> None:
                        help="the files' length unit, or metres per unit (default auto: from the body's size)")
     mocap.add_argument("--out", type=Path, required=True, help="output .npz")
     mocap.add_argument("--cameras", default="h36m", help="'h36m', 'random' or 'random:N' (default h36m)")
+    mocap.add_argument("--placement", choices=("auto", "fixed", "follow"), default="auto",
+                       help="camera placement: 'fixed' rig, cameras that 'follow' the subject over the ground, or "
+                       "'auto' (default): fixed when the subject stays inside every image, else follow")
+    mocap.add_argument("--follow-window", type=float, default=1.0, metavar="SECONDS",
+                       help="smoothing of the followed path in seconds (default 1; 0 follows the root exactly)")
     mocap.add_argument("--fps", type=float, default=25.0, help="frame rate of the dataset (default 25)")
     mocap.add_argument("--test-fraction", type=float, default=0.2, help="fraction of frames (whole files) for test")
     mocap.add_argument("--max-frames", type=int, default=None, help="at most N frames per file")
@@ -194,8 +229,14 @@ def register(groups) -> None:
                       help="required: the camera calibration JSON of your Human3.6M copy (camera-parameters.json "
                       "from the download tools, or VideoPose3D's parameters as JSON); skeletok ships none")
     h36m.add_argument("--data-2d", default=None, help="2D detections, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz")
+    h36m.add_argument("--layout-2d", choices=("auto", "h36m", "coco"), default="auto",
+                      help="keypoint order of --data-2d (default auto: the file's VideoPose3D metadata; give it for "
+                      "files without metadata); COCO order is converted to Human3.6M-17")
     h36m.add_argument("--subjects", nargs="+", default=None, help="subjects to convert (default: all)")
     h36m.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
+    h36m.add_argument("--levels", choices=("body", "none"), default="body",
+                      help="dense/fine levels: 'body' (default: skeletok's CC0 body retargeted onto the joints, "
+                      "the fit is printed) or 'none' (NaN; SMPL meshes: the Python API, h36m_to_dataset)")
     h36m.add_argument("--out", type=Path, required=True, help="output .npz")
     h36m.set_defaults(func=_from_h36m)
 

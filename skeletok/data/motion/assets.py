@@ -8,9 +8,9 @@ Sources (downloaded with ``pip download --no-deps``; nothing is installed or imp
   metres, Z-up. Their rate is 120 fps: holosoma's ``examples/robot_retarget.py`` takes every 4th
   frame of these arrays (``downsample = 4``) and its retargeter saves the result with ``fps=30``.
 - ``pybullet==3.2.7`` (zlib): the 20 DeepMimic humanoid clips (``humanoid3d_*.txt``, ``walker/*.txt``),
-  through :func:`~skeletok.data.deepmimic.read_deepmimic`, resampled to 30 fps.
+  through :func:`~skeletok.data.motion.deepmimic.read_deepmimic`, resampled to 30 fps.
 - ``bvhtoolbox==0.1.3`` sdist (MIT): ``tests/example_files/test_freebvh.bvh`` (Mixamo rig) and
-  ``test_mocapbank.bvh``, through :func:`~skeletok.data.bvh.read_bvh` (both cm, Y-up, 30 fps).
+  ``test_mocapbank.bvh``, through :func:`~skeletok.data.motion.bvh.read_bvh` (both cm, Y-up, 30 fps).
 
 Each ``motion_<source>.npz`` keeps the body joints its mapping preset uses, as int16 millimetres
 stored as frame-to-frame differences (lossless at 1 mm, compresses well), with per-sequence
@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.arrays import HOLOSOMA_JOINTS, HOLOSOMA_PARENTS, parents_from_table
-from skeletok.data.bvh import read_bvh
-from skeletok.data.deepmimic import URDF_ORIGINS, read_deepmimic, read_humanoid_urdf
-from skeletok.data.mapping import get_mapping
-from skeletok.data.motion import Motion
+from skeletok.data.motion.arrays import HOLOSOMA_JOINTS, HOLOSOMA_PARENTS, parents_from_table
+from skeletok.data.motion.bvh import read_bvh
+from skeletok.data.motion.deepmimic import URDF_ORIGINS, read_deepmimic, read_humanoid_urdf
+from skeletok.data.motion.mapping import get_mapping
+from skeletok.data.motion.core import Motion
 
 __all__ = ["ASSET_DIR", "SOURCES", "build_motion_assets", "load_motion_assets", "NOTICE_TEXT"]
 
-ASSET_DIR = Path(__file__).parent / "assets"
+ASSET_DIR = Path(__file__).resolve().parents[1] / "assets"  # skeletok/data/assets
 HOLOSOMA_FPS = 120.0
 DEEPMIMIC_FPS = 30.0
 
@@ -157,7 +157,7 @@ def build_motion_assets(out_dir: str | Path = ASSET_DIR, cache_dir: str | Path =
     whl = _download(SOURCES["deepmimic"][0], cache_dir, sdist=False)
     urdf = _extract(whl, lambda n: n == "pybullet_data/humanoid/humanoid.urdf", ext)[0]
     if not np.allclose(read_humanoid_urdf(urdf), URDF_ORIGINS):
-        raise ValueError(f"{urdf}: joint origins differ from skeletok.data.deepmimic.URDF_ORIGINS")
+        raise ValueError(f"{urdf}: joint origins differ from skeletok.data.motion.deepmimic.URDF_ORIGINS")
     clips = _extract(whl, lambda n: n.startswith("pybullet_data/data/motions/") and n.endswith(".txt")
                      and ("/humanoid3d_" in n or "/walker/" in n), ext)
     deep = []
@@ -186,12 +186,12 @@ def load_motion_assets(
 
     Args:
         canonical: rename joints to the canonical landmarks with each file's mapping preset
-            (:mod:`skeletok.data.mapping`); ``False`` keeps the source joint names.
+            (:mod:`skeletok.data.motion.mapping`); ``False`` keeps the source joint names.
         sources: subset of :data:`SOURCES` keys (default: all, in that order).
         asset_dir: directory holding ``motion_*.npz``.
 
     Returns:
-        One :class:`~skeletok.data.motion.Motion` per sequence, named ``"<source>/<sequence>"``,
+        One :class:`~skeletok.data.motion.core.Motion` per sequence, named ``"<source>/<sequence>"``,
         positions in metres (1 mm resolution), Z-up.
     """
     sources = list(SOURCES) if sources is None else sources
@@ -217,7 +217,7 @@ def load_motion_assets(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m skeletok.data.motion_assets [--out DIR] [--cache DIR]``: build and print a summary."""
+    """``python -m skeletok.data.motion.assets [--out DIR] [--cache DIR]``: build and print a summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ASSET_DIR))
     ap.add_argument("--cache", default="~/.cache/skeletok/motion_sources")

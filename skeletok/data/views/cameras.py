@@ -7,7 +7,7 @@ by the image width, ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (the Human3
 
 The rigs look at a *target*: the builder shifts every sequence horizontally so that its mean root
 lies above the target (heights above the ground are kept), so one rig frames every sequence, even ones that move
-a lot (climbing); see :mod:`skeletok.data.build`.
+a lot (climbing); see :mod:`skeletok.data.sets.build`.
 
 Shapes: ``j`` points, ``c`` coordinates; ``...`` any leading axes. Arrays are numpy float.
 """
@@ -27,6 +27,7 @@ __all__ = [
     "random_cameras",
     "cameras_to_arrays",
     "cameras_from_arrays",
+    "frame_camera",
 ]
 
 
@@ -305,3 +306,23 @@ def cameras_from_arrays(arrays) -> list[Camera]:
             radial=k if k.any() else None, tangential=p if p.any() else None, name=f"cam{i}",
         ))
     return cams
+
+
+def frame_camera(arrays, frame: int, camera: int) -> Camera:
+    """The camera ``camera`` of a dataset file as it filmed frame ``frame``.
+
+    The file's ``cam_*`` keys, with the frame's sequence's own extrinsics when the file has
+    ``sequence_cam_R``/``sequence_cam_t`` (Human3.6M), moved by ``rig_shift[frame]`` when the file's cameras
+    follow the subject (:mod:`skeletok.data.views.placement`). Its projection of ``world_*[frame]`` is
+    ``pix_*[frame, camera]``.
+    """
+    cam = cameras_from_arrays(arrays)[camera]
+    R, t = cam.R, cam.t
+    if "sequence_cam_R" in arrays:
+        s = int(arrays["sequence"][frame])
+        R = np.asarray(arrays["sequence_cam_R"][s, camera], dtype=np.float64)
+        t = np.asarray(arrays["sequence_cam_t"][s, camera], dtype=np.float64)
+    if "rig_shift" in arrays:  # a rig moved by s films X as the unmoved rig films X - s
+        t = t - R @ np.asarray(arrays["rig_shift"][frame], dtype=np.float64)
+    return Camera(R=R, t=t, focal=cam.focal, centre=cam.centre, size=cam.size, radial=cam.radial,
+                  tangential=cam.tangential, name=cam.name)

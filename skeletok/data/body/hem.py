@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from skeletok.data.matching import greedy_matching, grow_matching
-from skeletok.data.mesh_graph import (
+from skeletok.data.body.matching import greedy_matching, grow_matching
+from skeletok.data.body.mesh_graph import (
     _check_vertices,
     apply_vertex_matrix,
     connected_components,

@@ -10,13 +10,20 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
 - ``sequence_source``, ``sequence_mapping`` (str) and ``sequence_shape`` (int), ``(s,)``: where
   each sequence came from (a motion file path, or ``"skeletok:motion_assets"``), the joint
   mapping used (name or path, ``""`` for none) and the body shape, so the mesh can be rebuilt
-  for pictures (:mod:`skeletok.data.show`).
+  for pictures (:mod:`skeletok.data.sets.show`).
 - ``sequence_take`` (str) and ``sequence_group`` (int), ``(s,)``: the source take of each sequence
   (training variants of one take, mirrored or on other body shapes, share it) and its
-  near-duplicate group (:mod:`skeletok.data.splits`); splits never cut a group.
+  near-duplicate group (:mod:`skeletok.data.sets.splits`); splits never cut a group.
 - ``sequence_cam_R (s, c, 3, 3)``, ``sequence_cam_t (s, c, 3)``: per-sequence extrinsics where
   they differ between sequences (Human3.6M calibrates each subject); ``cam_R``/``cam_t`` then
   hold the first sequence's.
+- ``rig_shift (n, 3)``: per-frame translation (metres) of the whole camera rig, for sequences whose cameras
+  follow the subject (:mod:`skeletok.data.views.placement`): at frame ``i`` camera ``k`` is ``cam_R[k]``,
+  ``cam_t[k] - cam_R[k] @ rig_shift[i]``; zeros for sequences filmed by the fixed rig. Absent: every frame is
+  filmed by the fixed rig (files written before this key existed included). ``pix_*`` and ``cam_sparse``
+  already hold what the moved cameras see, so readers of 2D and camera-frame 3D need nothing else.
+- ``sequence_fit_mm (s,)``: where the dense/fine levels come from skeletok's body retargeted onto given
+  joints (Human3.6M without SMPL), the mean distance (mm) between the body's 17 joints and the given ones.
 
 ``world_dense``/``world_fine`` and ``pix_dense``/``pix_fine`` may be NaN where the dense and fine
 levels are unknown (Human3.6M converted without SMPL meshes); every other float must be finite.
@@ -82,6 +89,8 @@ OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
     "sequence_group": (("s",), "i"),
     "sequence_cam_R": (("s", "c", 3, 3), "f"),
     "sequence_cam_t": (("s", "c", 3), "f"),
+    "rig_shift": (("n", 3), "f"),
+    "sequence_fit_mm": (("s",), "f"),
 }
 _MAY_BE_NAN = {"world_dense", "world_fine", "pix_dense", "pix_fine"}
 _DTYPES = {"i": "int", "f": "float", "U": "str"}

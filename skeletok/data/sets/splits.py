@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from skeletok.data.fileformat import SPLIT_CODES
+from skeletok.data.sets.fileformat import SPLIT_CODES
 from skeletok.skeleton import H36M_17
 
 __all__ = ["heading_free", "mirror_joints", "take_distance", "near_duplicate_groups", "split_by_sequence",

@@ -15,7 +15,7 @@ Conventions (the Acclaim specification as the CMU files use it):
   angles follow ``:units angle`` unless the AMC says ``:RADIANS`` or ``:DEGREES``.
 - CMU data is Y-up; it is rotated to Z-up by ``(x, y, z) -> (x, -z, y)``. ``up="auto"`` (the default) takes
   the axis the rest pose's feet-to-head direction points along when the bone names map onto the body
-  landmarks (the ``cmu_asf`` preset or another, see :func:`skeletok.data.mapping.choose_up`), else Y.
+  landmarks (the ``cmu_asf`` preset or another, see :func:`skeletok.data.motion.upright.choose_up`), else Y.
 - Errors are :class:`~skeletok.errors.MotionFileError` naming the file and the line.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.motion import Motion, euler_matrix, y_up_to_z_up
+from skeletok.data.motion.core import Motion, euler_matrix, y_up_to_z_up
 from skeletok.errors import MotionFileError, MotionWarning, file_errors
 
 __all__ = ["AsfSkeleton", "read_asf", "parse_amc", "asf_forward_kinematics", "read_amc", "write_asf", "write_amc"]
@@ -331,7 +331,7 @@ def read_amc(
         asf: the skeleton, or the path of its ``.asf`` file.
         fps: the capture rate (AMC files do not store it; CMU captured at 120 fps).
         up: the file's up axis, ``"auto"`` (module docstring), ``"y"`` (CMU) or ``"z"``.
-        unit: ``"auto"`` (the ASF's ``:units length``), a name in :data:`skeletok.data.bvh.UNITS` for one file
+        unit: ``"auto"`` (the ASF's ``:units length``), a name in :data:`skeletok.data.motion.bvh.UNITS` for one file
             length unit, or metres per file length unit.
         scale: metres per file length unit (an older spelling of a float ``unit``).
         name: the motion name (default: the file stem).
@@ -340,14 +340,15 @@ def read_amc(
             preset for the bone names).
 
     Returns:
-        A :class:`~skeletok.data.motion.Motion` with joints ``["root", *asf.bone_names]``.
+        A :class:`~skeletok.data.motion.core.Motion` with joints ``["root", *asf.bone_names]``.
 
     Raises:
         ValueError: on bad arguments.
         MotionFileError: (a ``ValueError``) naming the file for anything wrong in it.
     """
-    from skeletok.data.bvh import UNITS
-    from skeletok.data.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.bvh import UNITS
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     if up not in ("auto", "y", "z"):
         raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")

@@ -2,7 +2,7 @@
 
 skeletok ships no Human3.6M calibration numbers: they belong to the dataset (academic licence).
 Users who have Human3.6M pass the calibration file to :func:`load_h36m_cameras`,
-:func:`h36m_cameras`, :func:`~skeletok.data.h36m.h36m_to_dataset` and
+:func:`h36m_cameras`, :func:`~skeletok.data.sets.h36m.h36m_to_dataset` and
 ``skeletok data from-h36m --cameras FILE``. Two JSON layouts are read (detected from the type of
 ``"intrinsics"``):
 
@@ -30,7 +30,7 @@ optional ``"res_w"``/``"res_h"`` beside ``calibration_matrix`` gives it, otherwi
      "extrinsics": {"S1": {"54138969": {"R": [[...], [...], [...]], "t": [[tx], [ty], [tz]]}, ...}, ...}}
 
 Every camera of :data:`CAMERA_IDS` must be present; cameras come back in that order (the view
-order of VideoPose3D's 2D files). Units out: metres and pixels (:class:`~skeletok.data.cameras.Camera`).
+order of VideoPose3D's 2D files). Units out: metres and pixels (:class:`~skeletok.data.views.cameras.Camera`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.cameras import Camera
+from skeletok.data.views.cameras import Camera
 
 __all__ = ["CAMERA_IDS", "H36M_IMAGE_SIZES", "CALIBRATION_HELP", "load_h36m_cameras", "h36m_cameras",
            "resolve_calibration"]
@@ -54,7 +54,7 @@ CALIBRATION_HELP = (
     "skeletok does not ship the Human3.6M camera calibration (its licence does not allow redistribution); "
     "pass the calibration file of your Human3.6M copy: camera-parameters.json as written by the Human3.6M "
     "download tools (e.g. h36m-fetch, from the release's metadata.xml), or a JSON dump of VideoPose3D's "
-    "h36m_cameras_intrinsic_params/h36m_cameras_extrinsic_params (see skeletok.data.h36m_calibration)"
+    "h36m_cameras_intrinsic_params/h36m_cameras_extrinsic_params (see skeletok.data.views.h36m_calibration)"
 )
 
 
@@ -208,7 +208,7 @@ def load_h36m_cameras(path) -> dict[str, list[Camera]]:
         path: the JSON calibration file of the user's Human3.6M copy.
 
     Returns:
-        subject (``"S1"``, ...) -> the 4 :class:`~skeletok.data.cameras.Camera` of that subject in
+        subject (``"S1"``, ...) -> the 4 :class:`~skeletok.data.views.cameras.Camera` of that subject in
         :data:`CAMERA_IDS` order, metres and pixels, with lens distortion.
 
     Raises:

@@ -10,6 +10,7 @@ Each item (``docs/concepts.md``):
 | ``dense_2d``, ``fine_2d`` | ``(48, 2)``, ``(96, 2)`` | float32 | normalised projected 2D |
 | ``dense_visible``, ``fine_visible`` | ``(48,)``, ``(96,)`` | bool | all ``True`` (``False`` only where a file has no dense/fine ground truth) |
 | ``sparse_3d`` | ``(17, 3)`` | float32 | camera frame, root-relative, metres |
+| ``dense_3d``, ``fine_3d`` | ``(48, 3)``, ``(96, 3)`` | float32 | only with ``levels_3d=True``: the same for the dense and fine points (0 where unknown) |
 | ``action``, ``sequence``, ``camera``, ``frame`` | ``()`` | int64 | labels and provenance |
 
 Normalised 2D is ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (pixels, image width ``w``,
@@ -27,7 +28,7 @@ batch; each item still drawn from its own generator, so batched and single items
 Wrappers around this Dataset should forward ``__getitems__`` to keep that speed.
 
 Viewpoint augmentation (``random_views=p``): a fraction ``p`` of the items (``True`` = all) is filmed by a
-random camera of its own (the ranges of :func:`~skeletok.data.cameras.random_cameras`: any azimuth, -5 to 25 degrees
+random camera of its own (the ranges of :func:`~skeletok.data.views.cameras.random_cameras`: any azimuth, -5 to 25 degrees
 elevation, 3.5-6.5 m, focal 1,000-1,300 px, 1,000 x 1,000 images: Human3.6M-like heights, distances
 and focal lengths) looking at the frame's root, moved by up to 0.5 m horizontally, at 0.9 m height, so the
 subject stays in view whatever the take's length. Which items, and their cameras, are drawn from
@@ -45,9 +46,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from skeletok.data.cameras import normalize_screen
-from skeletok.data.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
-from skeletok.data.occlusion import Occlusion
+from skeletok.data.views.cameras import normalize_screen
+from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, split_names, validate_dataset
+from skeletok.data.views.occlusion import Occlusion
 
 __all__ = ["HierarchicalPoseDataset"]
 
@@ -67,9 +68,9 @@ class HierarchicalPoseDataset(Dataset):
     Args:
         data: a dataset file path (``.npz`` of ``docs/concepts.md``) or a dict of its arrays.
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (codes in
-            :data:`~skeletok.data.fileformat.SPLIT_CODES`).
+            :data:`~skeletok.data.sets.fileformat.SPLIT_CODES`).
         cameras: camera indices to use (``None``: all cameras of the file).
-        occlusion: an :class:`~skeletok.data.occlusion.Occlusion` applied to ``sparse_2d`` /
+        occlusion: an :class:`~skeletok.data.views.occlusion.Occlusion` applied to ``sparse_2d`` /
             ``sparse_visible``; ``None`` for none.
         seed: seeds the occlusion randomness.
         use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)
@@ -84,7 +85,7 @@ class HierarchicalPoseDataset(Dataset):
 
     def __init__(self, data, *, split: str = "train", cameras: Sequence[int] | None = None,
                  occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False,
-                 random_views: float | bool = 0.0) -> None:
+                 random_views: float | bool = 0.0, levels_3d: bool = False) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if occlusion is not None and not isinstance(occlusion, Occlusion):
@@ -140,7 +141,12 @@ class HierarchicalPoseDataset(Dataset):
         self.parts_fine = torch.from_numpy(arrays["parts_fine"].astype(np.int64))
         self.fine_to_dense = torch.from_numpy(arrays["fine_to_dense"].astype(np.int64))
         self.fps = float(arrays["fps"])
-        self.random_views = random_views
+        self.random_views, self.levels_3d = random_views, bool(levels_3d)
+        if self.levels_3d:  # root-relative world offsets of the 144 level points; rotated per camera on demand
+            rel = arrays["world_dense"][frames], arrays["world_fine"][frames]
+            rel = np.concatenate(rel, 1) - arrays["world_sparse"][frames][:, :1]
+            self._levels_rel = torch.from_numpy(np.nan_to_num(rel, nan=0.0).astype(np.float32))  # (n', 144, 3)
+            self._cam_R = torch.from_numpy(arrays["cam_R"][cams].astype(np.float32))  # (c', 3, 3)
         if self.random_views > 0:
             world = np.concatenate([arrays[f"world_{k}"][frames] for k in ("sparse", "dense", "fine")], 1)
             self._world = world.astype(np.float64)  # (n', 161, 3)
@@ -186,6 +192,11 @@ class HierarchicalPoseDataset(Dataset):
                 return [next(new) if v else next(rig) for v in viewed]
         return self._rig_items(idx)
 
+    @staticmethod
+    def _levels_3d(points: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """``dense_3d``/``fine_3d`` entries from the ``(k, 144, 3)`` root-relative camera-frame level points."""
+        return {} if points is None else {"dense_3d": points[:, :48], "fine_3d": points[:, 48:]}
+
     def _view_rng(self, index: int) -> np.random.Generator:
         """The generator of item ``index``'s viewpoint: fixed across epochs."""
         return np.random.default_rng((self.seed, index, 7919))
@@ -209,6 +220,8 @@ class HierarchicalPoseDataset(Dataset):
             "dense_visible": self._dense_visible.index_select(0, rows),
             "fine_visible": self._fine_visible.index_select(0, rows),
             "sparse_3d": self._sparse_3d.index_select(0, rows),
+            **self._levels_3d(torch.einsum("kij,kpj->kpi", self._cam_R[torch.from_numpy(c)],
+                                           self._levels_rel.index_select(0, ft)) if self.levels_3d else None),
             "action": self._action.index_select(0, ft),
             "sequence": self._sequence.index_select(0, ft),
             "camera": torch.from_numpy(self.cameras[c]),
@@ -251,6 +264,8 @@ class HierarchicalPoseDataset(Dataset):
             "dense_visible": finite[:, 17:65],
             "fine_visible": finite[:, 65:],
             "sparse_3d": torch.from_numpy(root_rel.astype(np.float32)),
+            **self._levels_3d(torch.from_numpy(np.nan_to_num(cam[:, 17:] - cam[:, :1], nan=0.0).astype(np.float32))
+                              if self.levels_3d else None),
             "action": self._action[f],
             "sequence": self._sequence[f],
             "camera": torch.full((len(f),), -1, dtype=torch.long),

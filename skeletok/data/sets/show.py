@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.build import ASSET_SOURCE
-from skeletok.data.cameras import cameras_from_arrays
-from skeletok.data.fileformat import load_dataset
+from skeletok.data.sets.build import ASSET_SOURCE
+from skeletok.data.views.cameras import frame_camera
+from skeletok.data.sets.fileformat import load_dataset
 from skeletok.skeleton import H36M_17
 
 __all__ = ["posed_mesh", "show_frame"]
@@ -26,13 +26,13 @@ def _find_motion(arrays: dict, s: int):
     name = str(arrays["sequence_names"][s])
     source = str(arrays["sequence_source"][s])
     if source == ASSET_SOURCE:
-        from skeletok.data.motion_assets import load_motion_assets
+        from skeletok.data.motion.assets import load_motion_assets
 
         for motion in load_motion_assets():
             if motion.name == name:
                 return motion
         raise ValueError(f"sequence {name!r} is not among the committed motion assets")
-    from skeletok.data.motion import read_motion
+    from skeletok.data.motion.read import read_motion
 
     source, _, asf = source.partition("?asf=")
     path = Path(source)
@@ -47,11 +47,11 @@ def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndar
     """Rebuild the body mesh of one dataset frame, in the file's world frame.
 
     Args:
-        arrays: a loaded dataset (:func:`~skeletok.data.fileformat.load_dataset`) written by
+        arrays: a loaded dataset (:func:`~skeletok.data.sets.fileformat.load_dataset`) written by
             skeletok's builder (it needs ``sequence_source``, ``sequence_mapping``,
             ``sequence_shape`` and ``sequence_offset``).
         frame: frame index in ``[0, n)``.
-        body: the :class:`~skeletok.data.body.BodyModel`; the committed body when ``None``.
+        body: the :class:`~skeletok.data.body.model.BodyModel`; the committed body when ``None``.
 
     Returns:
         ``(vertices (v, 3) metres, faces (f, 3))``.
@@ -59,9 +59,9 @@ def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndar
     Raises:
         ValueError: if the file lacks the source keys or the source cannot be found.
     """
-    from skeletok.data.body import BodyModel
-    from skeletok.data.build import CHUNK, _resolve_mapping
-    from skeletok.data.retarget import retarget
+    from skeletok.data.body.model import BodyModel
+    from skeletok.data.sets.build import CHUNK, _resolve_mapping
+    from skeletok.data.motion.retarget import retarget
 
     missing = [k for k in ("sequence_source", "sequence_mapping", "sequence_shape", "sequence_offset")
                if k not in arrays]
@@ -111,13 +111,8 @@ def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool 
     out = Path(out)
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"out must end in .png, .pdf or .svg, got {str(out)!r}")
-    cam = cameras_from_arrays(arrays)[camera]
+    cam = frame_camera(arrays, frame, camera)
     s = int(arrays["sequence"][frame])
-    if "sequence_cam_R" in arrays:
-        from skeletok.data.cameras import Camera
-
-        cam = Camera(R=arrays["sequence_cam_R"][s, camera], t=arrays["sequence_cam_t"][s, camera], focal=cam.focal,
-                     centre=cam.centre, size=cam.size, radial=cam.radial, tangential=cam.tangential)
     verts = posed_mesh(arrays, frame, body)[0] if mesh else None
     world = {k: arrays[f"world_{k}"][frame] for k in ("sparse", "dense", "fine")}
     pix = {k: arrays[f"pix_{k}"][frame, camera] for k in ("sparse", "dense", "fine")}

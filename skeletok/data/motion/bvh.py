@@ -12,7 +12,7 @@ Conventions (documented because BVH files disagree):
 - ``End Site`` blocks become extra joints named ``<parent>_End`` after the regular joints.
 - A joint name is the rest of its ``ROOT``/``JOINT`` line, so names with spaces (3ds Max Biped's
   ``Bip01 L Thigh``) are read whole.
-- ``up="auto"``: when the joint names map onto the body landmarks (:mod:`skeletok.data.mapping`), the up
+- ``up="auto"``: when the joint names map onto the body landmarks (:mod:`skeletok.data.motion.mapping`), the up
   axis is the one the rest pose's feet-to-head direction points along (+Y or +Z; anything else is refused
   with the fix). Otherwise it is whichever of Y and Z the rest pose (offsets only) is less mirror
   symmetric along (a body is left-right symmetric and nearly front-back symmetric, never head-foot);
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.motion import Motion, axis_rotation, y_up_to_z_up
+from skeletok.data.motion.core import Motion, axis_rotation, y_up_to_z_up
 from skeletok.errors import MotionFileError, MotionWarning, file_errors
 
 __all__ = ["BvhSkeleton", "parse_bvh", "bvh_forward_kinematics", "write_bvh", "read_bvh", "UNITS", "detect_unit", "detect_up"]
@@ -366,11 +366,11 @@ def read_bvh(
         name: the motion name (default: the file stem).
         action: the action label, if known.
         mapping: the joint mapping (preset name, JSON path, dict or
-            :class:`~skeletok.data.mapping.JointMapping`) that finds the feet and the head for ``up="auto"``
+            :class:`~skeletok.data.motion.mapping.JointMapping`) that finds the feet and the head for ``up="auto"``
             and the upright check (default: the best preset for the joint names).
 
     Returns:
-        A :class:`~skeletok.data.motion.Motion` with ``fps = 1 / frame_time``, rounded to the nearest
+        A :class:`~skeletok.data.motion.core.Motion` with ``fps = 1 / frame_time``, rounded to the nearest
         integer when within 0.1% of it (frame times are written with few digits).
 
     Raises:
@@ -382,7 +382,8 @@ def read_bvh(
         MotionWarning: repairs of the file (module docstring), a body that is not upright, a rest pose whose
             size in metres is not a person's.
     """
-    from skeletok.data.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     if up not in ("auto", "y", "z"):
         raise ValueError(f"up must be 'auto', 'y' or 'z', got {up!r}")

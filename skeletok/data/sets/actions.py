@@ -3,7 +3,7 @@
 HiPART's global alignment (Eq. 5) classifies each pose's action. Sources name actions in
 different ways; :func:`action_from_name` turns a clip/sequence/file name into a short action
 word (``"humanoid3d_backflip"`` -> ``"backflip"``, ``"climbing_03.npz"`` -> ``"climb"``,
-``"walk_02.bvh"`` -> ``"walk"``). A :class:`~skeletok.data.motion.Motion` may carry its own
+``"walk_02.bvh"`` -> ``"walk"``). A :class:`~skeletok.data.motion.core.Motion` may carry its own
 ``action``, which wins.
 
 Where the source gives no label, or one label for everything (so a classifier learns nothing),

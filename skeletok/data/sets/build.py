@@ -9,13 +9,22 @@ levels, then shift the sequence horizontally so its mean root lands above the ri
 
 Cameras. One rig serves every sequence: the cameras look at the sequence's mean root
 horizontally and at a standing pelvis height (0.9 m) vertically. Heights above the ground are
-kept (only the small ground alignment moves a sequence vertically), so climbing (roots 0.9-1.9 m) rises in the image and crawling (0.2-0.4 m) sits low, as
-they would in a real capture room; both stay in view. The horizontal shift of each sequence is
-kept in ``sequence_offset`` with the vertical ground shift (subtract it to recover the
+kept (only the small ground alignment moves a sequence vertically), so climbing (roots 0.9-1.9 m) rises in the
+image and crawling (0.2-0.4 m) sits low, as they would in a real capture room; both stay in view. The horizontal
+shift of each sequence is kept in ``sequence_offset`` with the vertical ground shift (subtract it to recover the
 retargeted world positions).
 
+Placement (:mod:`skeletok.data.views.placement`). A take that leaves a capture volume of a few metres (a long walk)
+leaves a fixed rig's images, and passes behind its cameras. ``placement="follow"`` translates the rig over the
+ground with the subject's smoothed root (same relative geometry), recorded per frame as ``rig_shift``;
+``"auto"`` (the default of :func:`build_dataset`, and of ``skeletok data from-mocap``) keeps the fixed rig for a
+sequence whose points all stay inside every image and follows otherwise; ``"fixed"`` never follows (the default
+dataset, :func:`build_default_dataset`). Whatever the placement, frames with a point behind a camera or far
+outside an image (:func:`~skeletok.data.views.placement.in_view`) are dropped with a warning that counts them,
+and a take with no frame left is refused.
+
 The default dataset (:func:`build_default_dataset`) is built from the committed motion and body
-assets and cached at :func:`skeletok.data.paths.default_dataset_path`; its test sequences are
+assets and cached at :func:`skeletok.data.sets.paths.default_dataset_path`; its test sequences are
 :data:`DEFAULT_TEST_SEQUENCES`.
 
 Shapes: ``n`` frames, ``c`` cameras, ``j`` points of a level, ``s`` sequences.
@@ -30,12 +39,13 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from skeletok.data.actions import action_from_name, assign_actions
-from skeletok.data.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
-from skeletok.data.fileformat import load_dataset, save_dataset
-from skeletok.data.paths import default_dataset_path
-from skeletok.data.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
-from skeletok.data.variants import evenly_spaced, mirror_motion
+from skeletok.data.sets.actions import action_from_name, assign_actions
+from skeletok.data.views.cameras import Camera, cameras_to_arrays, h36m_like_rig, random_cameras
+from skeletok.data.views.placement import place_sequence
+from skeletok.data.sets.fileformat import load_dataset, save_dataset
+from skeletok.data.sets.paths import default_dataset_path
+from skeletok.data.sets.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
+from skeletok.data.motion.variants import evenly_spaced, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
 
@@ -74,8 +84,8 @@ DEFAULT_VAL_SEQUENCES: tuple[str, ...] = (
 
 def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
     """Resolve a camera choice: ``"h36m"`` (the 4-camera Human3.6M-like rig), ``"random"``
-    (4 random viewpoints, :func:`~skeletok.data.cameras.random_cameras` with ``seed``),
-    ``"random:N"`` (N of them) or a list of :class:`~skeletok.data.cameras.Camera`. All look at
+    (4 random viewpoints, :func:`~skeletok.data.views.cameras.random_cameras` with ``seed``),
+    ``"random:N"`` (N of them) or a list of :class:`~skeletok.data.views.cameras.Camera`. All look at
     :data:`RIG_TARGET`."""
     if isinstance(cameras, str):
         if cameras == "h36m":
@@ -92,7 +102,8 @@ def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
 
 def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
                      fine_to_dense, action, action_names, split, fps: float, cameras: list[Camera],
-                     sequence_offset=None, det_sparse=None, projected=None, extra=None) -> dict[str, np.ndarray]:
+                     sequence_offset=None, det_sparse=None, projected=None, rig_shift=None,
+                     extra=None) -> dict[str, np.ndarray]:
     """Project world levels through the cameras and gather every key of the dataset file.
 
     Args:
@@ -113,7 +124,10 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
         projected: ``pix_sparse``, ``pix_dense``, ``pix_fine`` and ``cam_sparse`` computed by the
             caller (cameras that differ per sequence); projected through ``cameras`` when ``None``.
-        extra: more optional keys of :mod:`skeletok.data.fileformat` (e.g. ``sequence_source``).
+        rig_shift: optional ``(n, 3)`` per-frame translation of the whole rig (metres,
+            :mod:`skeletok.data.views.placement`): frame ``i`` is filmed by the cameras moved by ``rig_shift[i]``;
+            stored under the same key.
+        extra: more optional keys of :mod:`skeletok.data.sets.fileformat` (e.g. ``sequence_source``).
 
     Returns:
         The arrays of ``docs/concepts.md`` (validated when saved).
@@ -125,10 +139,19 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         split = split[sequence]
     out = {"world_sparse": world_sparse, "world_dense": world_dense, "world_fine": world_fine}
     out.update(cameras_to_arrays(cameras))
+    if projected is None and rig_shift is not None:  # a rig moved by s films X as the unmoved rig films X - s
+        rig_shift = np.asarray(rig_shift, dtype=np.float64)
+        if rig_shift.shape != (len(world_sparse), 3):
+            raise ValueError(f"rig_shift must have shape ({len(world_sparse)}, 3), got {rig_shift.shape}")
+        seen = {k: np.asarray(out[f"world_{k}"], dtype=np.float64) - rig_shift[:, None] for k in ("sparse", "dense",
+                                                                                                 "fine")}
+        out["rig_shift"] = rig_shift
+    else:
+        seen = {k: out[f"world_{k}"] for k in ("sparse", "dense", "fine")}
     if projected is None:
         for level in ("sparse", "dense", "fine"):
-            out[f"pix_{level}"] = np.stack([cam.project(out[f"world_{level}"]) for cam in cameras], axis=1)
-        cam3d = np.stack([cam.to_camera(world_sparse) for cam in cameras], axis=1)
+            out[f"pix_{level}"] = np.stack([cam.project(seen[level]) for cam in cameras], axis=1)
+        cam3d = np.stack([cam.to_camera(seen["sparse"]) for cam in cameras], axis=1)
         out["cam_sparse"] = cam3d - cam3d[:, :, :1]
     else:
         out.update({k: projected[k] for k in ("pix_sparse", "pix_dense", "pix_fine", "cam_sparse")})
@@ -152,7 +175,7 @@ CHUNK = 2048  # frames retargeted and skinned at once (vertices: about 160 MB); 
 
 def _resolve_mapping(mapping, motion):
     """The mapping given, else the one the motion carries, else the preset covering most of its joints."""
-    from skeletok.data.mapping import detect_mapping, get_mapping
+    from skeletok.data.motion.mapping import detect_mapping, get_mapping
 
     mapping = mapping if mapping is not None else getattr(motion, "mapping", None)
     if mapping is None:
@@ -162,7 +185,7 @@ def _resolve_mapping(mapping, motion):
 
 def _pose_levels(motion, body, levels, mapping, shape: int):
     """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels."""
-    from skeletok.data.retarget import retarget
+    from skeletok.data.motion.retarget import retarget
 
     out, scale = [], "auto"
     for start in range(0, motion.num_frames, CHUNK):
@@ -195,34 +218,35 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                   val_fraction: float = 0.0, val_sequences=None, near_duplicate_m: float | None = 0.06,
                   mirror: bool = False, shapes_per_take: int = 1, scale_range: tuple[float, float] = (1.0, 1.0),
                   max_frames: int | None = None, num_pseudo_actions: int = 8, seed: int = 0,
-                  sources=None, actions_from_names: bool = True, ground: bool = True, progress: bool = True) -> Path:
+                  sources=None, actions_from_names: bool = True, ground: bool = True, placement: str = "auto",
+                  follow_window_s: float = 1.0, progress: bool = True) -> Path:
     """Build a dataset file from motions (one motion = one *take*).
 
-    Splits are by take (`skeletok.data.splits`): near-duplicate takes form a group and a group goes to one
+    Splits are by take (`skeletok.data.sets.splits`): near-duplicate takes form a group and a group goes to one
     split. Training takes can be multiplied into *variants*, each its own sequence of the file: the take on
     ``shapes_per_take`` body shapes, each also left/right mirrored (``mirror``, mirrored before retargeting,
-    `skeletok.data.variants.mirror_motion`), each variant but the first scaled in size by a factor drawn from
+    `skeletok.data.motion.variants.mirror_motion`), each variant but the first scaled in size by a factor drawn from
     ``scale_range`` (all bone lengths alike, about the ground point under the mean root). Validation and test
     takes keep one variant: the take as recorded, on one shape, unscaled.
 
     Args:
-        motions: :class:`~skeletok.data.motion.Motion` objects (names must be unique).
-        body: the :class:`~skeletok.data.body.BodyModel`; the committed body when ``None``.
-        levels: the :class:`~skeletok.data.levels.BodyLevels` of ``body``; built when ``None``.
+        motions: :class:`~skeletok.data.motion.core.Motion` objects (names must be unique).
+        body: the :class:`~skeletok.data.body.model.BodyModel`; the committed body when ``None``.
+        levels: the :class:`~skeletok.data.body.levels.BodyLevels` of ``body``; built when ``None``.
         out: output ``.npz`` path.
         cameras: see :func:`make_cameras`.
         shapes: body shape ids cycled over the takes and their variants; all of the body's shapes when ``None``.
         fps: every motion is resampled to this frame rate.
         mapping: joint mapping (preset name, path or ``JointMapping``) for every motion; ``None``
             uses the one a motion carries (a ``mapping`` attribute), else the preset covering most
-            of its joint names (:func:`~skeletok.data.mapping.detect_mapping`).
+            of its joint names (:func:`~skeletok.data.motion.mapping.detect_mapping`).
         test_fraction: fraction of frames (whole groups of takes) drawn for test when ``test_sequences`` is
             ``None``.
         test_sequences: names of the test takes (their near-duplicate groups come along).
         val_fraction: fraction of frames drawn for validation when ``val_sequences`` is ``None``.
         val_sequences: names of the validation takes.
         near_duplicate_m: near-duplicate distance of takes in metres
-            (`skeletok.data.splits.near_duplicate_groups`); ``None`` makes every take its own group.
+            (`skeletok.data.sets.splits.near_duplicate_groups`); ``None`` makes every take its own group.
         mirror: add the mirrored motion of every training take (variant).
         shapes_per_take: body shapes per training take (each a variant).
         scale_range: ``(low, high)`` uniform size factor of the training variants after the first.
@@ -232,17 +256,25 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         sources: per motion, where it came from (a file path or ``"skeletok:motion_assets"``),
             stored as ``sequence_source`` so pictures can rebuild the mesh; ``""`` when unknown.
         actions_from_names: label a motion without ``action`` by its name
-            (:func:`~skeletok.data.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
+            (:func:`~skeletok.data.sets.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
             ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
         ground: shift each sequence vertically so that its lowest surface point (over all frames)
             touches z = 0; this removes the few centimetres of foot penetration or floating left by
             retargeting a source skeleton onto a body of other proportions (the shift goes into
             ``sequence_offset``). Turn off for motions that never touch the ground.
+        placement: ``"auto"`` (the fixed rig for a sequence that stays inside every image, else follow the
+            subject), ``"fixed"`` or ``"follow"``; see the module docstring. Frames out of view are dropped with a
+            :class:`~skeletok.errors.MotionWarning` whatever the placement.
+        follow_window_s: smoothing of the followed root path in seconds
+            (:func:`~skeletok.data.views.placement.follow_shift`).
         progress: show a tqdm bar.
 
     Returns:
         The path written. Per sequence the file also records ``sequence_take`` (the take's name) and
-        ``sequence_group`` (its near-duplicate group).
+        ``sequence_group`` (its near-duplicate group); ``rig_shift`` when a sequence follows the subject.
+
+    Raises:
+        ValueError: for bad arguments, or naming the take (and its source) when none of its frames is in view.
     """
     motions = list(motions)
     if not motions:
@@ -258,11 +290,11 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
     if not 0 < low <= high:
         raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {scale_range}")
     if body is None:
-        from skeletok.data.body import BodyModel
+        from skeletok.data.body.model import BodyModel
 
         body = BodyModel.load()
     if levels is None:
-        from skeletok.data.levels import build_levels
+        from skeletok.data.body.levels import build_levels
 
         levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
                               body.parents, body.rest_joints[0])
@@ -295,8 +327,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                              val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     rng = np.random.default_rng((seed, 7))
     parts: dict[str, list[np.ndarray]] = {"sparse": [], "dense": [], "fine": []}
-    seq_names, sequence, offsets, labels, extra = [], [], [], [], {k: [] for k in
-                                                                  ("source", "mapping", "shape", "take", "group")}
+    seq_names, sequence, offsets, labels, shifts, followed, extra = [], [], [], [], [], [], {
+        k: [] for k in ("source", "mapping", "shape", "take", "group")}
     for i, take in enumerate(tqdm(takes, desc="variants", disable=not progress)):
         for u, (slot, flip) in enumerate(_variant_plan(int(take_split[i]), shapes_per_take, mirror)):
             shape = shapes[(i + u) % len(shapes)]
@@ -307,9 +339,13 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                 lv = _pose_levels(motion, body, levels, take["mapping"], shape)
             scale = 1.0 if u == 0 else float(rng.uniform(low, high))
             placed, offset = _place(lv, target, ground, scale)
+            name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
+            placed, shift = place_sequence(placed, cams, placement, fps, follow_window_s, target, name,
+                                           take["source"])
+            followed.append(shift is not None)
+            shifts.append(np.zeros((len(placed[0]), 3)) if shift is None else shift)
             for key, arr in zip(("sparse", "dense", "fine"), placed):
                 parts[key].append(arr)
-            name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
             sequence.append(np.full(len(placed[0]), len(seq_names), dtype=np.int64))
             seq_names.append(name)
             offsets.append(offset)
@@ -326,6 +362,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         sequence_names=seq_names, parts_dense=levels.parts_dense, parts_fine=levels.parts_fine,
         fine_to_dense=levels.fine_to_dense, action=action, action_names=action_names, split=split, fps=fps,
         cameras=cams, sequence_offset=np.stack(offsets),
+        rig_shift=np.concatenate(shifts) if any(followed) else None,
         extra={"sequence_source": np.asarray(extra["source"], dtype=str),
                "sequence_mapping": np.asarray(extra["mapping"], dtype=str),
                "sequence_shape": np.asarray(extra["shape"], dtype=np.int64),
@@ -341,7 +378,7 @@ def frames_per_split(arrays) -> dict[str, dict[str, int]]:
     The source of a sequence is the first part of its take's name (``holosoma/mocap_climb_seq_0`` ->
     ``holosoma``); files without ``sequence_take`` use the sequence names. ``"all"`` sums the sources.
     """
-    from skeletok.data.fileformat import SPLIT_CODES
+    from skeletok.data.sets.fileformat import SPLIT_CODES
 
     source = frame_sources(arrays)
     split = np.asarray(arrays["split"])
@@ -364,7 +401,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     near-duplicate group).
 
     Args:
-        out: output path; :func:`~skeletok.data.paths.default_dataset_path` when ``None``.
+        out: output path; :func:`~skeletok.data.sets.paths.default_dataset_path` when ``None``.
         force: rebuild even if a valid file exists.
         max_frames_per_sequence: at most this many frames per take, evenly spaced (a smaller variant with its
             own cache file, for tests and the demo).
@@ -383,7 +420,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
             return path
         except ValueError:
             pass  # stale or broken cache: rebuild it
-    from skeletok.data.motion_assets import load_motion_assets
+    from skeletok.data.motion.assets import load_motion_assets
 
     motions = load_motion_assets()
     names = {m.name for m in motions}
@@ -393,7 +430,7 @@ def build_default_dataset(out=None, *, force: bool = False, max_frames_per_seque
     written = build_dataset(motions, out=path, fps=DEFAULT_ASSET_FPS, test_sequences=test, val_sequences=val,
                             max_frames=max_frames_per_sequence, mirror=mirror, shapes_per_take=shapes_per_take,
                             scale_range=(0.92, 1.08), sources=[ASSET_SOURCE] * len(motions),
-                            actions_from_names=False, progress=progress)
+                            actions_from_names=False, placement="fixed", progress=progress)
     if progress:
         print(f"built {written} in {time.perf_counter() - start:.1f} s")
         counts = frames_per_split(load_dataset(written))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.motion import Motion, quat_matrix, y_up_to_z_up
+from skeletok.data.motion.core import Motion, quat_matrix, y_up_to_z_up
 
 __all__ = ["DEEPMIMIC_JOINTS", "DEEPMIMIC_PARENTS", "URDF_ORIGINS", "URDF_SCALE", "deepmimic_fk", "read_deepmimic",
            "read_humanoid_urdf", "clip_label"]

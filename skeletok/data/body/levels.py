@@ -1,6 +1,6 @@
 """The three levels of a skinned body: 17 sparse joints, 48 dense and 96 fine surface points, with parts.
 
-``build_levels`` coarsens the body mesh (:func:`skeletok.data.hem.coarsen_mesh`), gives every dense and
+``build_levels`` coarsens the body mesh (:func:`skeletok.data.body.hem.coarsen_mesh`), gives every dense and
 fine point a part (a bone of the sparse skeleton) and fixes a linear regressor from the posed rig joints
 and vertices to the 17 Human3.6M joints. :class:`BodyLevels` then turns posed bodies into the three
 levels with three sparse matrix products, fast enough for tens of thousands of frames.
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from skeletok.data.hem import MeshHierarchy, _check_vertices, apply_vertex_matrix, coarsen_mesh
+from skeletok.data.body.hem import MeshHierarchy, _check_vertices, apply_vertex_matrix, coarsen_mesh
 from skeletok.skeleton import H36M_17, Skeleton
 
 __all__ = ["BodyLevels", "build_levels", "RIG_TO_PART", "SPARSE_RECIPE"]
@@ -249,9 +249,9 @@ def build_levels(vertices_rest, faces, skin_index, skin_weight, joint_names, par
         rest_joints: ``(k, 3)`` rest rig joint heads (metres).
         skeleton: the sparse skeleton; its joint names must be the keys of ``SPARSE_RECIPE``.
         sizes: ``(fine, dense)`` cluster counts.
-        weight: mesh edge weight for HEM (see :func:`skeletok.data.hem.mesh_adjacency`).
+        weight: mesh edge weight for HEM (see :func:`skeletok.data.body.hem.mesh_adjacency`).
         balance: ``"area"`` (default) or ``"vertices"`` (the paper's plain HEM); see
-            :func:`skeletok.data.hem.coarsen_mesh` and the module notes.
+            :func:`skeletok.data.body.hem.coarsen_mesh` and the module notes.
         min_points_per_part: after the dominant-bone rule, every part with fewer points takes
             them over (see the module notes); ``0`` keeps the pure dominant-bone parts.
 

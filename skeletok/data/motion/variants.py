@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from skeletok.data.motion import Motion
+from skeletok.data.motion.core import Motion
 
 __all__ = ["mirror_name", "mirror_permutation", "mirror_motion", "evenly_spaced"]
 
@@ -64,7 +64,7 @@ def mirror_motion(motion: Motion, *, suffix: str = "~mirror") -> Motion:
         suffix: appended to the name of the mirrored motion.
 
     Returns:
-        A new :class:`~skeletok.data.motion.Motion` on the same joint tree.
+        A new :class:`~skeletok.data.motion.core.Motion` on the same joint tree.
 
     Raises:
         ValueError: when the joint names have no left/right pairs at all (nothing could be mirrored

@@ -1,6 +1,6 @@
 """Matchings on small cluster graphs: a preference-ordered greedy matching grown to a target size.
 
-Used by :mod:`skeletok.data.hem` to merge clusters pairwise when a coarsening step must hit an
+Used by :mod:`skeletok.data.body.hem` to merge clusters pairwise when a coarsening step must hit an
 exact cluster count (e.g. 96 fine clusters into exactly 48 dense clusters of two each). The
 greedy pass takes edges in the caller's preference order; if it yields too few pairs, Edmonds'
 blossom algorithm augments it (each augmentation adds one pair and keeps every matched node

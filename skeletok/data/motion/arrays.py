@@ -4,14 +4,14 @@ Shapes: ``t`` frames, ``j`` joints, ``c`` = 3 coordinates.
 
 An ``.npz`` may hold ``positions (t, j, 3)`` (or a single array), ``joint_names (j,)`` (or ``names``),
 ``parents (j,)``, ``fps ()``, ``action ()``, ``name ()``, ``up ()`` (``"y"``/``"z"``) and ``unit ()`` (a
-name in :data:`skeletok.data.bvh.UNITS` or metres per unit); arguments override what the file holds.
+name in :data:`skeletok.data.motion.bvh.UNITS` or metres per unit); arguments override what the file holds.
 Parents, when neither given nor stored, come from a known joint table (:data:`HOLOSOMA_PARENTS`,
-:data:`SMPL_PARENTS` or the canonical CMU MotionBuilder tree of :mod:`skeletok.data.mapping`) whose names
+:data:`SMPL_PARENTS` or the canonical CMU MotionBuilder tree of :mod:`skeletok.data.motion.mapping`) whose names
 cover the joints.
 
 Up axis and unit, when neither given nor stored (``"auto"``): the up axis is the one the median feet-to-head
 direction over the frames points along (+Y or +Z), found through the joint mapping
-(:func:`skeletok.data.mapping.choose_up`); a body that is not clearly upright, or joint names no mapping
+(:func:`skeletok.data.motion.upright.choose_up`); a body that is not clearly upright, or joint names no mapping
 knows, is refused with the fix (pass ``up``, ``--up``). The unit makes the median body size (longest side
 of each frame's bounding box) closest to 1.7 m among metres, centimetres and millimetres. Errors are
 :class:`~skeletok.errors.MotionFileError` naming the file.
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.bvh import UNITS
-from skeletok.data.motion import Motion, y_up_to_z_up
+from skeletok.data.motion.bvh import UNITS
+from skeletok.data.motion.core import Motion, y_up_to_z_up
 from skeletok.errors import MotionFileError, MotionWarning, file_errors
 
 __all__ = ["HOLOSOMA_JOINTS", "HOLOSOMA_PARENTS", "SMPL_JOINTS", "SMPL_PARENTS", "parents_from_table", "read_positions",
@@ -89,7 +89,7 @@ def parents_from_table(names: list[str], table: dict[str, str | None]) -> np.nda
 
 
 def _known_parents(names: list[str]) -> np.ndarray | None:
-    from skeletok.data.mapping import CANONICAL_PARENTS
+    from skeletok.data.motion.presets import CANONICAL_PARENTS
 
     for table in (HOLOSOMA_PARENTS, SMPL_PARENTS, CANONICAL_PARENTS):
         par = parents_from_table(names, table)
@@ -137,7 +137,7 @@ def read_positions(
         fps: frame rate (default: the file's ``fps``; required for ``.npy``).
         up: ``"auto"``, ``"z"`` or ``"y"``: the array's up axis (Y-up is rotated to Z-up); ``"auto"`` takes the
             file's ``up`` field, else detects it (module docstring).
-        unit: ``"auto"``, a name in :data:`skeletok.data.bvh.UNITS` or metres per unit; ``"auto"`` takes the
+        unit: ``"auto"``, a name in :data:`skeletok.data.motion.bvh.UNITS` or metres per unit; ``"auto"`` takes the
             file's ``unit`` field, else detects it (module docstring).
         name: motion name (default: the file's ``name`` or the file stem).
         action: action label (default: the file's ``action``).
@@ -149,7 +149,8 @@ def read_positions(
         MotionFileError: (a ``ValueError``) naming the file and the field that is missing, mis-shaped or not
             finite, or an up axis or unit that cannot be detected (the message says what to pass).
     """
-    from skeletok.data.mapping import choose_up, get_mapping, landmark_up
+    from skeletok.data.motion.mapping import get_mapping
+    from skeletok.data.motion.upright import choose_up, landmark_up
 
     path = Path(path)
     if up not in ("auto", "y", "z"):

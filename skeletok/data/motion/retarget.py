@@ -40,11 +40,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from skeletok.data.body import BodyModel
+from skeletok.data.body.model import BodyModel
 
 if TYPE_CHECKING:
-    from skeletok.data.mapping import JointMapping
-    from skeletok.data.motion import Motion
+    from skeletok.data.motion.mapping import JointMapping
+    from skeletok.data.motion.core import Motion
 
 __all__ = ["Retargeted", "retarget", "swing_rotation", "kabsch_rotation"]
 
@@ -310,8 +310,8 @@ def retarget(
     """Retarget a joint-position motion onto the body's rig and skin the mesh.
 
     Args:
-        motion: a :class:`skeletok.data.motion.Motion` (``joint_names``, ``positions (t, j, 3)`` metres, Z-up).
-        body: the body model (see :class:`skeletok.data.body.BodyModel`).
+        motion: a :class:`skeletok.data.motion.core.Motion` (``joint_names``, ``positions (t, j, 3)`` metres, Z-up).
+        body: the body model (see :class:`skeletok.data.body.model.BodyModel`).
         mapping: renames the motion's joints to the rig's names (``mapping.apply(motion)``); ``None`` when the
             motion already uses them. Joints the rig lacks are ignored; the root (``Hips``) must be present.
         shape: body shape index in ``[0, body.num_shapes)``.

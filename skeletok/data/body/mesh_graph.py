@@ -1,6 +1,6 @@
 """Mesh graphs: the weighted vertex adjacency, connected components, vertex areas, vertex maps.
 
-Helpers of :mod:`skeletok.data.hem` (which re-exports them). Shapes: ``v`` vertices, ``f`` faces,
+Helpers of :mod:`skeletok.data.body.hem` (which re-exports them). Shapes: ``v`` vertices, ``f`` faces,
 ``n`` rows of a vertex map, ``c`` coordinates.
 """
 

@@ -2,7 +2,7 @@
 
 Shapes: ``t`` frames, ``j`` joints, ``c`` = 3 coordinates.
 
-Every reader in :mod:`skeletok.data` returns a :class:`Motion` in the world frame of
+Every reader in :mod:`skeletok.data.motion` returns a :class:`Motion` in the world frame of
 ``docs/concepts.md``: metres, Z-up, right-handed. Readers list joints parents-first
 (``parents[i] < i``); :class:`Motion` itself only requires a tree (one root, no cycle).
 """
@@ -10,11 +10,10 @@ Every reader in :mod:`skeletok.data` returns a :class:`Motion` in the world fram
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Motion", "read_motion", "axis_rotation", "euler_matrix", "quat_matrix", "y_up_to_z_up"]
+__all__ = ["Motion", "axis_rotation", "euler_matrix", "quat_matrix", "y_up_to_z_up"]
 
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -212,55 +211,3 @@ class Motion:
         if not 0 <= start < stop <= self.num_frames:
             raise ValueError(f"frames: need 0 <= start < stop <= {self.num_frames}, got start={start}, stop={stop}")
         return Motion(self.name, list(self.joint_names), self.parents.copy(), self.positions[start:stop], self.fps, self.action)
-
-
-def read_motion(path: str | Path, **kwargs) -> Motion:
-    """Read any supported motion file, dispatching on the extension.
-
-    ``.bvh`` -> :func:`~skeletok.data.bvh.read_bvh`; ``.amc`` -> :func:`~skeletok.data.asf_amc.read_amc`
-    (pass ``asf=``, or the single ``.asf`` beside it is used); ``.npy``/``.npz`` ->
-    :func:`~skeletok.data.arrays.read_positions`; ``.txt`` (DeepMimic clip) ->
-    :func:`~skeletok.data.deepmimic.read_deepmimic`. Keyword arguments go to that reader; ``up``, ``unit``
-    and ``mapping`` (taken by the first three) may be passed for any file: a DeepMimic clip, whose frame and
-    unit are fixed, accepts only ``"auto"`` (or ``None``) for ``up`` and ``unit`` and ignores ``mapping``.
-
-    Raises:
-        ValueError: for an unknown extension or bad arguments.
-        MotionFileError: (a ``ValueError``) naming the file for a missing ASF or anything the reader rejects.
-    """
-    from skeletok.errors import MotionFileError, file_errors
-
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext == ".bvh":
-        from skeletok.data.bvh import read_bvh
-
-        return read_bvh(path, **kwargs)
-    if ext == ".amc":
-        from skeletok.data.asf_amc import read_amc, read_asf
-
-        asf = kwargs.pop("asf", None)
-        if asf is None:
-            same = path.with_suffix(".asf")
-            found = [same] if same.exists() else sorted(path.parent.glob("*.asf"))
-            if len(found) != 1:
-                raise MotionFileError(path, f"no unique .asf skeleton beside the .amc (found {len(found)}); pass "
-                                            "asf= (--asf FILE)")
-            asf = found[0]
-        if isinstance(asf, (str, Path)):
-            asf = read_asf(asf)
-        return read_amc(path, asf, **kwargs)
-    if ext in (".npy", ".npz"):
-        from skeletok.data.arrays import read_positions
-
-        return read_positions(path, **kwargs)
-    if ext == ".txt":
-        from skeletok.data.deepmimic import read_deepmimic
-
-        for key in ("up", "unit"):
-            if kwargs.pop(key, None) not in (None, "auto"):
-                raise ValueError(f"{path}: a DeepMimic clip has a fixed frame and unit; {key}= must be 'auto'")
-        kwargs.pop("mapping", None)
-        with file_errors(path, what="DeepMimic clip"):
-            return read_deepmimic(path, **kwargs)
-    raise ValueError(f"{path}: unknown motion file extension {ext!r}; expected .bvh, .amc, .npy, .npz or .txt")

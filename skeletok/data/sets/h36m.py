@@ -1,0 +1,650 @@
+"""Human3.6M for users who have it: VideoPose3D-format files, their own camera calibration, SMPL hierarchy.
+
+Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_pickle``):
+
+- ``data_3d_h36m.npz``: key ``positions_3d``, a dict subject -> action -> ``(t, 32, 3)`` world
+  metres (Z-up); :data:`H36M_32_TO_17` selects the 17 joints of ``H36M_17``.
+- ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: key ``positions_2d``, subject -> action -> list of 4
+  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
+
+Cameras come from the calibration file of the user's Human3.6M copy (skeletok ships none):
+:func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
+tools' ``camera-parameters.json`` (see :mod:`skeletok.data.views.h36m_calibration`). Projection uses the
+Human3.6M distortion model (:meth:`skeletok.data.views.cameras.Camera.project_camera`).
+
+Dense/fine ground truth needs body meshes, which Human3.6M does not ship. By default
+(``levels_from="body"``) skeletok's committed CC0 body is retargeted onto each frame's Human3.6M joints
+with the retargeting of ``from-mocap`` (:func:`~skeletok.data.motion.retarget.retarget`, joint mapping
+:data:`H36M_MAPPING`), sized to the subject and its bones given the file's lengths, and the 48/96 levels
+are taken from the posed mesh (:func:`fit_body_to_h36m`); the fit (mm between the body's 17 joints and the file's) is recorded per
+sequence. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``) and
+:func:`hierarchy_from_smpl` coarsens them with the same HEM coarsening as skeletok's body
+(:func:`skeletok.data.body.hem.coarsen_mesh`). ``levels_from="none"`` writes NaN dense/fine points (the
+Dataset marks them invisible; only the sparse-only lifter trains on such a file). Without SMPL the file
+records the committed body's part ids and nesting, so models trained on skeletok's default data read it
+as is.
+
+Shapes: ``t`` frames, ``v`` vertices, ``f`` faces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from skeletok.data.sets.actions import action_from_name
+from skeletok.data.sets.build import assemble_dataset
+from skeletok.data.sets.fileformat import save_dataset
+from skeletok.data.views.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
+from skeletok.data.body.hem import MeshHierarchy, coarsen_mesh
+from skeletok.data.motion.mapping import JointMapping
+from skeletok.skeleton import H36M_17
+
+__all__ = [
+    "H36M_32_TO_17",
+    "H36M_32_NAMES",
+    "H36M_32_PARENTS",
+    "H36M_MAPPING",
+    "BodyFit",
+    "choose_body_shape",
+    "fit_body_to_h36m",
+    "CAMERA_IDS",
+    "TRAIN_SUBJECTS",
+    "TEST_SUBJECTS",
+    "H36M_ACTIONS",
+    "h36m_action",
+    "h36m_cameras",
+    "load_h36m_cameras",
+    "load_h36m_3d",
+    "load_h36m_2d",
+    "LAYOUTS_2D",
+    "SmplLevels",
+    "hierarchy_from_smpl",
+    "h36m_to_dataset",
+]
+
+# The 17 joints kept out of Human3.6M's 32 (VideoPose3D's remove_joints complement), H36M_17 order.
+H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+# Human3.6M's 32 joints in VideoPose3D's order (h36m_skeleton, whose parents these are). The 17 of H36M_32_TO_17
+# carry the names of skeletok.skeleton.H36M_17; the other 15 (which VideoPose3D drops: toes, spine base,
+# clavicle starts, hand landmarks) are named here by where they sit in the hierarchy.
+H36M_32_NAMES = (
+    "pelvis", "right_hip", "right_knee", "right_ankle", "right_toe", "right_toe_tip",
+    "left_hip", "left_knee", "left_ankle", "left_toe", "left_toe_tip",
+    "spine_base", "spine", "thorax", "neck_nose", "head",
+    "left_clavicle", "left_shoulder", "left_elbow", "left_wrist", "left_thumb", "left_thumb_tip", "left_hand",
+    "left_hand_tip",
+    "right_clavicle", "right_shoulder", "right_elbow", "right_wrist", "right_thumb", "right_thumb_tip", "right_hand",
+    "right_hand_tip",
+)  # fmt: skip
+H36M_32_PARENTS = (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14, 12, 16, 17, 18, 19, 20, 19, 22, 12, 24, 25,
+                   26, 27, 28, 27, 30)
+# Human3.6M joint -> the body's landmarks (skeletok.data.motion.mapping), chosen so that the body's own H36M-17 joints
+# (skeletok.data.body.levels.SPARSE_RECIPE) land on the file's: the thorax is where both clavicles start, the
+# neck_nose joint is the head bone's start and the head top its end. The toes orient the feet when present (32
+# joints); the hand landmarks (thumb, hand tip), the spine base and the clavicle copies are not used.
+H36M_MAPPING_TABLE: dict[str, list[str]] = {
+    "pelvis": ["Hips", "LHipJoint", "RHipJoint"], "spine": ["Spine"], "thorax": ["LeftShoulder", "RightShoulder"],
+    "neck_nose": ["Head"], "head": ["Head_End"],
+    **{f"{side}_{joint}": [f"{rig_side}{bone}"] for side, rig_side in (("left", "Left"), ("right", "Right"))
+       for joint, bone in (("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("toe", "ToeBase"),
+                           ("toe_tip", "ToeBase_End"), ("shoulder", "Arm"), ("elbow", "ForeArm"), ("wrist", "Hand"))},
+}  # fmt: skip
+H36M_MAPPING = JointMapping("h36m", H36M_MAPPING_TABLE)
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+# The 15 Human3.6M actions (the per-action columns of the usual result tables).
+H36M_ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
+                "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
+_ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}  # S1's spellings
+
+
+def h36m_action(name: str) -> str:
+    """The Human3.6M action of a sequence name: ``"Walking 1"`` -> ``"Walking"``, ``"TakingPhoto"`` -> ``"Photo"``.
+
+    Names outside the 15 actions fall back to :func:`~skeletok.data.sets.actions.action_from_name`.
+    """
+    base = re.sub(r"\s*\d+$", "", str(name).strip())
+    base = _ACTION_ALIASES.get(base, base)
+    return base if base in H36M_ACTIONS else action_from_name(name)
+
+
+def _load_dict(path, key: str) -> tuple[dict, np.lib.npyio.NpzFile]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Human3.6M file {str(path)!r} does not exist")
+    npz = np.load(path, allow_pickle=True)
+    if key not in npz.files:
+        raise ValueError(f"{path}: expected key {key!r} (VideoPose3D format), found {npz.files}")
+    value = npz[key]
+    if value.dtype != object or value.shape != ():
+        raise ValueError(f"{path}: key {key!r} must hold a pickled dict subject -> action -> array, got {value.dtype}")
+    return value.item(), npz
+
+
+def _subjects(data: dict, subjects, path) -> list[str]:
+    chosen = sorted(data) if subjects is None else list(subjects)
+    missing = [s for s in chosen if s not in data]
+    if missing:
+        raise ValueError(f"{path}: subjects {missing} not in the file, which has {sorted(data)}")
+    return chosen
+
+
+def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """Read ``data_3d_h36m.npz``: subject -> action -> ``(t, 17, 3)`` float32 world metres.
+
+    Accepts ``(t, 32, 3)`` (the 17 joints are selected) or already-reduced ``(t, 17, 3)``. With
+    ``all_joints`` the arrays are returned as the file holds them (32 or 17 joints, :data:`H36M_32_NAMES`
+    or ``H36M_17`` order).
+
+    Raises:
+        ValueError: naming the file and the sequence, for arrays of another shape or with NaN/inf.
+    """
+    data, _ = _load_dict(path, "positions_3d")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for subject in _subjects(data, subjects, path):
+        out[subject] = {}
+        for action, pos in data[subject].items():
+            pos = np.asarray(pos, dtype=np.float32)
+            if pos.ndim != 3 or pos.shape[1:] not in ((32, 3), (17, 3)):
+                raise ValueError(f"{path}: positions_3d[{subject!r}][{action!r}] must be (t, 32, 3), got {pos.shape}")
+            if not np.isfinite(pos).all():
+                raise ValueError(f"{path}: positions_3d[{subject!r}][{action!r}] holds "
+                                 f"{int((~np.isfinite(pos)).sum())} NaN/inf values; Human3.6M's joints are all known")
+            out[subject][action] = pos if all_joints or pos.shape[1] == 17 else pos[:, list(H36M_32_TO_17)]
+    return out
+
+
+def _joints17(pos: np.ndarray) -> np.ndarray:
+    return pos[:, list(H36M_32_TO_17)] if pos.shape[1] == 32 else pos
+
+
+@dataclass
+class BodyFit:
+    """The body retargeted onto Human3.6M joints (:func:`fit_body_to_h36m`).
+
+    Attributes:
+        dense: ``(t, 48, 3)`` dense points of the posed body, world metres.
+        fine: ``(t, 96, 3)`` fine points, world metres.
+        sparse: ``(t, 17, 3)`` the body's own H36M-17 joints (:data:`skeletok.data.body.levels.SPARSE_RECIPE`).
+        error_mm: ``(t, 17)`` distance (millimetres) between ``sparse`` and the file's 17 joints.
+        shape: the body shape used.
+        scale: the size factor applied to the body (about its root, every frame, before its bones are given
+            the file's lengths).
+    """
+
+    dense: np.ndarray
+    fine: np.ndarray
+    sparse: np.ndarray
+    error_mm: np.ndarray
+    shape: int
+    scale: float
+
+
+def _body_and_levels(body, levels):
+    if body is None:
+        from skeletok.data.body import BodyModel
+
+        body = BodyModel.load()
+    if levels is None:
+        from skeletok.data.body.levels import build_levels
+
+        levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
+                              body.parents, body.rest_joints[0])
+    return body, levels
+
+
+def _bone_lengths(joints17: np.ndarray) -> np.ndarray:
+    """``(..., 16)`` lengths of the H36M-17 bones of ``(..., 17, 3)`` joints."""
+    parent, child = np.array(H36M_17.parts).T
+    return np.linalg.norm(joints17[..., child, :] - joints17[..., parent, :], axis=-1)
+
+
+def choose_body_shape(joints17, *, body=None, levels=None) -> tuple[int, float]:
+    """The body shape and size factor that best match a subject's bone lengths.
+
+    Args:
+        joints17: ``(t, 17, 3)`` the subject's H36M-17 joints (metres), any frames.
+        body: the :class:`~skeletok.data.body.BodyModel` (the committed body when ``None``).
+        levels: its :class:`~skeletok.data.body.levels.BodyLevels` (built when ``None``).
+
+    Returns:
+        ``(shape, scale)``: for each shape the factor ``scale`` making the sum of its 16 rest bone lengths
+        equal to the subject's (medians over frames), then the shape whose scaled bones differ least from the
+        subject's (mean absolute difference).
+    """
+    body, levels = _body_and_levels(body, levels)
+    source = np.median(_bone_lengths(np.asarray(joints17, np.float64)), axis=0)
+    best = (np.inf, 0, 1.0)
+    for shape in range(body.num_shapes):
+        vertices, joints = body.rest_pose(shape)
+        rest = _bone_lengths(levels.regress_sparse(joints[None].astype(np.float64), vertices[None])[0])
+        scale = float(source.sum() / rest.sum())
+        cost = float(np.abs(source - scale * rest).mean())
+        if cost < best[0]:
+            best = (cost, shape, scale)
+    return best[1], best[2]
+
+
+def _stretch_to_bones(joints, vertices, body_sparse, source17, body, levels):
+    """Move the posed body so its H36M-17 bones take the source's lengths (per frame), in the body's directions.
+
+    The body's joints ``J (t, 17, 3)`` become ``J'``: from the pelvis outwards, ``J'_c = J'_p + |S_c - S_p|
+    (J_c - J_p) / |J_c - J_p|`` (``S`` the source joints). Every rig joint and vertex then moves like the point of
+    its H36M bone (the part of its rig bone, :func:`skeletok.data.body.levels._rig_parts`) it projects to: the
+    displacement of the bone's start plus the projection's fraction along the bone (clipped to [0, 1]) times the
+    difference of the end's and start's displacements, blended over a vertex's skinning weights. Bones stretch
+    along their length; flesh keeps its thickness.
+
+    Returns:
+        ``(joints (t, k, 3), vertices (t, v, 3))``, metres.
+    """
+    from skeletok.data.body.levels import _rig_parts
+
+    target = body_sparse.copy()
+    for parent, child in H36M_17.parts:  # breadth-first: parents first
+        bone = body_sparse[:, child] - body_sparse[:, parent]
+        length = np.linalg.norm(source17[:, child] - source17[:, parent], axis=-1, keepdims=True)
+        target[:, child] = target[:, parent] + length * bone / np.maximum(np.linalg.norm(bone, axis=-1,
+                                                                                           keepdims=True), 1e-9)
+    moved = target - body_sparse  # (t, 17, 3)
+    bones = np.asarray(levels.part_bones)  # (p, 2) (parent, child) joint of each part
+    rig_part = _rig_parts(list(body.joint_names), body.parents, H36M_17)  # (k,)
+    start, end = body_sparse[:, bones[:, 0]], body_sparse[:, bones[:, 1]]  # (t, p, 3)
+    axis = end - start
+    axis = axis / np.maximum((axis * axis).sum(-1, keepdims=True), 1e-12)
+    d0, d1 = moved[:, bones[:, 0]], moved[:, bones[:, 1]]
+
+    def shift(points, part):  # points (t, n, 3) on parts (n,) -> displacement (t, n, 3)
+        frac = np.clip(((points - start[:, part]) * axis[:, part]).sum(-1, keepdims=True), 0.0, 1.0)
+        return d0[:, part] + frac * (d1[:, part] - d0[:, part])
+
+    new_joints = joints + shift(joints, rig_part)
+    # a vertex's influences on rig bones of one part move alike: merge their weights, then move each vertex once
+    # per part it has (most have one)
+    parts = rig_part[body.skin_index.astype(np.int64)]  # (v, m)
+    weights = body.skin_weight.astype(vertices.dtype)
+    for i in range(parts.shape[1]):
+        for j in range(i):
+            same = (parts[:, i] == parts[:, j]) & (weights[:, i] > 0)
+            weights[same, j] += weights[same, i]
+            weights[same, i] = 0.0
+    new_vertices = np.array(vertices)
+    for i in range(parts.shape[1]):
+        rows = np.flatnonzero(weights[:, i] > 0)
+        if len(rows):
+            new_vertices[:, rows] += weights[rows, i, None] * shift(vertices[:, rows], parts[rows, i])
+    return new_joints, new_vertices
+
+
+def fit_body_to_h36m(positions, *, body=None, levels=None, shape: int | None = None, scale: float | None = None,
+                     proportions: bool = True, name: str = "h36m", fps: float = 50.0, chunk: int = 512) -> BodyFit:
+    """Retarget the body onto Human3.6M joints and take its dense/fine levels.
+
+    The joints become a :class:`~skeletok.data.motion.Motion` (:data:`H36M_32_NAMES`, or the H36M-17 names for
+    17-joint files) retargeted with :func:`~skeletok.data.motion.retarget.retarget` and :data:`H36M_MAPPING` (the
+    root follows the file's pelvis, unscaled); the posed body is then scaled by ``scale`` about its root and
+    translated so that its pelvis (the mid-point of its hips) sits on the file's pelvis, every frame. With
+    ``proportions`` its 16 H36M bones are then given the file's lengths, frame by frame, in the body's own
+    directions (:func:`_stretch_to_bones`: bones stretch along their length, flesh keeps its thickness). The
+    retargeting matches bone directions, not joint positions: ``error_mm`` measures what is left, mostly
+    where the torso's landmarks sit differently on the body and in the file (thorax, neck_nose, head top; the
+    arms then inherit the thorax's offset). Legs match to a fraction of a millimetre.
+
+    Args:
+        positions: ``(t, 32, 3)`` or ``(t, 17, 3)`` world metres, Z-up.
+        body: the body model (committed body when ``None``).
+        levels: its levels (built when ``None``).
+        shape, scale: body shape and size factor; :func:`choose_body_shape` on these frames when ``None``.
+        proportions: give the body's bones the file's lengths (default); ``False`` keeps the body's
+            proportions (one shape, one size factor).
+        name: the sequence name (for messages).
+        fps: frame rate (recorded on the motion only).
+        chunk: frames retargeted and skinned at once (memory: about ``chunk * 0.5`` MB). About 120 frames/s
+            on one CPU core.
+
+    Returns:
+        :class:`BodyFit`.
+    """
+    from skeletok.data.motion import Motion
+    from skeletok.data.motion.retarget import retarget
+
+    body, levels = _body_and_levels(body, levels)
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.ndim != 3 or positions.shape[1:] not in ((32, 3), (17, 3)) or len(positions) == 0:
+        raise ValueError(f"{name}: positions must have shape (t >= 1, 32 or 17, 3), got {positions.shape}")
+    joints17 = _joints17(positions)
+    if shape is None or scale is None:
+        chosen = choose_body_shape(joints17, body=body, levels=levels)
+        shape = chosen[0] if shape is None else shape
+        scale = chosen[1] if scale is None else scale
+    names, parents = ((H36M_32_NAMES, H36M_32_PARENTS) if positions.shape[1] == 32
+                      else (H36M_17.joint_names, H36M_17.parents))
+    motion = Motion(name, list(names), np.array(parents), positions, fps)
+    sparse, dense, fine = [], [], []
+    for start in range(0, len(positions), chunk):
+        part = motion.frames(start, min(start + chunk, len(positions))) if len(positions) > chunk else motion
+        posed = retarget(part, body, mapping=H36M_MAPPING, shape=shape, scale=1.0)
+        root = posed.joints[:, :1]  # float32 (mm precision), as the skinned vertices
+        joints = root + scale * (posed.joints - root)
+        vertices = root + scale * (posed.vertices - root)
+        lv = levels.levels(joints, vertices)
+        source = joints17[start:start + len(root)]
+        if proportions:
+            shift = source[:, :1] - lv[0][:, :1]
+            joints, vertices = _stretch_to_bones(joints + shift, vertices + shift, lv[0] + shift, source, body,
+                                                 levels)
+            lv = levels.levels(joints, vertices)
+        shift = source[:, :1] - lv[0][:, :1]  # body pelvis onto the file's pelvis
+        for out, level in zip((sparse, dense, fine), lv):
+            out.append(level + shift)
+    sparse, dense, fine = (np.concatenate(x) for x in (sparse, dense, fine))
+    error = 1000.0 * np.linalg.norm(sparse - joints17, axis=-1)
+    return BodyFit(dense=dense, fine=fine, sparse=sparse, error_mm=error, shape=int(shape), scale=float(scale))
+
+
+# VideoPose3D's 2D layouts (metadata "layout_name" -> its "keypoints_symmetry": left joints, right joints).
+LAYOUTS_2D: dict[str, tuple[list[int], list[int]]] = {
+    "h36m": ([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]),
+    "coco": ([1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]),
+}
+_COCO_NOTE = ("COCO-ordered keypoints converted to Human3.6M-17 order (skeletok.skeleton.coco17_to_h36m17): limbs "
+              "and hips one to one; the joints COCO lacks are derived: pelvis = mid-hips, thorax = mid-shoulders, "
+              "spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from the eyes and ears")
+
+
+def _layout_2d(path, metadata: dict, layout: str) -> str:
+    """The keypoint order of a VideoPose3D 2D file: its metadata's, checked against ``layout``."""
+    if layout not in ("auto", *LAYOUTS_2D):
+        raise ValueError(f"layout must be 'auto', 'h36m' or 'coco', got {layout!r}")
+    from skeletok.errors import KeypointFileError
+
+    if not metadata:
+        if layout == "auto":
+            raise KeypointFileError(path, "has no 'metadata' (VideoPose3D writes layout_name, num_joints and "
+                                    "keypoints_symmetry), so its keypoint order is unknown; pass the order: "
+                                    "--layout-2d h36m or --layout-2d coco (layout_2d= in h36m_to_dataset)")
+        return layout
+    name = str(metadata.get("layout_name", "")).lower()
+    joints = metadata.get("num_joints")
+    symmetry = metadata.get("keypoints_symmetry")
+    if joints is not None and int(joints) != 17:
+        raise KeypointFileError(path, f"metadata says num_joints={joints}; Human3.6M-17 or COCO-17 keypoints are "
+                                "needed (17 joints)")
+    if name not in LAYOUTS_2D:
+        raise KeypointFileError(path, f"metadata layout_name {metadata.get('layout_name')!r} is not a supported "
+                                f"2D layout; supported: {', '.join(LAYOUTS_2D)} (VideoPose3D's h36m and coco)")
+    if symmetry is not None:
+        got = [[int(j) for j in side] for side in symmetry]
+        if got != [list(side) for side in LAYOUTS_2D[name]]:
+            other = [k for k, v in LAYOUTS_2D.items() if got == [list(side) for side in v]]
+            said = f"the {other[0]} layout's" if other else "no known layout's"
+            raise KeypointFileError(path, f"metadata contradicts itself: layout_name {name!r} but keypoints_symmetry "
+                                    f"{got} is {said}; fix the file's metadata")
+    if layout not in ("auto", name):
+        raise KeypointFileError(path, f"metadata says the keypoints are in {name!r} order, but layout {layout!r} "
+                                "was asked for; drop the option (the file's metadata decides)")
+    return name
+
+
+def load_h36m_2d(path, subjects=None, *, layout: str = "auto") -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file), in Human3.6M-17 order.
+
+    The keypoint order comes from the file's ``metadata`` (VideoPose3D's ``layout_name``, ``num_joints``,
+    ``keypoints_symmetry``, checked against each other): ``"h36m"`` (CPN, Stacked Hourglass, Detectron
+    fine-tuned on Human3.6M) is read as is; ``"coco"`` (Detectron pretrained on COCO) is converted with
+    :func:`skeletok.skeleton.coco17_to_h36m17`, which derives the five joints COCO lacks (pelvis = mid-hips,
+    thorax = mid-shoulders, spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from
+    the eyes and ears); nothing is marked missing. Any other layout is refused.
+
+    Args:
+        path: the ``.npz`` file.
+        subjects: subjects to read (default all).
+        layout: ``"auto"`` (the metadata decides; a file without metadata is refused), or ``"h36m"``/``"coco"``
+            for a file without metadata (a file whose metadata says otherwise is refused).
+
+    Returns:
+        ``(positions, metadata)``: subject -> action -> list of 4 ``(t, 17, 2)`` float32 pixel
+        arrays (camera order of :data:`CAMERA_IDS`, Human3.6M-17 joint order), and the file's metadata dict
+        plus ``"layout_read"`` (the order the file was in) and, after a conversion, ``"conversion"`` (what was
+        done, in words).
+
+    Raises:
+        KeypointFileError: (a ``ValueError``) naming the file, for an unknown or self-contradicting layout, a
+            joint count other than 17, or no metadata with ``layout="auto"``.
+    """
+    from skeletok.skeleton import coco17_to_h36m17
+
+    data, npz = _load_dict(path, "positions_2d")
+    metadata = dict(npz["metadata"].item()) if "metadata" in npz.files else {}
+    order = _layout_2d(path, metadata, layout)
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for subject in _subjects(data, subjects, path):
+        out[subject] = {}
+        for action, views in data[subject].items():
+            views = [np.asarray(v, dtype=np.float32)[..., :2] for v in views]
+            if len(views) != 4 or any(v.ndim != 3 or v.shape[1] != 17 for v in views):
+                raise ValueError(f"{path}: positions_2d[{subject!r}][{action!r}] must be 4 arrays (t, 17, 2), "
+                                 f"got {[v.shape for v in views]}")
+            if order == "coco":
+                views = [coco17_to_h36m17(v)[0] for v in views]
+            out[subject][action] = views
+    metadata["layout_read"] = order
+    if order == "coco":
+        metadata["conversion"] = _COCO_NOTE
+    return out, metadata
+
+
+@dataclass
+class SmplLevels:
+    """Dense/fine points of SMPL meshes: ``dense (t, 48, 3)``, ``fine (t, 96, 3)``, the
+    ``fine_to_dense (96,)`` nesting, part ids ``parts_dense (48,)``/``parts_fine (96,)`` (``None``
+    without joints) and the reusable :class:`~skeletok.data.body.hem.MeshHierarchy`."""
+
+    dense: np.ndarray
+    fine: np.ndarray
+    fine_to_dense: np.ndarray
+    parts_dense: np.ndarray | None
+    parts_fine: np.ndarray | None
+    hierarchy: MeshHierarchy
+
+
+def _nearest_bone(points, joints) -> np.ndarray:
+    """Part id (index into ``H36M_17.parts``) of the bone segment nearest to each point."""
+    a = joints[[p for p, _ in H36M_17.parts]]  # (p, 3)
+    b = joints[[c for _, c in H36M_17.parts]]
+    ab = b - a
+    s = np.clip(((points[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0, 1)
+    dist = np.linalg.norm(points[:, None] - (a + s[..., None] * ab), axis=-1)
+    return dist.argmin(-1).astype(np.int64)
+
+
+def hierarchy_from_smpl(vertices, faces, *, joints=None, hierarchy: MeshHierarchy | None = None) -> SmplLevels:
+    """Coarsen SMPL meshes into the 96 fine and 48 dense cluster means.
+
+    Args:
+        vertices: ``(t, v, 3)`` posed vertices (``v = 6890`` for SMPL), metres.
+        faces: ``(f, 3)`` triangles.
+        joints: optional ``(t, 17, 3)`` Human3.6M joints of the same frames; parts are then the
+            nearest bone (segment) of each cluster in the first frame, since SMPL fits come
+            without H36M-bone skinning weights.
+        hierarchy: reuse a hierarchy from an earlier call (the mesh topology is fixed).
+
+    Returns:
+        :class:`SmplLevels`.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if vertices.ndim != 3 or vertices.shape[-1] != 3 or len(vertices) == 0:
+        raise ValueError(f"vertices must have shape (t, v, 3) with t >= 1, got {vertices.shape}")
+    if hierarchy is None:
+        hierarchy = coarsen_mesh(vertices[0], faces, sizes=(96, 48))
+    fine, dense = hierarchy.points(vertices)
+    parts_dense = parts_fine = None
+    if joints is not None:
+        joints = np.asarray(joints, dtype=np.float64)
+        if joints.shape != (len(vertices), 17, 3):
+            raise ValueError(f"joints must have shape ({len(vertices)}, 17, 3), got {joints.shape}")
+        parts_fine = _nearest_bone(fine[0], joints[0])
+        parts_dense = _nearest_bone(dense[0], joints[0])
+    return SmplLevels(dense, fine, hierarchy.assignments[1].copy(), parts_dense, parts_fine, hierarchy)
+
+
+def _fit_stats(error_mm: np.ndarray) -> dict:
+    """Frames and mean / 95th percentile / max of per-joint fit errors ``(t, 17)`` in mm."""
+    return {"frames": int(len(error_mm)), "mean_mm": float(error_mm.mean()),
+            "p95_mm": float(np.percentile(error_mm, 95)), "max_mm": float(error_mm.max())}
+
+
+def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
+                    test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0, levels_from: str | None = None,
+                    layout_2d: str = "auto", report: dict | None = None) -> Path:
+    """Convert Human3.6M (VideoPose3D files) into a skeletok dataset file.
+
+    One sequence per (subject, action), named ``"S1/Walking 1"``; actions are the 15 Human3.6M
+    actions (:func:`h36m_action`); split by subject (``test_subjects`` are test). The file takes
+    about 8 KB per frame (all four views of 161 points): all of Human3.6M at ``stride=1`` is
+    about 7.5 GB, so convert the training and test subjects into separate files (``subjects``)
+    or subsample the training frames (``stride``). 2D is projected with each
+    subject's own calibrated cameras; ``cam_R``/``cam_t`` hold the first subject's extrinsics and
+    ``sequence_cam_R (s, 4, 3, 3)``/``sequence_cam_t (s, 4, 3)`` every sequence's own.
+
+    Args:
+        data_3d: path of ``data_3d_h36m.npz``.
+        cameras: the Human3.6M camera calibration: a file path in either layout of
+            :mod:`~skeletok.data.views.h36m_calibration` (skeletok ships none), or the result of
+            :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
+        out: output ``.npz`` path.
+        data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse`` in Human3.6M-17
+            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted). Detections
+            longer than the 3D are cut to its length (as VideoPose3D does); shorter ones are refused.
+        layout_2d: keypoint order of ``data_2d`` when the file has no metadata (``"h36m"`` or ``"coco"``);
+            ``"auto"`` reads the metadata.
+        smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
+            same world frame (and frames) as ``data_3d``; with ``smpl_faces`` they give dense/fine
+            (``levels_from="smpl"``).
+        smpl_faces: ``(f, 3)`` triangles of the SMPL meshes.
+        subjects: subjects to convert (default: all in the file with extrinsics in ``cameras``).
+        test_subjects: subjects marked test.
+        stride: keep every ``stride``-th frame.
+        fps: frame rate of the source (50 for Human3.6M); the file records ``fps / stride``.
+        levels_from: where the dense/fine levels come from: ``"body"`` (skeletok's body retargeted onto the
+            joints, :func:`fit_body_to_h36m`; one shape and size per subject, :func:`choose_body_shape`),
+            ``"smpl"`` (the SMPL meshes given) or ``"none"`` (NaN). Default: ``"smpl"`` when meshes are
+            given, else ``"body"``. With ``"body"`` the file records ``sequence_fit_mm (s,)``, the mean
+            distance (mm) between the body's 17 joints and the file's over each sequence's frames.
+        report: optional dict, filled with what was done: ``levels_from``, and for ``"body"`` per subject
+            ``{"shape", "scale", "frames", "mean_mm", "p95_mm", "max_mm"}`` under ``"fit"`` and the
+            same statistics over all frames under ``"fit_all"``; ``"trimmed_2d"``, the sequences whose 2D
+            detections were longer than the 3D and cut to its length (as VideoPose3D does).
+
+    Raises:
+        ValueError: naming the file for a bad input (a missing subject, frame counts that differ between
+            3D and 2D, an unknown layout of the 2D file) and for a bad ``levels_from``.
+    """
+    if levels_from is None:
+        levels_from = "smpl" if smpl_vertices is not None else "body"
+    if levels_from not in ("body", "smpl", "none"):
+        raise ValueError(f"levels_from must be 'body', 'smpl' or 'none', got {levels_from!r}")
+    if levels_from == "smpl" and smpl_vertices is None:
+        raise ValueError("levels_from='smpl' needs smpl_vertices and smpl_faces (or levels_from='body': skeletok's "
+                         "body retargeted onto the joints)")
+    if levels_from != "smpl" and smpl_vertices is not None:
+        raise ValueError(f"smpl_vertices were given but levels_from={levels_from!r}; pass levels_from='smpl'")
+    if int(stride) < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    if (smpl_vertices is None) != (smpl_faces is None):
+        raise ValueError("smpl_vertices and smpl_faces must be given together")
+    calibration, _ = resolve_calibration(cameras)
+    known = set(calibration)
+    pos3d = load_h36m_3d(data_3d, subjects, all_joints=True)
+    pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
+    if levels_from == "body":
+        body, body_levels = _body_and_levels(None, None)
+    fits: dict[str, list[np.ndarray]] = {}
+    fit_info: dict[str, dict] = {}
+    seq_fit, trimmed = [], []
+    det, det_meta = load_h36m_2d(data_2d, list(pos3d), layout=layout_2d) if data_2d is not None else (None, {})
+    world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
+    projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
+    hierarchy, parts = None, (None, None)
+    for subject in sorted(pos3d):
+        cams = h36m_cameras(subject, calibration=calibration)
+        if levels_from == "body":  # one shape and size per subject, from all its frames
+            shape, scale = choose_body_shape(np.concatenate([_joints17(p[::stride]) for p in pos3d[subject].values()]),
+                                             body=body, levels=body_levels)
+            fit_info[subject] = {"shape": shape, "scale": scale}
+        for action in sorted(pos3d[subject]):
+            full = pos3d[subject][action]
+            pos = _joints17(full)
+            t = len(pos)
+            if det is not None:
+                if action not in det[subject]:
+                    raise ValueError(f"{data_2d}: no 2D for {subject}/{action}, present in {data_3d}")
+                lengths = [len(v) for v in det[subject][action]]
+                if min(lengths) < t:
+                    raise ValueError(f"{data_2d}: {subject}/{action} has {lengths} 2D frames (cameras "
+                                     f"{', '.join(CAMERA_IDS)}) but {data_3d} has {t} 3D frames; the 2D file must "
+                                     "cover every 3D frame (VideoPose3D's files do: pass the 2D file made from the "
+                                     "same Human3.6M release, or convert without --data-2d)")
+                if max(lengths) > t:  # VideoPose3D's rule: longer detections are cut to the mocap's length
+                    trimmed.append(f"{subject}/{action}: 2D {max(lengths)} -> {t} frames")
+                det_list.append(np.stack([v[:t:stride] for v in det[subject][action]], axis=1))
+            if smpl_vertices is not None:
+                verts = np.asarray(smpl_vertices[subject][action])[:t:stride]
+                lv = hierarchy_from_smpl(verts, smpl_faces, joints=pos[:t:stride], hierarchy=hierarchy)
+                hierarchy, parts = lv.hierarchy, parts if parts[0] is not None else (lv.parts_dense, lv.parts_fine)
+                dense.append(lv.dense)
+                fine.append(lv.fine)
+            elif levels_from == "body":
+                fit = fit_body_to_h36m(full[:t:stride], body=body, levels=body_levels, shape=shape, scale=scale,
+                                       name=f"{data_3d}: {subject}/{action}")
+                dense.append(fit.dense)
+                fine.append(fit.fine)
+                fits.setdefault(subject, []).append(fit.error_mm)
+                seq_fit.append(float(fit.error_mm.mean()))
+            else:
+                dense.append(np.full((len(pos[:t:stride]), 48, 3), np.nan))
+                fine.append(np.full((len(pos[:t:stride]), 96, 3), np.nan))
+            world.append(pos[:t:stride])
+            for level, points in (("sparse", world[-1]), ("dense", dense[-1]), ("fine", fine[-1])):
+                projected[f"pix_{level}"].append(np.stack([c.project(points) for c in cams], axis=1))
+            cam3d = np.stack([c.to_camera(world[-1]) for c in cams], axis=1)
+            projected["cam_sparse"].append(cam3d - cam3d[:, :, :1])
+            seq.append(np.full(len(world[-1]), len(names)))
+            names.append(f"{subject}/{action}")
+            labels.append(h36m_action(action))
+            seq_split.append(1 if subject in test_subjects else 0)
+            cams_R.append(np.stack([c.R for c in cams]))
+            cams_t.append(np.stack([c.t for c in cams]))
+    if not names:
+        raise ValueError(f"{data_3d}: no sequences to convert for subjects {subjects}")
+    if hierarchy is None:  # no meshes: record the committed body's parts, so models trained on it match
+        if levels_from != "body":
+            body, body_levels = _body_and_levels(None, None)
+        parts, fine_to_dense = (body_levels.parts_dense, body_levels.parts_fine), body_levels.fine_to_dense
+    else:
+        fine_to_dense = hierarchy.assignments[1]
+    if report is not None:
+        report["levels_from"] = levels_from
+        report["trimmed_2d"] = trimmed
+        report["notes_2d"] = [det_meta["conversion"]] if "conversion" in det_meta else []
+        if fits:
+            report["fit"] = {s: {**fit_info[s], **_fit_stats(np.concatenate(e))} for s, e in fits.items()}
+            report["fit_all"] = _fit_stats(np.concatenate([e for errs in fits.values() for e in errs]))
+    action_names = sorted(set(labels))
+    seq = np.concatenate(seq)
+    arrays = assemble_dataset(
+        world_sparse=np.concatenate(world), world_dense=np.concatenate(dense), world_fine=np.concatenate(fine),
+        sequence=seq, sequence_names=names,
+        parts_dense=parts[0], parts_fine=parts[1], fine_to_dense=fine_to_dense,
+        action=np.array([action_names.index(a) for a in labels])[seq], action_names=action_names,
+        split=np.array(seq_split), fps=fps / stride, cameras=calibration[sorted(pos3d)[0]],
+        det_sparse=np.concatenate(det_list) if det is not None else None,
+        projected={k: np.concatenate(v) for k, v in projected.items()},
+        extra={"sequence_cam_R": np.stack(cams_R), "sequence_cam_t": np.stack(cams_t),
+               **({"sequence_fit_mm": np.asarray(seq_fit)} if seq_fit else {})},
+    )
+    return save_dataset(arrays, out)
