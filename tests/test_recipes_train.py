@@ -422,3 +422,19 @@ def test_aux_3d_loss_is_joints_plus_weighted_level_error(trained, data_file, tmp
     assert len(records) == 2 and all(0 < r["levels_mm"] < 5000 and 0 < r["mpjpe_mm"] < 5000 for r in records)
     with pytest.raises(ValueError, match="aux_3d"):
         get_preset("lifter", "demo", ["aux_3d=-1"])
+
+
+def test_hide_levels_lifts_from_the_sparse_pose_alone(trained, data_file):
+    torch.manual_seed(0)
+    lifter = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2).eval()
+    model = HiPART(train_tokenizer.load_tokenizer(trained / "tokenizer.pt"),
+                   train_prior.load_prior(trained / "prior.pt"), lifter, device="cpu")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=6)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, _, _, shown = model.densify_and_lift(x_s, vis)
+    *levels, hidden = model.densify_and_lift(x_s, vis, hide_levels=True)
+    assert torch.equal(levels[0], dense) and torch.equal(levels[1], fine)  # still generated and returned
+    off = [torch.zeros(6, 48, dtype=torch.bool), torch.zeros(6, 96, dtype=torch.bool)]
+    alone = lifter([x_s, torch.zeros(6, 48, 2), torch.zeros(6, 96, 2)], [vis, *off])
+    torch.testing.assert_close(hidden, alone - alone[:, :1])
+    assert not torch.allclose(hidden, shown)

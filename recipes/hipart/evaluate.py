@@ -99,7 +99,8 @@ def _subsample(n: int, max_samples: int) -> torch.Tensor | None:
 
 
 @torch.inference_mode()
-def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[str, torch.Tensor]:
+def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int,
+          hide_levels: bool = False) -> dict[str, torch.Tensor]:
     """3D predictions (metres) of every lifter for one protocol's samples, plus the generated levels and tokens.
 
     The oracle lifter gets the true dense and fine levels beside the (possibly occluded) sparse input."""
@@ -109,7 +110,7 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
     for start in range(0, batch["sparse_2d"].shape[0], batch_size):
         sl = slice(start, start + batch_size)
         xs, vis = batch["sparse_2d"][sl].to(dev), batch["sparse_visible"][sl].to(dev)
-        dense, fine, q_s, q_d, joints = model.densify_and_lift(xs, vis)
+        dense, fine, q_s, q_d, joints = model.densify_and_lift(xs, vis, hide_levels=hide_levels)
         for key, value in zip(parts, (dense, fine, q_s, q_d)):
             parts[key].append(value.cpu())
         inputs = {
@@ -127,7 +128,7 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int) -> dict[st
 @torch.inference_mode()
 def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Tensor, num: int, *,
                       temperature: float, generator: torch.Generator | None = None,
-                      batch_size: int = 512) -> torch.Tensor:
+                      batch_size: int = 512, hide_levels: bool = False) -> torch.Tensor:
     """``num`` HiPART hypotheses per pose: tokens sampled from the prior at ``temperature`` (0 = argmax, so every
     hypothesis is the argmax one), densified and lifted by ``model.lifter``.
 
@@ -151,7 +152,8 @@ def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Ten
     out = []
     for start in range(0, x.shape[0], batch_size):
         xs, vs = x[start:start + batch_size].to(model.device), vis[start:start + batch_size].to(model.device)
-        out.append(model.densify_and_lift(xs, vs, temperature=temperature, generator=generator)[-1].float().cpu())
+        out.append(model.densify_and_lift(xs, vs, temperature=temperature, generator=generator,
+                                          hide_levels=hide_levels)[-1].float().cpu())
     return rearrange(torch.cat(out), "(b h) j c -> b h j c", h=num)
 
 
@@ -209,7 +211,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                    split: str = "test", max_samples: int = 2000, noise_px: float = 5.0, seed: int = 0,
                    temperature: float = 1.0, hypothesis_samples: int = 250, batch_size: int = 512,
                    device: str = "auto", pictures: bool = True, progress: bool = True,
-                   inputs: str = "ground_truth") -> dict:
+                   inputs: str = "ground_truth", hide_levels: bool = False) -> dict:
     """Evaluate the run in ``run_dir`` and write the report; returns the report dict (see `recipes.hipart.report`).
 
     Args:
@@ -231,6 +233,8 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
             ``det_sparse``, e.g. Human3.6M's CPN); every protocol (clean, occlusion sweeps, hypotheses) occludes
             that input. 3D targets and the tokenizer's reference levels stay ground truth. Recorded in
             ``report["meta"]["inputs"]``.
+        hide_levels: ablation: the HiPART lifter lifts with the generated dense and fine levels hidden
+            (`recipes.hipart.inference.HiPART.densify_and_lift`); recorded in ``report["meta"]``.
 
     Raises:
         FileNotFoundError: a model file or the dataset is missing.
@@ -268,7 +272,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     say = (lambda msg: print(f"[evaluate] {msg}", flush=True)) if progress else (lambda msg: None)
     say(f"{n} {split} samples of {data}, inputs: {inputs.replace('_', ' ')}")
 
-    pred = _lift(model, lifters, clean, batch_size)
+    pred = _lift(model, lifters, clean, batch_size, hide_levels)
     report: dict = {**_errors(pred, gt_mm), "groups": {}, "per_action": {}, "hypotheses": {}, "occlusion": {}}
     for group, sel in action_groups(arrays, clean["action"]).items():
         report["groups"][group] = {"frames": int(sel.sum()),
@@ -312,7 +316,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                     batch, p = zero[occ.noise_px]
                 else:
                     batch = _collect(data, split, occ, seed, keep, inputs)
-                    p = _lift(model, lifters, batch, batch_size)
+                    p = _lift(model, lifters, batch, batch_size, hide_levels)
                     if r == 0:
                         zero[occ.noise_px] = (batch, p)
                 report["occlusion"][key][str(r)] = {m: float(mpjpe(p[m] * 1000.0, gt_mm)) for m in METHODS}
@@ -326,7 +330,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     for name, (batch, p) in {"clean": (clean, pred), "mask": shown}.items():
         joints = sample_hypotheses(model, batch["sparse_2d"][hyp_sel], batch["sparse_visible"][hyp_sel],
                                    max(HYPOTHESES), temperature=temperature, generator=_generator(dev, seed),
-                                   batch_size=batch_size)
+                                   batch_size=batch_size, hide_levels=hide_levels)
         scores = score_hypotheses(joints * 1000.0, gt_mm[hyp_sel])
         report["hypotheses"][name] = {"samples": int(hyp_sel.numel()),
                                       "argmax": float(mpjpe(p["hipart"][hyp_sel] * 1000.0, gt_mm[hyp_sel])),
@@ -339,6 +343,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     report["timings_s"] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     report["timings_s"]["evaluate"] = time.perf_counter() - tic
     report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs, "samples": n,
+                      "hide_levels": bool(hide_levels),
                       "device": str(dev),
                       "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
                       "hypotheses": list(HYPOTHESES), "hypothesis_samples": int(hyp_sel.numel()),
@@ -385,12 +390,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", choices=("ground_truth", "detections"), default="ground_truth",
                         help="2D the models read: ground_truth (projected joints, default) or detections (the "
                         "file's det_sparse, e.g. Human3.6M's CPN)")
+    parser.add_argument("--hide-levels", action="store_true",
+                        help="ablation: the HiPART lifter lifts with its generated dense/fine levels hidden (what it "
+                        "does from the sparse pose alone); the prior's 2D errors are still reported")
 
 
 def _run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.run, data=args.data, out=args.out, split=args.split, max_samples=args.max_samples,
                             noise_px=args.noise_px, seed=args.seed, temperature=args.temperature,
-                            hypothesis_samples=args.hypothesis_samples, device=args.device, inputs=args.inputs)
+                            hypothesis_samples=args.hypothesis_samples, device=args.device, inputs=args.inputs,
+                            hide_levels=args.hide_levels)
     print(format_markdown(report))
     return 0
 

@@ -144,13 +144,15 @@ class HiPART:
 
     @torch.inference_mode()
     def densify_and_lift(self, sparse_2d: torch.Tensor, visibility: torch.Tensor, *, temperature: float = 0.0,
-                         generator: torch.Generator | None = None, use_cache: bool = True):
+                         generator: torch.Generator | None = None, use_cache: bool = True, hide_levels: bool = False):
         """`densify`, then lift ``[sparse, dense, fine]`` (with the points' confidence when the lifter reads it).
 
         Args:
             sparse_2d: ``(b, 17, 2)`` normalised, on ``self.device``.
             visibility: ``(b, 17)`` bool, on ``self.device``.
             temperature, generator, use_cache: as in `densify`.
+            hide_levels: lift with the dense and fine levels marked hidden (an ablation: what the lifter does
+                from the sparse pose alone; the levels are still generated and returned).
 
         Returns:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r), joints_3d (b, 17, 3))``, the
@@ -160,9 +162,12 @@ class HiPART:
         out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
+        shown = [None, None]
+        if hide_levels:
+            shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
         with autocast(self.device, self.dtype):
             lift = self._lift if self.compile else self.lifter
-            joints = root_relative(lift([sparse_2d, dense, fine], [visibility, None, None], **extra).float())
+            joints = root_relative(lift([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
         return dense, fine, q_s, q_d, joints
 
     @torch.inference_mode()
