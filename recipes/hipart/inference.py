@@ -150,7 +150,9 @@ class HiPART:
         Args:
             sparse_2d: ``(b, 17, 2)`` normalised, on ``self.device``.
             visibility: ``(b, 17)`` bool, on ``self.device``.
-            temperature, generator, use_cache: as in `densify`.
+            temperature: as in `densify`.
+            generator: as in `densify`.
+            use_cache: as in `densify`.
             hide_levels: lift with the dense and fine levels marked hidden (an ablation: what the lifter does
                 from the sparse pose alone; the levels are still generated and returned).
 

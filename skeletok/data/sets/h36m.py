@@ -298,7 +298,8 @@ def fit_body_to_h36m(positions, *, body=None, levels=None, shape: int | None = N
         positions: ``(t, 32, 3)`` or ``(t, 17, 3)`` world metres, Z-up.
         body: the body model (committed body when ``None``).
         levels: its levels (built when ``None``).
-        shape, scale: body shape and size factor; :func:`choose_body_shape` on these frames when ``None``.
+        shape: body shape index; :func:`choose_body_shape` on these frames when ``None``.
+        scale: body size factor; :func:`choose_body_shape` on these frames when ``None``.
         proportions: give the body's bones the file's lengths (default); ``False`` keeps the body's
             proportions (one shape, one size factor).
         name: the sequence name (for messages).
