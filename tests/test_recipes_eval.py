@@ -380,3 +380,43 @@ def test_inputs_detections_reach_the_models_and_the_report(run_dir, tmp_path, ca
     with pytest.raises(ValueError, match="inputs"):
         get_preset("prior", "demo", ["inputs=cpn"])
     assert get_preset("prior", "demo", ["inputs=detections"]).inputs == "detections"
+
+
+def test_h36m_table_values_and_layout():
+    from recipes.hipart.report import H36M_ABBREVIATIONS, format_markdown, h36m_table
+
+    def errs(v):
+        return {"mpjpe_mm": {m: v + i for i, m in enumerate(METHODS)},
+                "p_mpjpe_mm": {m: v / 2 + i for i, m in enumerate(METHODS)}}
+
+    per_action = {"Walking": {"frames": 4, **errs(40.0)}, "Eating": {"frames": 2, **errs(60.0)},
+                  "climb": {"frames": 9, **errs(500.0)}, "Sitting": {"frames": 0, **errs(900.0)}}
+    table = h36m_table(per_action)
+    assert table["evaluated"] == ["Eating", "Walking"]  # the paper's column order; empty actions left out
+    assert table["abbreviations"] == list(H36M_ABBREVIATIONS.values()) and len(table["actions"]) == 15
+    row = table["mpjpe_mm"]["hipart"]
+    assert row["Walking"] == 41.0 and row["Eating"] == 61.0 and row["Sitting"] is None and row["Directions"] is None
+    assert row["Avg"] == pytest.approx(51.0)  # mean of the per-action errors, not of the frames (climb ignored)
+    assert table["p_mpjpe_mm"]["sparse_only"]["Avg"] == pytest.approx(25.0)
+    assert h36m_table({"climb": per_action["climb"]}) is None
+    md = format_markdown({"mpjpe_mm": errs(1.0)["mpjpe_mm"], "p_mpjpe_mm": errs(1.0)["p_mpjpe_mm"], "h36m_table": table})
+    assert "Protocol #1, MPJPE" in md and "Protocol #2, P-MPJPE" in md and "| Dir. |" in md
+    assert "| hipart | - | - | 61.0 |" in md  # Dir. and Disc. missing, Eat present
+
+
+def test_evaluate_writes_the_h36m_table_on_h36m_actions(run_dir, tmp_path):
+    arrays = load_dataset(run_dir.parent / "tiny.npz")
+    names = np.array(["Walking", "Eating", "Phoning", "Posing", "Sitting", "Smoking", "Waiting", "Greeting"])
+    arrays["action_names"] = names[np.arange(len(arrays["action_names"])) % len(names)]
+    data = save_dataset(arrays, tmp_path / "h36m_like.npz")
+    report = run_evaluation(run_dir, data=data, out=tmp_path / "e", max_samples=32, hypothesis_samples=4,
+                            temperature=0.0, pictures=False, progress=False)
+    validate_report(report)
+    table = report["h36m_table"]
+    assert set(table["evaluated"]) == set(report["per_action"]) & set(table["actions"]) and table["evaluated"]
+    for a in table["evaluated"]:
+        assert table["mpjpe_mm"]["hipart"][a] == report["per_action"][a]["mpjpe_mm"]["hipart"]
+    assert "Human3.6M per action" in (tmp_path / "e" / "report.md").read_text()
+    plain = run_evaluation(run_dir, out=tmp_path / "p", max_samples=8, hypothesis_samples=2, temperature=0.0,
+                           pictures=False, progress=False)
+    assert "h36m_table" not in plain

@@ -63,7 +63,7 @@ from .distributed import pick_device
 from .inference import HiPART, root_relative
 from .launch import add_command, command_main
 from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
-from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, write_report
+from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, h36m_table, write_report
 from .train_lifter import load_lifter
 from skeletok.data.sets.dataset import SPLITS
 from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
@@ -281,6 +281,9 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     for a in clean["action"].unique().tolist():
         sel = clean["action"] == a
         report["per_action"][action_names[a]] = {"frames": int(sel.sum()), **_errors(pred, gt_mm, sel)}
+    table = h36m_table(report["per_action"])
+    if table is not None:  # Human3.6M-shaped data: the paper's per-action layout
+        report["h36m_table"] = table
 
     tok = model.tokenizer
     with torch.inference_mode():

@@ -10,6 +10,10 @@ evaluated (frame, camera) samples):
   ``unseen_action`` (derived from the file; the two ``frames`` add up to ``meta.samples``; the errors are
   ``null`` for an empty group);
 - ``per_action.<action>.{frames, mpjpe_mm.<method>, p_mpjpe_mm.<method>}``;
+- ``h36m_table`` (only on data whose actions include Human3.6M's 15, e.g. a ``from-h36m`` file; `h36m_table`):
+  ``{actions, abbreviations, evaluated, mpjpe_mm.<method>.<action|Avg>, p_mpjpe_mm.<method>.<action|Avg>}``,
+  the paper's per-action layout (Protocol #1 MPJPE, #2 P-MPJPE): one column per action, ``null`` for an action
+  the split lacks, ``Avg`` the mean over the evaluated actions (as the papers average per-action errors);
 - ``hypotheses.{clean,mask}.{samples, argmax, mean_of_n.<N>, best_of_n.<N>, per_hypothesis.<N>}`` for ``N`` in
   ``"1"``, ``"5"``, ``"20"``: HiPART on clean input and at mask ratio ``meta.hypothesis_mask`` (0.4), tokens sampled
   at ``meta.temperature``, on ``samples`` evenly spaced samples: MPJPE of the average pose of N hypotheses,
@@ -36,8 +40,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["METHODS", "GROUPS", "OCCLUSION_PROTOCOL", "REQUIRED_KEYS", "validate_report", "write_report",
-           "format_markdown"]
+__all__ = ["METHODS", "GROUPS", "OCCLUSION_PROTOCOL", "REQUIRED_KEYS", "H36M_ABBREVIATIONS", "h36m_table",
+           "validate_report", "write_report", "format_markdown"]
 
 METHODS = ("sparse_only", "hipart", "oracle")
 GROUPS = ("seen_action", "unseen_action")
@@ -90,6 +94,41 @@ def _fmt(x) -> str:
     return f"{x:.1f}" if isinstance(x, (int, float)) else str(x)
 
 
+# column heads of the per-action tables of Human3.6M papers, in their order (skeletok.data.sets.h36m.H36M_ACTIONS)
+H36M_ABBREVIATIONS = {"Directions": "Dir.", "Discussion": "Disc.", "Eating": "Eat", "Greeting": "Greet",
+                      "Phoning": "Phone", "Photo": "Photo", "Posing": "Pose", "Purchases": "Purch.", "Sitting": "Sit",
+                      "SittingDown": "SitD.", "Smoking": "Smoke", "Waiting": "Wait", "WalkDog": "WalkD.",
+                      "Walking": "Walk", "WalkTogether": "WalkT."}
+
+
+def h36m_table(per_action: Mapping[str, Any], methods=METHODS) -> dict | None:
+    """The paper's per-action table from a report's ``per_action`` section, or ``None`` when none of its actions
+    is one of Human3.6M's 15.
+
+    Args:
+        per_action: ``{action: {"frames", "mpjpe_mm": {method: mm}, "p_mpjpe_mm": {method: mm}}}``.
+        methods: the rows.
+
+    Returns:
+        ``{"actions", "abbreviations", "evaluated", "mpjpe_mm": {method: {action: mm or None, "Avg": mm}},
+        "p_mpjpe_mm": {...}}``; ``Avg`` is the mean of the per-action errors over the evaluated actions.
+    """
+    actions = list(H36M_ABBREVIATIONS)
+    evaluated = [a for a in actions if a in per_action and per_action[a].get("frames", 0) > 0]
+    if not evaluated:
+        return None
+    table: dict[str, Any] = {"actions": actions, "abbreviations": [H36M_ABBREVIATIONS[a] for a in actions],
+                             "evaluated": evaluated}
+    for metric in ("mpjpe_mm", "p_mpjpe_mm"):
+        table[metric] = {}
+        for m in methods:
+            row = {a: (per_action[a][metric][m] if a in evaluated else None) for a in actions}
+            values = [row[a] for a in evaluated if row[a] is not None]
+            row["Avg"] = sum(values) / len(values) if values else None
+            table[metric][m] = row
+    return table
+
+
 def format_markdown(report: Mapping[str, Any]) -> str:
     """Render the report's tables as Markdown (the text printed by ``skeletok hipart evaluate``)."""
     lines = ["# HiPART evaluation", ""]
@@ -115,6 +154,14 @@ def format_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", "## MPJPE per action (mm)", "", _row(["action", "frames", *METHODS]), _row(["---"] * (2 + len(METHODS)))]
         for action, row in per_action.items():
             lines.append(_row([action, row["frames"], *(_fmt(row["mpjpe_mm"][m]) for m in METHODS)]))
+    table = report.get("h36m_table")
+    if table:
+        heads = [*table["abbreviations"], "Avg"]
+        for metric, title in (("mpjpe_mm", "Protocol #1, MPJPE"), ("p_mpjpe_mm", "Protocol #2, P-MPJPE")):
+            lines += ["", f"## Human3.6M per action, {title} (mm; {len(table['evaluated'])} of 15 actions in the "
+                          "split, Avg over those)", "", _row(["method", *heads]), _row(["---"] * (1 + len(heads)))]
+            for m, row in table[metric].items():
+                lines.append(_row([m, *(_fmt(row[a]) if row[a] is not None else "-" for a in [*table["actions"], "Avg"])]))
     for protocol, rows in report.get("hypotheses", {}).items():
         ns = list(rows["mean_of_n"])
         where = f"mask {meta.get('hypothesis_mask', '')}".strip() if protocol == "mask" else protocol
