@@ -55,8 +55,10 @@ class HierarchicalLifter(nn.Module):
         head: ``"sparse"`` or ``"query"``, see the module docstring.
         confidence: read a per-point score (``forward``'s ``confidence``), see the module docstring.
 
-    The defaults give 2.39 M parameters (2.37 M with ``level_points=(17,)``), the size of
-    the paper's lifter. Output unit and frame are those of the training targets: root-relative
+    The defaults give 2.39 M parameters (2.37 M with ``level_points=(17,)``); the recipe's ``h36m``
+    preset uses 4 blocks (0.81 M). The paper reports 2.4 M parameters for HiPART (supplementary
+    Table 3, a number that changes with the tokenizer's and prior's depths, so not the lifter's
+    alone); ``skeletok hipart bench --preset h36m`` prints ours per stage beside it. Output unit and frame are those of the training targets: root-relative
     camera-frame metres in the recipes (``docs/concepts.md``).
 
     Example:

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from recipes.hipart.bench import run_bench
+from recipes.hipart.presets import get_preset
 from skeletok.cli import main
 
 FAKE_DIFFPOSE = {
@@ -98,6 +99,21 @@ def test_bench_random_weights_from_the_cli(preset, tmp_path, capsys):
     fraction = result["ratios"]["batch_2"]["pipeline_flops_fraction_of_matmul_peak"]
     assert 0 < fraction < 10   # a fraction of the measured peak (tiny batches can't be judged more tightly)
     assert "targets_fps" not in result and "peer" not in result
+    # training throughput of every stage at the preset's batch sizes
+    training = result["training"]
+    assert all(training[k] > 0 for k in ("tokenizer", "prior", "lifter", "lifter_sparse_only"))
+    assert training["batch_size"]["prior"] == get_preset("prior", preset).batch_size
+    assert training["batch_size"]["lifter"] == get_preset("lifter", preset).batch_size
+    # the paper's Table 3 beside our sizes, for the paper-size preset only
+    if preset == "h36m":
+        paper, params = result["paper"], result["models"]["params"]
+        assert paper["table_3"]["params_m"] == 2.4 and paper["table_3"]["flops_g"] == 2.24
+        assert paper["ours"]["params_m_tokenizer_prior_lifter"] == pytest.approx(
+            (params["tokenizer"] + params["prior"] + params["lifter"]) / 1e6)
+        assert paper["ours"]["flops_g_pipeline_uncached"] == pytest.approx(
+            result["flops_per_frame"]["pipeline_uncached"] / 1e9)
+    else:
+        assert "paper" not in result
 
 
 def test_bench_peer_compares_interleaved_rounds(fake_diffpose):

@@ -26,7 +26,15 @@ runs on a shared machine):
   run's dataset (MPJPE of both, and their difference, mm).
 
 With ``--run`` the trained models are timed; otherwise models of the ``--preset`` sizes are built with random
-weights (the speed does not depend on the weights). Numbers go to stdout (and ``--out``) as JSON.
+weights (the speed does not depend on the weights), and two more sections describe that preset:
+
+- ``training``: samples/s of one training step (forward, loss, backward; no optimiser) of each stage at the
+  preset's batch size, on random inputs of the right shapes, in the same run;
+- ``paper`` (``--preset h36m``): the paper's complexity (supplementary Table 3 at L1 = 4, L2 = 12,
+  D1 = D2 = 128: 2.4 M parameters, 2.24 GFLOPs) beside ours: parameters per stage and in all, FLOPs per frame of
+  the pipeline with and without the cache (the paper does not say which it counts).
+
+Numbers go to stdout (and ``--out``) as JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +59,10 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["build_models", "run_bench", "add_parser", "main"]
+__all__ = ["PAPER_TABLE_3", "build_models", "training_throughput", "run_bench", "add_parser", "main"]
+
+# the paper's default configuration (supplementary Table 3: L1 = 4, L2 = 12, D1 = D2 = 128): 42.0 mm MPJPE
+PAPER_TABLE_3 = {"params_m": 2.4, "flops_g": 2.24, "source": "HiPART supplementary, Table 3 (L1=4, L2=12, D1=D2=128)"}
 
 
 def _parts(num_points: int, num_parts: int) -> list[int]:
@@ -78,6 +89,43 @@ def build_models(preset: str = "demo", *, compile: bool = False, dtype: str = "f
 
 def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) -> dict[str, float]:
+    """Samples/s of one training step (forward, loss, backward; no optimiser) of each stage of ``preset``, at the
+    preset's batch size, on random inputs, with fresh random-weight models in training mode.
+
+    Returns:
+        ``{"tokenizer", "prior", "lifter", "lifter_sparse_only"}`` -> samples/s, plus ``batch_size`` per stage.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        torch.manual_seed(seed)
+        model, sparse_only = build_models(preset)
+        tok, prior, lifter = model.tokenizer, model.prior, model.lifter
+        for module in (tok, prior, lifter, sparse_only):
+            module.requires_grad_(True).train()
+        sizes = {stage: get_preset(stage, preset).batch_size for stage in ("tokenizer", "prior", "lifter")}
+
+        def step(net, loss_of):
+            net.zero_grad(set_to_none=True)
+            loss_of().backward()
+
+        b_t, b_p, b_l = sizes["tokenizer"], sizes["prior"], sizes["lifter"]
+        x_f, x_d = torch.rand(b_t, 96, 2) - 0.5, torch.rand(b_t, 48, 2) - 0.5
+        x_s, vis = torch.rand(b_p, 17, 2) - 0.5, torch.rand(b_p, 17) > 0.2
+        q_s = torch.randint(0, prior.codebook_sparse.num_embeddings, (b_p, 16))
+        q_d = torch.randint(0, prior.codebook_dense.num_embeddings, (b_p, 16, 3))
+        levels = [torch.rand(b_l, n, 2) - 0.5 for n in (17, 48, 96)]
+        target = torch.rand(b_l, 17, 3)
+        stages = {
+            "tokenizer": (b_t, lambda: step(tok, lambda: tok(x_f, x_d)[-1])),
+            "prior": (b_p, lambda: step(prior, lambda: prior(x_s, vis, q_s, q_d)[2])),
+            "lifter": (b_l, lambda: step(lifter, lambda: (lifter(levels) - target).norm(dim=-1).mean())),
+            "lifter_sparse_only": (b_l, lambda: step(sparse_only,
+                                                     lambda: (sparse_only(levels[:1]) - target).norm(dim=-1).mean())),
+        }
+        out = {name: throughput(fn, items=b, min_time_s=min_time_s) for name, (b, fn) in stages.items()}
+    return {**out, "batch_size": {"tokenizer": b_t, "prior": b_p, "lifter": b_l, "lifter_sparse_only": b_l}}
 
 
 @torch.inference_mode()
@@ -153,6 +201,17 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
         result["ratios"][f"batch_{b}"] = ratios
     if fast:
         result["fast"] = _agreement(model, reference, run, seed=seed)
+    if not run:
+        result["training"] = training_throughput(preset, min_time_s=min_time_s, seed=seed)
+    if not run and preset == "h36m":
+        params = result["models"]["params"]
+        result["paper"] = {
+            "table_3": PAPER_TABLE_3,
+            "ours": {"params_m": {k: v / 1e6 for k, v in params.items()},
+                     "params_m_tokenizer_prior_lifter": (params["tokenizer"] + params["prior"] + params["lifter"]) / 1e6,
+                     "flops_g_pipeline_cached": result["flops_per_frame"]["pipeline_cached"] / 1e9,
+                     "flops_g_pipeline_uncached": result["flops_per_frame"]["pipeline_uncached"] / 1e9},
+        }
     if peer_fn is not None:
         result["peer"] = {
             "source": str(peer),
