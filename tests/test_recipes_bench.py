@@ -104,6 +104,9 @@ def test_bench_random_weights_from_the_cli(preset, tmp_path, capsys):
     assert all(training[k] > 0 for k in ("tokenizer", "prior", "lifter", "lifter_sparse_only"))
     assert training["batch_size"]["prior"] == get_preset("prior", preset).batch_size
     assert training["batch_size"]["lifter"] == get_preset("lifter", preset).batch_size
+    # a training step costs more than the forward pass of inference (forward + backward)
+    assert training["flops_per_sample"]["lifter"] > 2 * result["flops_per_frame"]["lifter"]
+    assert training["flops_per_sample"]["lifter"] > training["flops_per_sample"]["lifter_sparse_only"] > 0
     # the paper's Table 3 beside our sizes, for the paper-size preset only
     if preset == "h36m":
         paper, params = result["paper"], result["models"]["params"]

@@ -96,7 +96,9 @@ def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) 
     preset's batch size, on random inputs, with fresh random-weight models in training mode.
 
     Returns:
-        ``{"tokenizer", "prior", "lifter", "lifter_sparse_only"}`` -> samples/s, plus ``batch_size`` per stage.
+        ``{"tokenizer", "prior", "lifter", "lifter_sparse_only"}`` -> samples/s, plus ``batch_size`` and
+        ``flops_per_sample`` (FlopCounterMode over forward and backward of one step, divided by the batch) per
+        stage: what a GPU-hour estimate needs (hours = samples x epochs x FLOPs per sample / sustained FLOP/s).
     """
     with torch.inference_mode(False), torch.enable_grad():
         torch.manual_seed(seed)
@@ -125,7 +127,8 @@ def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) 
                                                      lambda: (sparse_only(levels[:1]) - target).norm(dim=-1).mean())),
         }
         out = {name: throughput(fn, items=b, min_time_s=min_time_s) for name, (b, fn) in stages.items()}
-    return {**out, "batch_size": {"tokenizer": b_t, "prior": b_p, "lifter": b_l, "lifter_sparse_only": b_l}}
+        flops = {name: count_flops(fn) / b for name, (b, fn) in stages.items()}
+    return {**out, "batch_size": {name: b for name, (b, _) in stages.items()}, "flops_per_sample": flops}
 
 
 @torch.inference_mode()
