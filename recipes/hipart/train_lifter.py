@@ -149,8 +149,7 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
                 prior_of_item: torch.Tensor | None = None, confidence: bool = False) -> TensorItems:
     """Generate the levels (and with ``confidence`` their scores) of every training item once (epoch 0's occlusion
     draw). Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when ``prior_of_item`` is None)."""
-    keep = tuple(k for k in ("sparse_2d", "sparse_visible", "sparse_3d", "dense_3d", "fine_3d")
-                 if k in dataset[0])
+    keep = ("sparse_2d", "sparse_visible", "sparse_3d") + (("dense_3d", "fine_3d") if getattr(dataset, "levels_3d", False) else ())
     made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
     dataset.set_epoch(0)

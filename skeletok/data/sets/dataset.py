@@ -193,7 +193,7 @@ class HierarchicalPoseDataset(Dataset):
         return self._rig_items(idx)
 
     @staticmethod
-    def _levels_3d(points: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def _level_points_3d(points: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """``dense_3d``/``fine_3d`` entries from the ``(k, 144, 3)`` root-relative camera-frame level points."""
         return {} if points is None else {"dense_3d": points[:, :48], "fine_3d": points[:, 48:]}
 
@@ -220,8 +220,8 @@ class HierarchicalPoseDataset(Dataset):
             "dense_visible": self._dense_visible.index_select(0, rows),
             "fine_visible": self._fine_visible.index_select(0, rows),
             "sparse_3d": self._sparse_3d.index_select(0, rows),
-            **self._levels_3d(torch.einsum("kij,kpj->kpi", self._cam_R[torch.from_numpy(c)],
-                                           self._levels_rel.index_select(0, ft)) if self.levels_3d else None),
+            **self._level_points_3d(torch.einsum("kij,kpj->kpi", self._cam_R[torch.from_numpy(c)],
+                                                 self._levels_rel.index_select(0, ft)) if self.levels_3d else None),
             "action": self._action.index_select(0, ft),
             "sequence": self._sequence.index_select(0, ft),
             "camera": torch.from_numpy(self.cameras[c]),
@@ -264,8 +264,8 @@ class HierarchicalPoseDataset(Dataset):
             "dense_visible": finite[:, 17:65],
             "fine_visible": finite[:, 65:],
             "sparse_3d": torch.from_numpy(root_rel.astype(np.float32)),
-            **self._levels_3d(torch.from_numpy(np.nan_to_num(cam[:, 17:] - cam[:, :1], nan=0.0).astype(np.float32))
-                              if self.levels_3d else None),
+            **self._level_points_3d(torch.from_numpy(np.nan_to_num(cam[:, 17:] - cam[:, :1], nan=0.0).astype(np.float32))
+                                    if self.levels_3d else None),
             "action": self._action[f],
             "sequence": self._sequence[f],
             "camera": torch.full((len(f),), -1, dtype=torch.long),
