@@ -282,6 +282,34 @@ def test_lifter_generates_online(trained, data_file, tmp_path):
     assert len(records) == 2 and all(0 < r["mpjpe_mm"] < 5000 for r in records)
 
 
+def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(trained, data_file, tmp_path):
+    from recipes.hipart.centring import snap_levels
+    from recipes.hipart.inference import HiPART
+
+    prior = train_prior.load_prior(trained / "prior.pt")
+    for name, n in (("dense_regressor", 48), ("fine_regressor", 96)):  # fitted on the training poses
+        w = getattr(prior, name)
+        assert w.shape == (n, 17)
+        torch.testing.assert_close(w.sum(1), torch.ones(n), atol=1e-4, rtol=0)
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    plain = train_lifter.generate_levels(prior, tok, x_s, vis)
+    snapped = train_lifter.generate_levels(prior, tok, x_s, vis, snap=0.25)
+    expect = snap_levels(*plain, x_s, vis, joint_regressor=prior.joint_regressor,
+                         dense_regressor=prior.dense_regressor, fine_regressor=prior.fine_regressor, detail=0.25)
+    torch.testing.assert_close(snapped, expect)
+    for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "snap_levels=true", "snap_detail=0.25", "max_steps=1",
+               "warm_epochs=0")
+    train_lifter.run(cfg)
+    model = HiPART.load(tmp_path, device="cpu")  # inference lifts the levels the lifter was trained on
+    assert model.snap[2] == 0.25
+    dense, fine, *_ = model.densify(x_s, vis)
+    torch.testing.assert_close((dense, fine), expect)
+
+
 def test_generated_levels_come_from_prior_and_tokenizer(trained, data_file):
     tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
     prior = train_prior.load_prior(trained / "prior.pt")

@@ -233,6 +233,12 @@ class LifterConfig(RunConfig):
             root-relative camera frame) of the dense and fine points regressed from their own tokens by the same
             head as the joints: ground-truth geometry the 17 joints do not carry. 0 (default) trains on the joints
             only (the paper).
+        snap_levels: ``hipart`` mode only: rebuild the generated levels from the observed joints (and the prior's
+            own joints where hidden) with the prior export's level regressors before lifting, in training and at
+            inference (`recipes.hipart.centring.snap_levels`): decoded tokens miss even the visible joints by the
+            tokenizer's quantisation error. False lifts the decoded levels as they are (the paper).
+        snap_detail: with ``snap_levels``, weight in ``[0, 1]`` of the generated pose's detail beyond its joints
+            (0 = levels from the joints alone, 1 = the whole generated pose moved onto the observed joints).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -242,11 +248,15 @@ class LifterConfig(RunConfig):
     warm_epochs: int = 0
     confidence: bool = False
     aux_3d: float = 0.0
+    snap_levels: bool = False
+    snap_detail: float = 0.0
     tag: str = ""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("oof_folds", self.oof_folds)
+        if not 0.0 <= self.snap_detail <= 1.0:
+            raise ValueError(f"snap_detail must be in [0, 1], got {self.snap_detail}")
         if not self.aux_3d >= 0:
             raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:

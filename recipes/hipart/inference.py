@@ -24,6 +24,7 @@ from .centring import generate_centred
 from .checkpoint import load_exported
 from .distributed import pick_device
 from .fast import Compiled, autocast, check_dtype
+from .train_lifter import snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -74,11 +75,15 @@ class HiPART:
             the first call of each batch size, falls back to eager with a warning if compiling fails).
         dtype: ``"fp32"`` (default: the reference tokens) or ``"bf16"`` (opt-in: bf16 autocast of generation,
             decoding and lifting; tokens may differ where logits nearly tie, outputs are returned as fp32).
+        snap_detail: ``None`` (default: the decoded levels as they are), or snap the levels onto the observed
+            joints with this detail weight (`recipes.hipart.centring.snap_levels`; set by `load` from the lifter's
+            export, since a lifter must be lifted with the levels it was trained on).
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
-                 compile: bool = False, dtype: str = "fp32"):
+                 compile: bool = False, dtype: str = "fp32", snap_detail: float | None = None):
         self.data_file = data_file
+        self.snap = snap_of(prior, snap_detail)
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.dtype = check_dtype(dtype)
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -107,9 +112,11 @@ class HiPART:
         mode = payload["extra"].get("mode")
         if mode != "hipart":
             raise ValueError(f"{run_dir / 'lifter_hipart.pt'} was trained in mode {mode!r}, expected 'hipart'")
+        extra = payload["extra"]
         return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
-                   lifter.requires_grad_(False), device=device,
-                   data_file=str(payload["extra"].get("data_file", "")), compile=compile, dtype=dtype)
+                   lifter.requires_grad_(False), device=device, data_file=str(extra.get("data_file", "")),
+                   compile=compile, dtype=dtype,
+                   snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None)
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -138,7 +145,7 @@ class HiPART:
             out = generate_centred(
                 self.prior, self.tokenizer, sparse_2d, vis, temperature=temperature, use_cache=use_cache,
                 generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
-                return_confidence=confidence,
+                return_confidence=confidence, snap=self.snap,
                 decode=self._decode if self.compile else None)  # uncompiled: whatever self.tokenizer is now
         return (out[0].float(), out[1].float(), *out[2:])
 

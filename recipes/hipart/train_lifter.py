@@ -51,7 +51,7 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
            "run", "load_lifter",
            "add_parser", "main"]
 
@@ -68,9 +68,26 @@ def lifter_kwargs(cfg: LifterConfig) -> dict:
     return kwargs
 
 
+def snap_of(prior: HierarchicalARPrior, detail: float | None) -> tuple | None:
+    """The ``snap`` argument of `recipes.hipart.centring.generate_centred` for ``prior``: its level regressors and
+    ``detail``, or ``None`` when ``detail`` is ``None`` (no snapping).
+
+    Raises:
+        ValueError: when snapping is asked of a prior whose export has no level regressors.
+    """
+    if detail is None:
+        return None
+    if not all(hasattr(prior, f"{k}_regressor") for k in ("joint", "dense", "fine")):
+        raise ValueError("snap_levels needs a prior exported with its level regressors (extra['level_regressors']); "
+                         "retrain the prior with this version of `skeletok hipart train-prior`, or set "
+                         "snap_levels=false")
+    return prior.dense_regressor, prior.fine_regressor, float(detail)
+
+
 @torch.no_grad()
 def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseTokenizer, sparse_2d: torch.Tensor,
-                    visible: torch.Tensor, *, return_confidence: bool = False) -> tuple[torch.Tensor, ...]:
+                    visible: torch.Tensor, *, return_confidence: bool = False,
+                    snap: float | None = None) -> tuple[torch.Tensor, ...]:
     """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer, in pelvis-centred
     coordinates (`recipes.hipart.centring`) shifted back to the input's frame.
 
@@ -80,13 +97,15 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
         sparse_2d: ``(b, 17, 2)`` normalised sparse pose.
         visible: ``(b, 17)`` bool.
         return_confidence: also return the points' confidence (`recipes.hipart.centring.point_confidence`).
+        snap: ``None``, or the detail weight of `recipes.hipart.centring.snap_levels` (levels rebuilt from the
+            observed joints with the prior's level regressors).
 
     Returns:
         ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates; with
         ``return_confidence`` also ``dense_conf (b, 48)`` and ``fine_conf (b, 96)``.
     """
     out = generate_centred(prior, tokenizer, sparse_2d, visible, regressor=getattr(prior, "joint_regressor", None),
-                           return_confidence=return_confidence)
+                           return_confidence=return_confidence, snap=snap_of(prior, snap))
     return (out[0], out[1], *out[4]) if return_confidence else (out[0], out[1])
 
 
@@ -121,12 +140,12 @@ def _drop_levels(levels: list, visibility: list, rate: float, training: bool) ->
 
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
-          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0):
+          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
             out = generate_levels(*generator, batch["sparse_2d"], batch["sparse_visible"],
-                                  return_confidence=confidence)
+                                  return_confidence=confidence, snap=snap)
             batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
@@ -146,7 +165,8 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
 
 @torch.no_grad()
 def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
-                prior_of_item: torch.Tensor | None = None, confidence: bool = False) -> TensorItems:
+                prior_of_item: torch.Tensor | None = None, confidence: bool = False,
+                snap: float | None = None) -> TensorItems:
     """Generate the levels (and with ``confidence`` their scores) of every training item once (epoch 0's occlusion
     draw). Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when ``prior_of_item`` is None)."""
     keep = ("sparse_2d", "sparse_visible", "sparse_3d") + (("dense_3d", "fine_3d") if getattr(dataset, "levels_3d", False) else ())
@@ -162,7 +182,8 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
         for k in which.unique().tolist():
             sel = which == k
             got = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
-                                  batch["sparse_visible"][sel].to(device), return_confidence=confidence)
+                                  batch["sparse_visible"][sel].to(device), return_confidence=confidence,
+                                  snap=snap)
             for out, value in zip(outs, got):
                 out[sel] = value.cpu()
         for key in keep:
@@ -237,6 +258,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         tokenizer = load_tokenizer(tok_path).to(info.device)
         prior = load_prior(prior_path).to(info.device)
         extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
+        snap = cfg.snap_detail if cfg.snap_levels else None
+        if snap is not None:
+            snap_of(prior, snap)  # refuse a prior without level regressors before any training
+            extra.update(snap_levels=True, snap_detail=float(cfg.snap_detail))
         if cfg.oof_folds:
             if cfg.generated != "once":
                 raise ValueError("oof_folds needs generated=once (out-of-fold levels are generated once per sample)")
@@ -248,10 +273,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             priors = [load_prior(path).to(info.device) for path in paths]
             fold_of = torch.from_numpy(sequence_folds(data, cfg.oof_folds, seed=cfg.seed))
             prior_of_item = fold_of[train_set.item_sequence].clamp_min(0)
-            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item, cfg.confidence)
+            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item, cfg.confidence, snap)
             extra.update(oof_priors=[str(p) for p in paths])
         elif cfg.generated == "once":
-            train_set = _precompute(train_set, [prior], tokenizer, info.device, confidence=cfg.confidence)
+            train_set = _precompute(train_set, [prior], tokenizer, info.device, confidence=cfg.confidence, snap=snap)
         else:
             generator = (prior, tokenizer)
     kwargs = lifter_kwargs(cfg)
@@ -261,7 +286,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         start = warm_lifter(cfg, info=info)
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
-    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d)
+    snap = cfg.snap_detail if cfg.mode == "hipart" and cfg.snap_levels else None
+    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)

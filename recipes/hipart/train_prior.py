@@ -21,7 +21,9 @@ Condition: ``sparse_2d`` (noisy) and ``sparse_visible`` after the Dataset's occl
 
 Joint regressor: the export also carries the ``(17, 96)`` weights of `recipes.hipart.centring.fit_joint_regressor`
 fitted on the training poses (``extra["joint_regressor"]``); `load_prior` attaches them to the prior as the
-buffer ``joint_regressor``, which generation uses to place the levels when the pelvis is hidden.
+buffer ``joint_regressor``, which generation uses to place the levels when the pelvis is hidden; and the level
+regressors (``extra["level_regressors"]``: dense ``(48, 17)`` and fine ``(96, 17)`` from the sparse pose), which
+snapping (`recipes.hipart.centring.snap_levels`, ``train-lifter snap_levels=true``) uses.
 
 Out-of-fold priors: ``folds=K fold=k`` trains on the training takes outside fold k only
 (`recipes.hipart.data.sequence_folds`) and writes ``run_dir/prior_fold<k>.pt`` (and ``run_dir/prior_fold<k>/``).
@@ -35,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from .centring import clean_centre, encode_centred, fit_joint_regressor, observed_centre
+from .centring import clean_centre, encode_centred, fit_joint_regressor, fit_point_regressor, observed_centre
 from .checkpoint import load_exported
 from .config import PriorConfig
 from .data import (Attached, Selected, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
@@ -47,7 +49,7 @@ from .train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["NAME", "prior_name", "prior_kwargs", "encode_dataset", "fit_regressor", "run", "load_prior", "add_parser",
+__all__ = ["NAME", "prior_name", "prior_kwargs", "encode_dataset", "fit_regressors", "run", "load_prior", "add_parser",
            "main"]
 
 NAME = "prior"
@@ -85,15 +87,19 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
 
 
 @torch.no_grad()
-def fit_regressor(dataset, *, max_samples: int = 5000) -> torch.Tensor:
-    """`fit_joint_regressor` on up to ``max_samples`` evenly spaced clean training poses, ``(17, 96)``."""
+def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tensor]:
+    """The point regressors of generation, fitted on up to ``max_samples`` evenly spaced clean training poses:
+    ``joint`` ``(17, 96)`` (`fit_joint_regressor`, sparse from fine) and the level regressors ``dense``
+    ``(48, 17)`` and ``fine`` ``(96, 17)`` (`fit_point_regressor`, dense/fine from sparse; `snap_levels`)."""
     idx = torch.linspace(0, len(dataset) - 1, min(len(dataset), max_samples)).round().long().unique().tolist()
-    fine, sparse = [], []
+    cols: dict[str, list[torch.Tensor]] = {"sparse": [], "dense": [], "fine": []}
     for batch in ordered_batches(Selected(dataset, idx), 1024):
         centre = clean_centre(batch["sparse_2d_clean"])
-        fine.append(batch["fine_2d"] - centre)
-        sparse.append(batch["sparse_2d_clean"] - centre)
-    return fit_joint_regressor(torch.cat(fine), torch.cat(sparse))
+        for key, name in (("sparse", "sparse_2d_clean"), ("dense", "dense_2d"), ("fine", "fine_2d")):
+            cols[key].append(batch[name] - centre)
+    sparse, dense, fine = (torch.cat(cols[k]) for k in ("sparse", "dense", "fine"))
+    return {"joint": fit_joint_regressor(fine, sparse), "dense": fit_point_regressor(sparse, dense),
+            "fine": fit_point_regressor(sparse, fine)}
 
 
 def _step(tokenizer: HierarchicalPoseTokenizer | None):
@@ -153,17 +159,23 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     extra = {"data_file": str(data), "tokenizer_file": str(tok_path)}
     model = train(cfg, name=name, model=model, train_set=train_set, step=_step(step_tokenizer), info=info,
                   resume=resume, extra_config=extra)
-    extra["joint_regressor"] = fit_regressor(clean).tolist()
+    regressors = fit_regressors(clean)
+    extra["joint_regressor"] = regressors["joint"].tolist()
+    extra["level_regressors"] = {"dense": regressors["dense"].tolist(), "fine": regressors["fine"].tolist()}
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
 
 
 def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:
-    """The exported stage-2 prior at ``path``, in eval mode, parameters frozen; the joint regressor of its
-    export (if any) attached as the non-persistent buffer ``joint_regressor`` ``(17, 96)``."""
+    """The exported stage-2 prior at ``path``, in eval mode, parameters frozen; the regressors of its export (if
+    any, `fit_regressors`) attached as the non-persistent buffers ``joint_regressor`` ``(17, 96)``,
+    ``dense_regressor`` ``(48, 17)`` and ``fine_regressor`` ``(96, 17)``."""
     model, payload = load_exported(path, HierarchicalARPrior, map_location=map_location)
-    weights = payload.get("extra", {}).get("joint_regressor")
-    if weights is not None:
-        model.register_buffer("joint_regressor", torch.tensor(weights, dtype=torch.float32), persistent=False)
+    extra = payload.get("extra", {})
+    weights = {"joint_regressor": extra.get("joint_regressor"),
+               **{f"{k}_regressor": v for k, v in (extra.get("level_regressors") or {}).items()}}
+    for name, value in weights.items():
+        if value is not None:
+            model.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
     return model.requires_grad_(False)
 
 
