@@ -5,7 +5,9 @@ Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_
 - ``data_3d_h36m.npz``: key ``positions_3d``, a dict subject -> action -> ``(t, 32, 3)`` world
   metres (Z-up); :data:`H36M_32_TO_17` selects the 17 joints of ``H36M_17``.
 - ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: key ``positions_2d``, subject -> action -> list of 4
-  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
+  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``; other detectors'
+  files may carry scores, ``(t, 17, 3)`` or ``(t, 17, 4)``, and missed keypoints
+  (:mod:`skeletok.data.sets.h36m_2d` reads them; :func:`load_h36m_2d` is importable from here too).
 
 Cameras come from the calibration file of the user's Human3.6M copy (skeletok ships none):
 :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
@@ -39,6 +41,7 @@ import numpy as np
 from skeletok.data.sets.actions import action_from_name
 from skeletok.data.sets.build import assemble_dataset
 from skeletok.data.sets.fileformat import save_dataset
+from skeletok.data.sets.h36m_2d import LAYOUTS_2D, load_h36m_2d, load_videopose3d_dict, select_subjects
 from skeletok.data.views.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
 from skeletok.data.body.hem import MeshHierarchy, coarsen_mesh
 from skeletok.data.sets.h36m_body import (
@@ -95,27 +98,6 @@ def h36m_action(name: str) -> str:
     return base if base in H36M_ACTIONS else action_from_name(name)
 
 
-def _load_dict(path, key: str) -> tuple[dict, np.lib.npyio.NpzFile]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Human3.6M file {str(path)!r} does not exist")
-    npz = np.load(path, allow_pickle=True)
-    if key not in npz.files:
-        raise ValueError(f"{path}: expected key {key!r} (VideoPose3D format), found {npz.files}")
-    value = npz[key]
-    if value.dtype != object or value.shape != ():
-        raise ValueError(f"{path}: key {key!r} must hold a pickled dict subject -> action -> array, got {value.dtype}")
-    return value.item(), npz
-
-
-def _subjects(data: dict, subjects, path) -> list[str]:
-    chosen = sorted(data) if subjects is None else list(subjects)
-    missing = [s for s in chosen if s not in data]
-    if missing:
-        raise ValueError(f"{path}: subjects {missing} not in the file, which has {sorted(data)}")
-    return chosen
-
-
 def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """Read ``data_3d_h36m.npz``: subject -> action -> ``(t, 17, 3)`` float32 world metres.
 
@@ -126,9 +108,9 @@ def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, 
     Raises:
         ValueError: naming the file and the sequence, for arrays of another shape or with NaN/inf.
     """
-    data, _ = _load_dict(path, "positions_3d")
+    data, _ = load_videopose3d_dict(path, "positions_3d")
     out: dict[str, dict[str, np.ndarray]] = {}
-    for subject in _subjects(data, subjects, path):
+    for subject in select_subjects(data, subjects, path):
         out[subject] = {}
         for action, pos in data[subject].items():
             pos = np.asarray(pos, dtype=np.float32)
@@ -139,98 +121,6 @@ def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, 
                                  f"{int((~np.isfinite(pos)).sum())} NaN/inf values; Human3.6M's joints are all known")
             out[subject][action] = pos if all_joints or pos.shape[1] == 17 else pos[:, list(H36M_32_TO_17)]
     return out
-
-
-# VideoPose3D's 2D layouts (metadata "layout_name" -> its "keypoints_symmetry": left joints, right joints).
-LAYOUTS_2D: dict[str, tuple[list[int], list[int]]] = {
-    "h36m": ([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]),
-    "coco": ([1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]),
-}
-_COCO_NOTE = ("COCO-ordered keypoints converted to Human3.6M-17 order (skeletok.skeleton.coco17_to_h36m17): limbs "
-              "and hips one to one; the joints COCO lacks are derived: pelvis = mid-hips, thorax = mid-shoulders, "
-              "spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from the eyes and ears")
-
-
-def _layout_2d(path, metadata: dict, layout: str) -> str:
-    """The keypoint order of a VideoPose3D 2D file: its metadata's, checked against ``layout``."""
-    if layout not in ("auto", *LAYOUTS_2D):
-        raise ValueError(f"layout must be 'auto', 'h36m' or 'coco', got {layout!r}")
-    from skeletok.errors import KeypointFileError
-
-    if not metadata:
-        if layout == "auto":
-            raise KeypointFileError(path, "has no 'metadata' (VideoPose3D writes layout_name, num_joints and "
-                                    "keypoints_symmetry), so its keypoint order is unknown; pass the order: "
-                                    "--layout-2d h36m or --layout-2d coco (layout_2d= in h36m_to_dataset)")
-        return layout
-    name = str(metadata.get("layout_name", "")).lower()
-    joints = metadata.get("num_joints")
-    symmetry = metadata.get("keypoints_symmetry")
-    if joints is not None and int(joints) != 17:
-        raise KeypointFileError(path, f"metadata says num_joints={joints}; Human3.6M-17 or COCO-17 keypoints are "
-                                "needed (17 joints)")
-    if name not in LAYOUTS_2D:
-        raise KeypointFileError(path, f"metadata layout_name {metadata.get('layout_name')!r} is not a supported "
-                                f"2D layout; supported: {', '.join(LAYOUTS_2D)} (VideoPose3D's h36m and coco)")
-    if symmetry is not None:
-        got = [[int(j) for j in side] for side in symmetry]
-        if got != [list(side) for side in LAYOUTS_2D[name]]:
-            other = [k for k, v in LAYOUTS_2D.items() if got == [list(side) for side in v]]
-            said = f"the {other[0]} layout's" if other else "no known layout's"
-            raise KeypointFileError(path, f"metadata contradicts itself: layout_name {name!r} but keypoints_symmetry "
-                                    f"{got} is {said}; fix the file's metadata")
-    if layout not in ("auto", name):
-        raise KeypointFileError(path, f"metadata says the keypoints are in {name!r} order, but layout {layout!r} "
-                                "was asked for; drop the option (the file's metadata decides)")
-    return name
-
-
-def load_h36m_2d(path, subjects=None, *, layout: str = "auto") -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
-    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file), in Human3.6M-17 order.
-
-    The keypoint order comes from the file's ``metadata`` (VideoPose3D's ``layout_name``, ``num_joints``,
-    ``keypoints_symmetry``, checked against each other): ``"h36m"`` (CPN, Stacked Hourglass, Detectron
-    fine-tuned on Human3.6M) is read as is; ``"coco"`` (Detectron pretrained on COCO) is converted with
-    :func:`skeletok.skeleton.coco17_to_h36m17`, which derives the five joints COCO lacks (pelvis = mid-hips,
-    thorax = mid-shoulders, spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from
-    the eyes and ears); nothing is marked missing. Any other layout is refused.
-
-    Args:
-        path: the ``.npz`` file.
-        subjects: subjects to read (default all).
-        layout: ``"auto"`` (the metadata decides; a file without metadata is refused), or ``"h36m"``/``"coco"``
-            for a file without metadata (a file whose metadata says otherwise is refused).
-
-    Returns:
-        ``(positions, metadata)``: subject -> action -> list of 4 ``(t, 17, 2)`` float32 pixel
-        arrays (camera order of :data:`CAMERA_IDS`, Human3.6M-17 joint order), and the file's metadata dict
-        plus ``"layout_read"`` (the order the file was in) and, after a conversion, ``"conversion"`` (what was
-        done, in words).
-
-    Raises:
-        KeypointFileError: (a ``ValueError``) naming the file, for an unknown or self-contradicting layout, a
-            joint count other than 17, or no metadata with ``layout="auto"``.
-    """
-    from skeletok.skeleton import coco17_to_h36m17
-
-    data, npz = _load_dict(path, "positions_2d")
-    metadata = dict(npz["metadata"].item()) if "metadata" in npz.files else {}
-    order = _layout_2d(path, metadata, layout)
-    out: dict[str, dict[str, list[np.ndarray]]] = {}
-    for subject in _subjects(data, subjects, path):
-        out[subject] = {}
-        for action, views in data[subject].items():
-            views = [np.asarray(v, dtype=np.float32)[..., :2] for v in views]
-            if len(views) != 4 or any(v.ndim != 3 or v.shape[1] != 17 for v in views):
-                raise ValueError(f"{path}: positions_2d[{subject!r}][{action!r}] must be 4 arrays (t, 17, 2), "
-                                 f"got {[v.shape for v in views]}")
-            if order == "coco":
-                views = [coco17_to_h36m17(v)[0] for v in views]
-            out[subject][action] = views
-    metadata["layout_read"] = order
-    if order == "coco":
-        metadata["conversion"] = _COCO_NOTE
-    return out, metadata
 
 
 @dataclass
@@ -293,6 +183,29 @@ def _fit_stats(error_mm: np.ndarray) -> dict:
             "p95_mm": float(np.percentile(error_mm, 95)), "max_mm": float(error_mm.max())}
 
 
+def _fill_missed(pix: np.ndarray, size) -> np.ndarray:
+    """``(t, 17, 2)`` pixels with NaN at missed keypoints -> finite: each missed keypoint on the mean of its
+    frame's detected ones, or on the image centre (``size`` = width, height) when the frame has none."""
+    missed = ~np.isfinite(pix).all(-1)  # (t, 17)
+    if not missed.any():
+        return pix
+    found = (~missed).sum(-1, keepdims=True)  # (t, 1)
+    mean = np.where(missed[..., None], 0.0, pix).sum(1) / np.maximum(found, 1)  # (t, 2)
+    mean = np.where(found > 0, mean, 0.5 * np.asarray(size, np.float32))
+    return np.where(missed[..., None], mean[:, None], pix).astype(np.float32)
+
+
+def _notes_2d(path, meta: dict) -> list[str]:
+    """What was done to a 2D file, in words: its channels, its missed keypoints, a layout conversion."""
+    if not meta:
+        return []
+    share = meta["missed"] / max(meta["keypoints"], 1)
+    notes = [f"{path}: 2D read as {' and '.join(meta['channels_read'])}; {meta['missed']} of {meta['keypoints']} "
+             f"keypoints ({100 * share:.2f}%) missed (NaN/inf coordinates or score <= 0): stored with det_score 0, "
+             "hidden from the models under inputs=detections"]
+    return notes + ([meta["conversion"]] if "conversion" in meta else [])
+
+
 def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
                     test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0, levels_from: str | None = None,
                     layout_2d: str = "auto", report: dict | None = None) -> Path:
@@ -313,8 +226,11 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
             :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
         out: output ``.npz`` path.
         data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse`` in Human3.6M-17
-            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted). Detections
-            longer than the 3D are cut to its length (as VideoPose3D does); shorter ones are refused.
+            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted) with its
+            scores as ``det_score`` (1 where the file has none, 0 at missed keypoints, whose ``det_sparse`` holds
+            a placeholder: the mean of the view's detected keypoints in that frame, or the image centre when
+            every keypoint was missed). Detections longer than the 3D are cut to its length (as VideoPose3D
+            does); shorter ones are refused.
         layout_2d: keypoint order of ``data_2d`` when the file has no metadata (``"h36m"`` or ``"coco"``);
             ``"auto"`` reads the metadata.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
@@ -333,7 +249,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         report: optional dict, filled with what was done: ``levels_from``, and for ``"body"`` per subject
             ``{"shape", "scale", "frames", "mean_mm", "p95_mm", "max_mm"}`` under ``"fit"`` and the
             same statistics over all frames under ``"fit_all"``; ``"trimmed_2d"``, the sequences whose 2D
-            detections were longer than the 3D and cut to its length (as VideoPose3D does).
+            detections were longer than the 3D and cut to its length (as VideoPose3D does); ``"notes_2d"``,
+            what was done to the 2D file in words (its channels and scores, missed keypoints, a conversion).
 
     Raises:
         ValueError: naming the file for a bad input (a missing subject, frame counts that differ between
@@ -361,8 +278,10 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     fits: dict[str, list[np.ndarray]] = {}
     fit_info: dict[str, dict] = {}
     seq_fit, trimmed = [], []
-    det, det_meta = load_h36m_2d(data_2d, list(pos3d), layout=layout_2d) if data_2d is not None else (None, {})
-    world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
+    det, det_scores, det_meta = (load_h36m_2d(data_2d, list(pos3d), layout=layout_2d, scores=True)
+                                 if data_2d is not None else (None, None, {}))
+    world, dense, fine, det_list, score_list, seq, names, labels, seq_split, cams_R, cams_t = (
+        [] for _ in range(11))
     projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
     hierarchy, parts = None, (None, None)
     for subject in sorted(pos3d):
@@ -386,7 +305,9 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
                                      "same Human3.6M release, or convert without --data-2d)")
                 if max(lengths) > t:  # VideoPose3D's rule: longer detections are cut to the mocap's length
                     trimmed.append(f"{subject}/{action}: 2D {max(lengths)} -> {t} frames")
-                det_list.append(np.stack([v[:t:stride] for v in det[subject][action]], axis=1))
+                det_list.append(np.stack([_fill_missed(v[:t:stride], c.size) for v, c in
+                                          zip(det[subject][action], cams)], axis=1))
+                score_list.append(np.stack([v[:t:stride] for v in det_scores[subject][action]], axis=1))
             if smpl_vertices is not None:
                 verts = np.asarray(smpl_vertices[subject][action])[:t:stride]
                 lv = hierarchy_from_smpl(verts, smpl_faces, joints=pos[:t:stride], hierarchy=hierarchy)
@@ -425,7 +346,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     if report is not None:
         report["levels_from"] = levels_from
         report["trimmed_2d"] = trimmed
-        report["notes_2d"] = [det_meta["conversion"]] if "conversion" in det_meta else []
+        report["notes_2d"] = _notes_2d(data_2d, det_meta)
         if fits:
             report["fit"] = {s: {**fit_info[s], **_fit_stats(np.concatenate(e))} for s, e in fits.items()}
             report["fit_all"] = _fit_stats(np.concatenate([e for errs in fits.values() for e in errs]))
@@ -438,6 +359,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         action=np.array([action_names.index(a) for a in labels])[seq], action_names=action_names,
         split=np.array(seq_split), fps=fps / stride, cameras=calibration[sorted(pos3d)[0]],
         det_sparse=np.concatenate(det_list) if det is not None else None,
+        det_score=np.concatenate(score_list) if det is not None else None,
         projected={k: np.concatenate(v) for k, v in projected.items()},
         extra={"sequence_cam_R": np.stack(cams_R), "sequence_cam_t": np.stack(cams_t),
                **({"sequence_fit_mm": np.asarray(seq_fit)} if seq_fit else {})},
