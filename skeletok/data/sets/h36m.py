@@ -195,12 +195,12 @@ def _fill_missed(pix: np.ndarray, size) -> np.ndarray:
     return np.where(missed[..., None], mean[:, None], pix).astype(np.float32)
 
 
-def _notes_2d(path, meta: dict) -> list[str]:
+def _notes_2d(meta: dict) -> list[str]:
     """What was done to a 2D file, in words: its channels, its missed keypoints, a layout conversion."""
     if not meta:
         return []
     share = meta["missed"] / max(meta["keypoints"], 1)
-    notes = [f"{path}: 2D read as {' and '.join(meta['channels_read'])}; {meta['missed']} of {meta['keypoints']} "
+    notes = [f"2D read as {' and '.join(meta['channels_read'])}; {meta['missed']} of {meta['keypoints']} "
              f"keypoints ({100 * share:.2f}%) missed (NaN/inf coordinates or score <= 0): stored with det_score 0, "
              "hidden from the models under inputs=detections"]
     return notes + ([meta["conversion"]] if "conversion" in meta else [])
@@ -346,7 +346,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     if report is not None:
         report["levels_from"] = levels_from
         report["trimmed_2d"] = trimmed
-        report["notes_2d"] = _notes_2d(data_2d, det_meta)
+        report["notes_2d"] = _notes_2d(det_meta)
         if fits:
             report["fit"] = {s: {**fit_info[s], **_fit_stats(np.concatenate(e))} for s, e in fits.items()}
             report["fit_all"] = _fit_stats(np.concatenate([e for errs in fits.values() for e in errs]))
