@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from skeletok.data.views.cameras import look_at, normalize_screen
+from tests.h36m_detections import detector_like_2d
 from skeletok.data.sets.dataset import HierarchicalPoseDataset
 from skeletok.data.sets.fileformat import load_dataset
 from skeletok.data.sets.h36m import (
@@ -26,6 +27,8 @@ from skeletok.data.sets.h36m import (
 )
 
 ACTIONS = {"S1": {"Walking 1": 14, "Directions": 11}, "S9": {"Eating": 12}}
+SCORED_2D = "data_2d_h36m_scored.npz"  # the fixture's scored detections, (t, 17, 3) with misses
+BLANK_FRAMES = {("S1", "Walking 1", 0): (5,), ("S9", "Eating", 1): (3,)}  # (subject, action, camera): nobody found
 CALIBRATED = ("S1", "S5", "S9", "S11")
 # Camera 0's intrinsics: round made-up numbers, so projections can be checked by hand.
 CAM0 = dict(focal=(1146.0, 1144.0), centre=(510.0, 505.0), radial=(-0.2, 0.24, -0.003), tangential=(-0.001, 0.002))
@@ -149,6 +152,15 @@ def h36m_files(tmp_path_factory, calibration_files, mocap):
     meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
     np.savez_compressed(root / "data_3d_h36m.npz", positions_3d=pos3d)
     np.savez_compressed(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz", positions_2d=pos2d, metadata=meta)
+    # a scored detector's file: (t, 17, 3) = x, y, score, with misses (NaN, or score 0) and blank frames
+    rng = np.random.default_rng(1)
+    scored = {}
+    for s, acts in pos3d.items():
+        cams = h36m_cameras(s, calibration=calibration_files[1])
+        scored[s] = {a: [detector_like_2d(c.project(np.concatenate([p, p[-1:]])[:, list(H36M_32_TO_17)]), rng,
+                                          blank_frames=BLANK_FRAMES.get((s, a, k), ())) for k, c in enumerate(cams)]
+                     for a, p in acts.items()}
+    np.savez_compressed(root / SCORED_2D, positions_2d=scored, metadata=meta)
     return root, pos3d, pos2d, calibration_files[0]
 
 

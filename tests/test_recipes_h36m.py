@@ -1,6 +1,7 @@
 """Human3.6M end to end on VideoPose3D-layout files written from shipped real mocap (the fixture of
-tests/test_data_h36m.py): ``from-h36m`` with CPN-like detections -> every stage of the ``h36m`` preset at tiny size
-with ``inputs=detections`` -> ``evaluate --inputs detections`` -> the paper's per-action table."""
+tests/test_data_h36m.py): ``from-h36m`` with CPN-like scored detections, ``(t, 17, 3)`` with misses and frames where
+nobody was found (tests/h36m_detections.py) -> every stage of the ``h36m`` preset at tiny size with
+``inputs=detections`` -> ``evaluate --inputs detections`` -> the paper's per-action table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from recipes.hipart.evaluate import run_evaluation
 from recipes.hipart.report import validate_report
 from skeletok.cli import main
 from skeletok.data.sets.fileformat import load_dataset
-from tests.test_data_h36m import calibration_files, h36m_files, mocap  # noqa: F401 (fixtures)
+from tests.test_data_h36m import SCORED_2D, calibration_files, h36m_files, mocap  # noqa: F401 (fixtures)
 
 TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16",
         "batch_size=8", "epochs=1", "max_steps=2", "warmup_steps=1", "random_views=0", "inputs=detections",
@@ -24,10 +25,12 @@ def test_h36m_files_to_the_papers_table_with_detections(h36m_files, tmp_path, ca
     root, pos3d, _, cameras = h36m_files
     data = tmp_path / "h36m.npz"
     assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--cameras", str(cameras), "--data-2d",
-                 str(root / "data_2d_h36m_cpn_ft_h36m_dbb.npz"), "--out", str(data)]) == 0
+                 str(root / SCORED_2D), "--out", str(data)]) == 0
     arrays = load_dataset(data)
-    assert np.isfinite(arrays["world_fine"]).all() and "det_sparse" in arrays
-    capsys.readouterr()
+    assert np.isfinite(arrays["world_fine"]).all() and np.isfinite(arrays["det_sparse"]).all()
+    missed = arrays["det_score"] == 0
+    assert 0 < missed.mean() < 0.1 and missed.all(-1).any()  # misses, and a frame and view where nobody was found
+    assert "2D read as x, y, score" in capsys.readouterr().out  # the command says what it read
     run = tmp_path / "run"
     timings = run_demo(run, preset="h36m", overrides=[f"data={data}", *TINY], progress=False, eval_samples=16)
     assert {"tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle", "evaluate"} <= set(timings)

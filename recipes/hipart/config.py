@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,9 @@ class RunConfig:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
         if not 0 <= self.random_views <= 1:
             raise ValueError(f"random_views must lie in [0, 1], got {self.random_views}")
+        det_min_score = getattr(self, "det_min_score", 0.0)  # stages with detections as input
+        if not (math.isfinite(det_min_score) and det_min_score >= 0):
+            raise ValueError(f"det_min_score must be a finite score >= 0, got {det_min_score}")
 
 
 def _check_folds(name: str, folds: int) -> None:
@@ -152,6 +156,13 @@ class TokenizerConfig(RunConfig):
     use_actions: bool = True
 
 
+# Default of det_min_score: 0 hides only the detector's misses. The paper feeds CPN detections, which carry no
+# scores, as they are; a low-scored keypoint still says roughly where the joint is, and the occlusion
+# augmentation already trains the models on hidden joints, so dropping it is a choice for the user of a scored
+# detector (detectron2's scores are not probabilities in [0, 1], so no single cut-off suits every detector).
+DET_MIN_SCORE = 0.0
+
+
 @dataclass
 class PriorConfig(RunConfig):
     """Stage 2, HiARM: `HierarchicalARPrior` over the frozen tokenizer's tokens.
@@ -168,6 +179,9 @@ class PriorConfig(RunConfig):
         inputs: the sparse condition: ``ground_truth`` (the projected joints) or ``detections`` (the file's 2D
             detections, ``det_sparse``, e.g. Human3.6M's CPN; needs ``random_views=0``); occlusion augmentation
             applies to either. The targets (tokens of the ground-truth fine pose) stay ground truth.
+        det_min_score: with ``inputs=detections``, detected keypoints scoring below this are hidden from the
+            condition (``sparse_visible`` False), as missed ones always are; default 0:
+            the misses only (`DET_MIN_SCORE`).
         folds, fold: with ``folds = K > 1``, train on the training takes outside fold ``fold`` only (takes are
             dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
@@ -195,6 +209,7 @@ class PriorConfig(RunConfig):
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
     inputs: Literal["ground_truth", "detections"] = "ground_truth"
+    det_min_score: float = DET_MIN_SCORE
 
 
 @dataclass
@@ -213,6 +228,9 @@ class LifterConfig(RunConfig):
         inputs: the sparse input (and the prior's condition in ``hipart`` mode): ``ground_truth`` (the projected
             joints) or ``detections`` (the file's 2D detections, ``det_sparse``, e.g. Human3.6M's CPN; needs
             ``random_views=0``). The 3D targets and the oracle's dense/fine levels stay ground truth.
+        det_min_score: with ``inputs=detections``, detected keypoints scoring below this are hidden from the
+            lifters and the prior (``sparse_visible`` False), as missed ones always are; default 0:
+            the misses only (`DET_MIN_SCORE`).
         level_dropout: ``hipart`` mode only: fraction of training samples whose generated dense and fine
             levels are hidden (learned missing embedding), so the lifter does not trust generated points
             blindly (the prior generates better levels for its own training poses than for unseen ones).
@@ -273,6 +291,7 @@ class LifterConfig(RunConfig):
     noise_px: float = 2.0
     occlusion_prob: float = 0.5
     inputs: Literal["ground_truth", "detections"] = "ground_truth"
+    det_min_score: float = DET_MIN_SCORE
 
 
 STAGES: dict[str, type[RunConfig]] = {"tokenizer": TokenizerConfig, "prior": PriorConfig, "lifter": LifterConfig}

@@ -101,13 +101,14 @@ INPUTS = ("ground_truth", "detections")
 
 
 def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0, random_views: float = 0.0,
-                 inputs: str = "ground_truth", levels_3d: bool = False) -> Dataset:
+                 inputs: str = "ground_truth", levels_3d: bool = False, det_min_score: float = 0.0) -> Dataset:
     """`HierarchicalPoseDataset` over ``split`` (``train``/``val``/``test``/``all``) with an optional occlusion
     protocol and random viewpoints.
 
     Args:
         inputs: ``sparse_2d`` from the projected ground truth (``ground_truth``) or from the file's 2D
-            detections (``detections``, key ``det_sparse``); occlusion applies to either.
+            detections (``detections``, key ``det_sparse``); occlusion applies to either. Detected keypoints
+            the detector missed, or scored below ``det_min_score`` (key ``det_score``), are hidden.
         levels_3d: items also carry ``dense_3d``/``fine_3d`` (camera frame, root-relative, metres).
 
     Raises:
@@ -130,15 +131,16 @@ def make_dataset(path: str | Path, *, split: str, occlusion=None, seed: int = 0,
             raise ValueError(f"inputs=detections needs random_views=0 (got {random_views}): the detections belong "
                              "to the file's own cameras; pass random_views=0")
     return HierarchicalPoseDataset(path, split=split, occlusion=occlusion, seed=seed, random_views=random_views,
-                                   use_detections=detections, levels_3d=levels_3d)
+                                   use_detections=detections, levels_3d=levels_3d, det_min_score=det_min_score)
 
 
 def train_set_of(cfg: RunConfig, data: str | Path, *, occlusion=None) -> Dataset:
-    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, ``cfg.inputs`` (stages
-    that have it; ground truth otherwise), seeded by ``cfg.seed``; with the level points' 3D for a lifter whose
-    ``aux_3d`` weight is > 0."""
+    """The training split of ``data`` as a stage's config asks: ``cfg.random_views``, ``cfg.inputs`` and
+    ``cfg.det_min_score`` (stages that have them; ground truth otherwise), seeded by ``cfg.seed``; with the level
+    points' 3D for a lifter whose ``aux_3d`` weight is > 0."""
     return make_dataset(data, split="train", occlusion=occlusion, seed=cfg.seed, random_views=cfg.random_views,
-                        inputs=getattr(cfg, "inputs", "ground_truth"), levels_3d=getattr(cfg, "aux_3d", 0) > 0)
+                        inputs=getattr(cfg, "inputs", "ground_truth"), levels_3d=getattr(cfg, "aux_3d", 0) > 0,
+                        det_min_score=getattr(cfg, "det_min_score", 0.0))
 
 
 def sequence_folds(path: str | Path, folds: int, *, seed: int = 0) -> np.ndarray:

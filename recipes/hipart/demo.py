@@ -135,7 +135,8 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     if evaluate:
         tic = time.perf_counter()
         report = run_evaluation(out, data=data, device=configs["lifter"].device, max_samples=eval_samples,
-                                split=eval_split, progress=progress, inputs=configs["lifter"].inputs)
+                                split=eval_split, progress=progress, inputs=configs["lifter"].inputs,
+                                det_min_score=configs["lifter"].det_min_score)
         timings["evaluate"] = time.perf_counter() - tic
         if progress:
             print(format_markdown(report), flush=True)

@@ -7,7 +7,7 @@ quality; report files and pictures.
 Launch::
 
     skeletok hipart evaluate --run runs/demo [--data other.npz] [--split val] [--out DIR] [--max-samples N]
-        [--inputs ground_truth|detections]
+        [--inputs ground_truth|detections] [--det-min-score S]
     python -m recipes.hipart.evaluate --run runs/demo
 
 The run directory must hold ``tokenizer.pt``, ``prior.pt`` and ``lifter_{hipart,sparse_only,oracle}.pt``.
@@ -15,7 +15,8 @@ The dataset is the run's own unless ``--data`` names another file built by ``ske
 picks its frames: ``val`` to choose settings, ``test`` (the default) read once at the end, ``train``, or ``all``
 (every frame, e.g. for a converted mocap file). A split with no frames is an error naming the splits present.
 ``--inputs detections`` feeds the file's 2D detections (``det_sparse``, e.g. Human3.6M's CPN) instead of the
-projected joints to every protocol below (the "projected" pose is then the detected one).
+projected joints to every protocol below (the "projected" pose is then the detected one); keypoints the detector
+missed (or scored below ``--det-min-score``) are hidden in every protocol, before the protocol's own occlusion.
 
 Protocols (all on the same samples, each with a fixed seed). The occlusion sweeps are **keypoint-level
 proxies of the paper's image-level Table 1**: the paper occludes image pixels and re-runs a 2D detector; here
@@ -82,8 +83,9 @@ KEYS = ("sparse_2d", "sparse_visible", "sparse_2d_clean", "dense_2d", "fine_2d",
 
 
 def _collect(data: Path, split: str, occlusion: Occlusion | None, seed: int, keep: torch.Tensor | None,
-             inputs: str = "ground_truth") -> dict:
-    dataset = make_dataset(data, split=split, occlusion=occlusion, seed=seed, inputs=inputs)
+             inputs: str = "ground_truth", det_min_score: float = 0.0) -> dict:
+    dataset = make_dataset(data, split=split, occlusion=occlusion, seed=seed, inputs=inputs,
+                           det_min_score=det_min_score)
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in KEYS}
     for batch in ordered_batches(dataset, 1024):
         for k in KEYS:
@@ -211,7 +213,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                    split: str = "test", max_samples: int = 2000, noise_px: float = 5.0, seed: int = 0,
                    temperature: float = 1.0, hypothesis_samples: int = 250, batch_size: int = 512,
                    device: str = "auto", pictures: bool = True, progress: bool = True,
-                   inputs: str = "ground_truth", hide_levels: bool = False) -> dict:
+                   inputs: str = "ground_truth", hide_levels: bool = False, det_min_score: float = 0.0) -> dict:
     """Evaluate the run in ``run_dir`` and write the report; returns the report dict (see `recipes.hipart.report`).
 
     Args:
@@ -233,6 +235,9 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
             ``det_sparse``, e.g. Human3.6M's CPN); every protocol (clean, occlusion sweeps, hypotheses) occludes
             that input. 3D targets and the tokenizer's reference levels stay ground truth. Recorded in
             ``report["meta"]["inputs"]``.
+        det_min_score: with ``inputs=detections``, detected keypoints scoring below this are hidden, as missed
+            ones always are (hidden = missed, low-scored or occluded by the protocol); recorded in
+            ``report["meta"]``. Use the value the lifters were trained with (their configs' ``det_min_score``).
         hide_levels: ablation: the HiPART lifter lifts with the generated dense and fine levels hidden
             (`recipes.hipart.inference.HiPART.densify_and_lift`); recorded in ``report["meta"]``.
 
@@ -263,9 +268,10 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     action_names = [str(a) for a in arrays["action_names"]]
     widths = torch.as_tensor(np.asarray(arrays["cam_size"])[:, 0], dtype=torch.float32)
 
-    n_all = len(make_dataset(data, split=split, inputs=inputs))  # ValueError naming the splits present when empty
+    # a ValueError naming the splits present when the split is empty
+    n_all = len(make_dataset(data, split=split, inputs=inputs, det_min_score=det_min_score))
     keep = _subsample(n_all, max_samples)
-    clean = _collect(data, split, None, seed, keep, inputs)
+    clean = _collect(data, split, None, seed, keep, inputs, det_min_score)
     n = clean["sparse_2d"].shape[0]
     w = widths[clean["camera"]][:, None]
     gt_mm = clean["sparse_3d"] * 1000.0
@@ -318,7 +324,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                 if r == 0 and occ.noise_px in zero:
                     batch, p = zero[occ.noise_px]
                 else:
-                    batch = _collect(data, split, occ, seed, keep, inputs)
+                    batch = _collect(data, split, occ, seed, keep, inputs, det_min_score)
                     p = _lift(model, lifters, batch, batch_size, hide_levels)
                     if r == 0:
                         zero[occ.noise_px] = (batch, p)
@@ -345,7 +351,8 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     timings_path = run_dir / "timings.json"
     report["timings_s"] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
     report["timings_s"]["evaluate"] = time.perf_counter() - tic
-    report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs, "samples": n,
+    report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs,
+                      **({"det_min_score": float(det_min_score)} if inputs == "detections" else {}), "samples": n,
                       "hide_levels": bool(hide_levels),
                       "device": str(dev),
                       "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
@@ -393,6 +400,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", choices=("ground_truth", "detections"), default="ground_truth",
                         help="2D the models read: ground_truth (projected joints, default) or detections (the "
                         "file's det_sparse, e.g. Human3.6M's CPN)")
+    parser.add_argument("--det-min-score", type=float, default=0.0,
+                        help="with --inputs detections: hide detected keypoints scoring below this, as missed ones "
+                        "always are (default 0: the misses only; use the lifters' det_min_score)")
     parser.add_argument("--hide-levels", action="store_true",
                         help="ablation: the HiPART lifter lifts with its generated dense/fine levels hidden (what it "
                         "does from the sparse pose alone); the prior's 2D errors are still reported")
@@ -402,7 +412,7 @@ def _run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.run, data=args.data, out=args.out, split=args.split, max_samples=args.max_samples,
                             noise_px=args.noise_px, seed=args.seed, temperature=args.temperature,
                             hypothesis_samples=args.hypothesis_samples, device=args.device, inputs=args.inputs,
-                            hide_levels=args.hide_levels)
+                            hide_levels=args.hide_levels, det_min_score=args.det_min_score)
     print(format_markdown(report))
     return 0
 

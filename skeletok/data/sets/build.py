@@ -102,7 +102,7 @@ def make_cameras(cameras, *, seed: int = 0) -> list[Camera]:
 
 def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequence_names, parts_dense, parts_fine,
                      fine_to_dense, action, action_names, split, fps: float, cameras: list[Camera],
-                     sequence_offset=None, det_sparse=None, projected=None, rig_shift=None,
+                     sequence_offset=None, det_sparse=None, det_score=None, projected=None, rig_shift=None,
                      extra=None) -> dict[str, np.ndarray]:
     """Project world levels through the cameras and gather every key of the dataset file.
 
@@ -122,6 +122,8 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         cameras: the ``c`` cameras.
         sequence_offset: optional ``(s, 3)`` recentring offsets (metres).
         det_sparse: optional ``(n, c, 17, 2)`` detected 2D pixels.
+        det_score: optional ``(n, c, 17)`` scores of ``det_sparse`` (0 = missed; see
+            :mod:`skeletok.data.sets.fileformat`); only with ``det_sparse``.
         projected: ``pix_sparse``, ``pix_dense``, ``pix_fine`` and ``cam_sparse`` computed by the
             caller (cameras that differ per sequence); projected through ``cameras`` when ``None``.
         rig_shift: optional ``(n, 3)`` per-frame translation of the whole rig (metres,
@@ -166,6 +168,8 @@ def assemble_dataset(*, world_sparse, world_dense, world_fine, sequence, sequenc
         out["sequence_offset"] = np.asarray(sequence_offset)
     if det_sparse is not None:
         out["det_sparse"] = np.asarray(det_sparse)
+    if det_score is not None:
+        out["det_score"] = np.asarray(det_score)
     out.update(extra or {})
     return out
 

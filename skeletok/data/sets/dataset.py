@@ -5,7 +5,7 @@ Each item (``docs/concepts.md``):
 | key | shape | dtype | meaning |
 |---|---|---|---|
 | ``sparse_2d`` | ``(17, 2)`` | float32 | normalised 2D input, after detector noise (if any) |
-| ``sparse_visible`` | ``(17,)`` | bool | visibility after occlusion (``True`` = visible) |
+| ``sparse_visible`` | ``(17,)`` | bool | visibility after occlusion and, with detections, the detector's misses (``True`` = visible) |
 | ``sparse_2d_clean`` | ``(17, 2)`` | float32 | normalised projected 2D, before noise and occlusion |
 | ``dense_2d``, ``fine_2d`` | ``(48, 2)``, ``(96, 2)`` | float32 | normalised projected 2D |
 | ``dense_visible``, ``fine_visible`` | ``(48,)``, ``(96,)`` | bool | all ``True`` (``False`` only where a file has no dense/fine ground truth) |
@@ -17,6 +17,11 @@ Normalised 2D is ``u = x / w * 2 - 1``, ``v = y / w * 2 - h / w`` (pixels, image
 height ``h``). Hidden joints keep their coordinates (never zero-filled); models must use the
 mask. Points a file marks unknown (NaN, Human3.6M without SMPL) come out as 0 with visibility
 ``False``.
+
+With ``use_detections`` a keypoint the detector missed (``det_score`` 0 in the file) or scored below
+``det_min_score`` is hidden before any occlusion (occlusion only hides more: hidden = missed, low-scored or
+occluded); its ``sparse_2d`` is the file's finite placeholder, never NaN. A frame whose keypoints were all
+missed is an item with nothing visible, as a fully masked one is.
 
 Occlusion randomness is drawn from ``numpy.random.default_rng((seed, epoch, index))``: the same
 index in the same epoch always gives the same occlusion, in the main process or in any
@@ -74,7 +79,9 @@ class HierarchicalPoseDataset(Dataset):
             ``sparse_visible``; ``None`` for none.
         seed: seeds the occlusion randomness.
         use_detections: take ``sparse_2d`` from the file's ``det_sparse`` (e.g. CPN detections)
-            instead of the projected ground truth.
+            instead of the projected ground truth; missed keypoints are hidden (module docstring).
+        det_min_score: with ``use_detections``, detections scoring below this are hidden too (a file without
+            ``det_score`` scores every detection 1); 0 hides the misses only.
         random_views: fraction of items filmed from a random camera of their own, in [0, 1] (``True`` = 1;
             see the module docstring).
 
@@ -85,7 +92,7 @@ class HierarchicalPoseDataset(Dataset):
 
     def __init__(self, data, *, split: str = "train", cameras: Sequence[int] | None = None,
                  occlusion: Occlusion | None = None, seed: int = 0, use_detections: bool = False,
-                 random_views: float | bool = 0.0, levels_3d: bool = False) -> None:
+                 random_views: float | bool = 0.0, levels_3d: bool = False, det_min_score: float = 0.0) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
         if occlusion is not None and not isinstance(occlusion, Occlusion):
@@ -102,6 +109,8 @@ class HierarchicalPoseDataset(Dataset):
                              "(detections belong to the file's cameras)")
         if use_detections and "det_sparse" not in arrays:
             raise ValueError(f"use_detections=True needs key 'det_sparse' in {source}, which has none")
+        if not (np.isfinite(det_min_score) and det_min_score >= 0):
+            raise ValueError(f"det_min_score must be a finite score >= 0, got {det_min_score!r}")
         num_cameras = len(arrays["cam_R"])
         cams = np.arange(num_cameras) if cameras is None else np.asarray(list(cameras), dtype=np.int64)
         if cams.ndim != 1 or len(cams) == 0 or cams.min() < 0 or cams.max() >= num_cameras:
@@ -125,6 +134,12 @@ class HierarchicalPoseDataset(Dataset):
         self._pix_input = np.ascontiguousarray(self._pix_input, dtype=np.float32)
         self._sparse_clean = _tensor(norm("pix_sparse"))
         self._sparse_input = _tensor(norm("det_sparse")) if use_detections else self._sparse_clean
+        # (n' * c', 17) visibility before occlusion: the detector's (missed or below det_min_score = hidden)
+        score = arrays.get("det_score") if use_detections else None
+        score = None if score is None else score[frames][:, cams]
+        self._visible_input = (torch.ones(len(frames) * len(cams), 17, dtype=torch.bool) if score is None
+                               else _tensor((score > 0) & (score >= det_min_score)))
+        self.det_min_score = float(det_min_score)
         dense, fine = norm("pix_dense"), norm("pix_fine")
         self._dense_visible = _tensor(np.isfinite(dense).all(-1))
         self._fine_visible = _tensor(np.isfinite(fine).all(-1))
@@ -205,10 +220,10 @@ class HierarchicalPoseDataset(Dataset):
         """Items filmed by the file's cameras, occlusion vectorised over the batch."""
         f, c = np.divmod(idx, len(self.cameras))
         rows, ft = torch.from_numpy(idx), torch.from_numpy(f)  # row of item (f, c) is its index
-        sparse_2d, visible = self._sparse_input.index_select(0, rows), torch.ones(len(idx), 17, dtype=torch.bool)
+        sparse_2d, visible = self._sparse_input.index_select(0, rows), self._visible_input.index_select(0, rows)
         if self.occlusion is not None:
             draws = [self.occlusion.draw(np.random.default_rng((self.seed, self.epoch, int(i)))) for i in idx]
-            pix, vis = Occlusion.apply_draws(self._pix_input[f, c], np.ones((len(idx), 17), dtype=bool), draws)
+            pix, vis = Occlusion.apply_draws(self._pix_input[f, c], visible.numpy(), draws)
             sparse_2d = torch.from_numpy((pix * self._scale[c][:, None] - self._offset[c][:, None]).astype(np.float32))
             visible = torch.from_numpy(vis)
         batch = {

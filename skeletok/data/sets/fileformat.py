@@ -7,6 +7,11 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
 - ``sequence_offset (s, 3)``: the translation (metres) the builder added to each sequence to
   bring its mean root onto the camera rig's target; subtract it to recover the source world.
 - ``det_sparse (n, c, 17, 2)``: detected 2D (pixels), e.g. Human3.6M's CPN detections.
+- ``det_score (n, c, 17)``: the detector's score of every ``det_sparse`` keypoint, as the 2D file gives it
+  (finite, >= 0; 1 where the file has no scores, e.g. VideoPose3D's CPN file); 0 marks a **missed** keypoint
+  (the detector gave none: NaN coordinates or a score <= 0 in the 2D file), whose ``det_sparse`` holds a finite
+  placeholder (never read: the Dataset hides it, see :mod:`skeletok.data.sets.dataset`). Only with
+  ``det_sparse``; absent (files written before this key existed): every detection counts as score 1.
 - ``sequence_source``, ``sequence_mapping`` (str) and ``sequence_shape`` (int), ``(s,)``: where
   each sequence came from (a motion file path, or ``"skeletok:motion_assets"``), the joint
   mapping used (name or path, ``""`` for none) and the body shape, so the mesh can be rebuilt
@@ -82,6 +87,7 @@ OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
     "cam_tangential": (("c", 2), "f"),
     "sequence_offset": (("s", 3), "f"),
     "det_sparse": (("n", "c", 17, 2), "f"),
+    "det_score": (("n", "c", 17), "f"),
     "sequence_source": (("s",), "U"),
     "sequence_mapping": (("s",), "U"),
     "sequence_shape": (("s",), "i"),
@@ -137,6 +143,12 @@ def validate_dataset(arrays, source: str = "<arrays>") -> dict[str, np.ndarray]:
         check_shape(f"{source}: key {key!r}", arr.shape, spec, dims=dims)
         if kind == "f" and key not in _MAY_BE_NAN and not np.isfinite(arr).all():
             raise ValueError(f"{source}: key {key!r} holds NaN or inf values")
+    if "det_score" in out:
+        if "det_sparse" not in out:
+            raise ValueError(f"{source}: key 'det_score' needs key 'det_sparse' (the detections it scores)")
+        if (out["det_score"] < 0).any():
+            raise ValueError(f"{source}: key 'det_score' must hold scores >= 0 (0 = missed), "
+                             f"got minimum {out['det_score'].min()}")
     for key, size_key in (("action", "action_names"), ("sequence", "sequence_names")):
         size = len(out[size_key])
         if len(out[key]) and (out[key].min() < 0 or out[key].max() >= size):

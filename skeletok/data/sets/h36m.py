@@ -5,7 +5,9 @@ Files (as prepared by VideoPose3D's ``prepare_data_h36m.py``, read with ``allow_
 - ``data_3d_h36m.npz``: key ``positions_3d``, a dict subject -> action -> ``(t, 32, 3)`` world
   metres (Z-up); :data:`H36M_32_TO_17` selects the 17 joints of ``H36M_17``.
 - ``data_2d_h36m_cpn_ft_h36m_dbb.npz``: key ``positions_2d``, subject -> action -> list of 4
-  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``.
+  ``(t, 17, 2)`` pixel arrays (one per camera, in :data:`CAMERA_IDS` order), and ``metadata``; other detectors'
+  files may carry scores, ``(t, 17, 3)`` or ``(t, 17, 4)``, and missed keypoints
+  (:mod:`skeletok.data.sets.h36m_2d` reads them; :func:`load_h36m_2d` is importable from here too).
 
 Cameras come from the calibration file of the user's Human3.6M copy (skeletok ships none):
 :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` reads VideoPose3D's layout or the download
@@ -14,10 +16,11 @@ Human3.6M distortion model (:meth:`skeletok.data.views.cameras.Camera.project_ca
 
 Dense/fine ground truth needs body meshes, which Human3.6M does not ship. By default
 (``levels_from="body"``) skeletok's committed CC0 body is retargeted onto each frame's Human3.6M joints
-with the retargeting of ``from-mocap`` (:func:`~skeletok.data.motion.retarget.retarget`, joint mapping
-:data:`H36M_MAPPING`), sized to the subject and its bones given the file's lengths, and the 48/96 levels
-are taken from the posed mesh (:func:`fit_body_to_h36m`); the fit (mm between the body's 17 joints and the file's) is recorded per
-sequence. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``) and
+(:mod:`skeletok.data.sets.h36m_body`: :func:`fit_body_to_h36m` with the joint mapping :data:`H36M_MAPPING`,
+one body shape and size per subject from :func:`choose_body_shape`), and the 48/96 levels are taken from the
+posed mesh; the fit (mm between the body's 17 joints and the file's) is recorded per sequence. Those names, and
+the 32-joint skeleton :data:`H36M_32_NAMES`/:data:`H36M_32_PARENTS`/:data:`H36M_32_TO_17`, are importable from
+here too. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``) and
 :func:`hierarchy_from_smpl` coarsens them with the same HEM coarsening as skeletok's body
 (:func:`skeletok.data.body.hem.coarsen_mesh`). ``levels_from="none"`` writes NaN dense/fine points (the
 Dataset marks them invisible; only the sparse-only lifter trains on such a file). Without SMPL the file
@@ -38,9 +41,20 @@ import numpy as np
 from skeletok.data.sets.actions import action_from_name
 from skeletok.data.sets.build import assemble_dataset
 from skeletok.data.sets.fileformat import save_dataset
+from skeletok.data.sets.h36m_2d import LAYOUTS_2D, load_h36m_2d, load_videopose3d_dict, select_subjects
 from skeletok.data.views.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
 from skeletok.data.body.hem import MeshHierarchy, coarsen_mesh
-from skeletok.data.motion.mapping import JointMapping
+from skeletok.data.sets.h36m_body import (
+    H36M_32_NAMES,
+    H36M_32_PARENTS,
+    H36M_32_TO_17,
+    H36M_MAPPING,
+    BodyFit,
+    body_and_levels,
+    choose_body_shape,
+    fit_body_to_h36m,
+    to_joints17,
+)
 from skeletok.skeleton import H36M_17
 
 __all__ = [
@@ -66,34 +80,6 @@ __all__ = [
     "h36m_to_dataset",
 ]
 
-# The 17 joints kept out of Human3.6M's 32 (VideoPose3D's remove_joints complement), H36M_17 order.
-H36M_32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-# Human3.6M's 32 joints in VideoPose3D's order (h36m_skeleton, whose parents these are). The 17 of H36M_32_TO_17
-# carry the names of skeletok.skeleton.H36M_17; the other 15 (which VideoPose3D drops: toes, spine base,
-# clavicle starts, hand landmarks) are named here by where they sit in the hierarchy.
-H36M_32_NAMES = (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "right_toe", "right_toe_tip",
-    "left_hip", "left_knee", "left_ankle", "left_toe", "left_toe_tip",
-    "spine_base", "spine", "thorax", "neck_nose", "head",
-    "left_clavicle", "left_shoulder", "left_elbow", "left_wrist", "left_thumb", "left_thumb_tip", "left_hand",
-    "left_hand_tip",
-    "right_clavicle", "right_shoulder", "right_elbow", "right_wrist", "right_thumb", "right_thumb_tip", "right_hand",
-    "right_hand_tip",
-)  # fmt: skip
-H36M_32_PARENTS = (-1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14, 12, 16, 17, 18, 19, 20, 19, 22, 12, 24, 25,
-                   26, 27, 28, 27, 30)
-# Human3.6M joint -> the body's landmarks (skeletok.data.motion.mapping), chosen so that the body's own H36M-17 joints
-# (skeletok.data.body.levels.SPARSE_RECIPE) land on the file's: the thorax is where both clavicles start, the
-# neck_nose joint is the head bone's start and the head top its end. The toes orient the feet when present (32
-# joints); the hand landmarks (thumb, hand tip), the spine base and the clavicle copies are not used.
-H36M_MAPPING_TABLE: dict[str, list[str]] = {
-    "pelvis": ["Hips", "LHipJoint", "RHipJoint"], "spine": ["Spine"], "thorax": ["LeftShoulder", "RightShoulder"],
-    "neck_nose": ["Head"], "head": ["Head_End"],
-    **{f"{side}_{joint}": [f"{rig_side}{bone}"] for side, rig_side in (("left", "Left"), ("right", "Right"))
-       for joint, bone in (("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("toe", "ToeBase"),
-                           ("toe_tip", "ToeBase_End"), ("shoulder", "Arm"), ("elbow", "ForeArm"), ("wrist", "Hand"))},
-}  # fmt: skip
-H36M_MAPPING = JointMapping("h36m", H36M_MAPPING_TABLE)
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
 # The 15 Human3.6M actions (the per-action columns of the usual result tables).
@@ -112,27 +98,6 @@ def h36m_action(name: str) -> str:
     return base if base in H36M_ACTIONS else action_from_name(name)
 
 
-def _load_dict(path, key: str) -> tuple[dict, np.lib.npyio.NpzFile]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Human3.6M file {str(path)!r} does not exist")
-    npz = np.load(path, allow_pickle=True)
-    if key not in npz.files:
-        raise ValueError(f"{path}: expected key {key!r} (VideoPose3D format), found {npz.files}")
-    value = npz[key]
-    if value.dtype != object or value.shape != ():
-        raise ValueError(f"{path}: key {key!r} must hold a pickled dict subject -> action -> array, got {value.dtype}")
-    return value.item(), npz
-
-
-def _subjects(data: dict, subjects, path) -> list[str]:
-    chosen = sorted(data) if subjects is None else list(subjects)
-    missing = [s for s in chosen if s not in data]
-    if missing:
-        raise ValueError(f"{path}: subjects {missing} not in the file, which has {sorted(data)}")
-    return chosen
-
-
 def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """Read ``data_3d_h36m.npz``: subject -> action -> ``(t, 17, 3)`` float32 world metres.
 
@@ -143,9 +108,9 @@ def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, 
     Raises:
         ValueError: naming the file and the sequence, for arrays of another shape or with NaN/inf.
     """
-    data, _ = _load_dict(path, "positions_3d")
+    data, _ = load_videopose3d_dict(path, "positions_3d")
     out: dict[str, dict[str, np.ndarray]] = {}
-    for subject in _subjects(data, subjects, path):
+    for subject in select_subjects(data, subjects, path):
         out[subject] = {}
         for action, pos in data[subject].items():
             pos = np.asarray(pos, dtype=np.float32)
@@ -156,287 +121,6 @@ def load_h36m_3d(path, subjects=None, *, all_joints: bool = False) -> dict[str, 
                                  f"{int((~np.isfinite(pos)).sum())} NaN/inf values; Human3.6M's joints are all known")
             out[subject][action] = pos if all_joints or pos.shape[1] == 17 else pos[:, list(H36M_32_TO_17)]
     return out
-
-
-def _joints17(pos: np.ndarray) -> np.ndarray:
-    return pos[:, list(H36M_32_TO_17)] if pos.shape[1] == 32 else pos
-
-
-@dataclass
-class BodyFit:
-    """The body retargeted onto Human3.6M joints (:func:`fit_body_to_h36m`).
-
-    Attributes:
-        dense: ``(t, 48, 3)`` dense points of the posed body, world metres.
-        fine: ``(t, 96, 3)`` fine points, world metres.
-        sparse: ``(t, 17, 3)`` the body's own H36M-17 joints (:data:`skeletok.data.body.levels.SPARSE_RECIPE`).
-        error_mm: ``(t, 17)`` distance (millimetres) between ``sparse`` and the file's 17 joints.
-        shape: the body shape used.
-        scale: the size factor applied to the body (about its root, every frame, before its bones are given
-            the file's lengths).
-    """
-
-    dense: np.ndarray
-    fine: np.ndarray
-    sparse: np.ndarray
-    error_mm: np.ndarray
-    shape: int
-    scale: float
-
-
-def _body_and_levels(body, levels):
-    if body is None:
-        from skeletok.data.body import BodyModel
-
-        body = BodyModel.load()
-    if levels is None:
-        from skeletok.data.body.levels import build_levels
-
-        levels = build_levels(body.vertices[0], body.faces, body.skin_index, body.skin_weight, body.joint_names,
-                              body.parents, body.rest_joints[0])
-    return body, levels
-
-
-def _bone_lengths(joints17: np.ndarray) -> np.ndarray:
-    """``(..., 16)`` lengths of the H36M-17 bones of ``(..., 17, 3)`` joints."""
-    parent, child = np.array(H36M_17.parts).T
-    return np.linalg.norm(joints17[..., child, :] - joints17[..., parent, :], axis=-1)
-
-
-def choose_body_shape(joints17, *, body=None, levels=None) -> tuple[int, float]:
-    """The body shape and size factor that best match a subject's bone lengths.
-
-    Args:
-        joints17: ``(t, 17, 3)`` the subject's H36M-17 joints (metres), any frames.
-        body: the :class:`~skeletok.data.body.BodyModel` (the committed body when ``None``).
-        levels: its :class:`~skeletok.data.body.levels.BodyLevels` (built when ``None``).
-
-    Returns:
-        ``(shape, scale)``: for each shape the factor ``scale`` making the sum of its 16 rest bone lengths
-        equal to the subject's (medians over frames), then the shape whose scaled bones differ least from the
-        subject's (mean absolute difference).
-    """
-    body, levels = _body_and_levels(body, levels)
-    source = np.median(_bone_lengths(np.asarray(joints17, np.float64)), axis=0)
-    best = (np.inf, 0, 1.0)
-    for shape in range(body.num_shapes):
-        vertices, joints = body.rest_pose(shape)
-        rest = _bone_lengths(levels.regress_sparse(joints[None].astype(np.float64), vertices[None])[0])
-        scale = float(source.sum() / rest.sum())
-        cost = float(np.abs(source - scale * rest).mean())
-        if cost < best[0]:
-            best = (cost, shape, scale)
-    return best[1], best[2]
-
-
-def _stretch_to_bones(joints, vertices, body_sparse, source17, body, levels):
-    """Move the posed body so its H36M-17 bones take the source's lengths (per frame), in the body's directions.
-
-    The body's joints ``J (t, 17, 3)`` become ``J'``: from the pelvis outwards, ``J'_c = J'_p + |S_c - S_p|
-    (J_c - J_p) / |J_c - J_p|`` (``S`` the source joints). Every rig joint and vertex then moves like the point of
-    its H36M bone (the part of its rig bone, :func:`skeletok.data.body.levels._rig_parts`) it projects to: the
-    displacement of the bone's start plus the projection's fraction along the bone (clipped to [0, 1]) times the
-    difference of the end's and start's displacements, blended over a vertex's skinning weights. Bones stretch
-    along their length; flesh keeps its thickness.
-
-    Returns:
-        ``(joints (t, k, 3), vertices (t, v, 3))``, metres.
-    """
-    from skeletok.data.body.levels import _rig_parts
-
-    target = body_sparse.copy()
-    for parent, child in H36M_17.parts:  # breadth-first: parents first
-        bone = body_sparse[:, child] - body_sparse[:, parent]
-        length = np.linalg.norm(source17[:, child] - source17[:, parent], axis=-1, keepdims=True)
-        target[:, child] = target[:, parent] + length * bone / np.maximum(np.linalg.norm(bone, axis=-1,
-                                                                                           keepdims=True), 1e-9)
-    moved = target - body_sparse  # (t, 17, 3)
-    bones = np.asarray(levels.part_bones)  # (p, 2) (parent, child) joint of each part
-    rig_part = _rig_parts(list(body.joint_names), body.parents, H36M_17)  # (k,)
-    start, end = body_sparse[:, bones[:, 0]], body_sparse[:, bones[:, 1]]  # (t, p, 3)
-    axis = end - start
-    axis = axis / np.maximum((axis * axis).sum(-1, keepdims=True), 1e-12)
-    d0, d1 = moved[:, bones[:, 0]], moved[:, bones[:, 1]]
-
-    def shift(points, part):  # points (t, n, 3) on parts (n,) -> displacement (t, n, 3)
-        frac = np.clip(((points - start[:, part]) * axis[:, part]).sum(-1, keepdims=True), 0.0, 1.0)
-        return d0[:, part] + frac * (d1[:, part] - d0[:, part])
-
-    new_joints = joints + shift(joints, rig_part)
-    # a vertex's influences on rig bones of one part move alike: merge their weights, then move each vertex once
-    # per part it has (most have one)
-    parts = rig_part[body.skin_index.astype(np.int64)]  # (v, m)
-    weights = body.skin_weight.astype(vertices.dtype)
-    for i in range(parts.shape[1]):
-        for j in range(i):
-            same = (parts[:, i] == parts[:, j]) & (weights[:, i] > 0)
-            weights[same, j] += weights[same, i]
-            weights[same, i] = 0.0
-    new_vertices = np.array(vertices)
-    for i in range(parts.shape[1]):
-        rows = np.flatnonzero(weights[:, i] > 0)
-        if len(rows):
-            new_vertices[:, rows] += weights[rows, i, None] * shift(vertices[:, rows], parts[rows, i])
-    return new_joints, new_vertices
-
-
-def fit_body_to_h36m(positions, *, body=None, levels=None, shape: int | None = None, scale: float | None = None,
-                     proportions: bool = True, name: str = "h36m", fps: float = 50.0, chunk: int = 512) -> BodyFit:
-    """Retarget the body onto Human3.6M joints and take its dense/fine levels.
-
-    The joints become a :class:`~skeletok.data.motion.Motion` (:data:`H36M_32_NAMES`, or the H36M-17 names for
-    17-joint files) retargeted with :func:`~skeletok.data.motion.retarget.retarget` and :data:`H36M_MAPPING` (the
-    root follows the file's pelvis, unscaled); the posed body is then scaled by ``scale`` about its root and
-    translated so that its pelvis (the mid-point of its hips) sits on the file's pelvis, every frame. With
-    ``proportions`` its 16 H36M bones are then given the file's lengths, frame by frame, in the body's own
-    directions (:func:`_stretch_to_bones`: bones stretch along their length, flesh keeps its thickness). The
-    retargeting matches bone directions, not joint positions: ``error_mm`` measures what is left, mostly
-    where the torso's landmarks sit differently on the body and in the file (thorax, neck_nose, head top; the
-    arms then inherit the thorax's offset). Legs match to a fraction of a millimetre.
-
-    Args:
-        positions: ``(t, 32, 3)`` or ``(t, 17, 3)`` world metres, Z-up.
-        body: the body model (committed body when ``None``).
-        levels: its levels (built when ``None``).
-        shape: body shape index; :func:`choose_body_shape` on these frames when ``None``.
-        scale: body size factor; :func:`choose_body_shape` on these frames when ``None``.
-        proportions: give the body's bones the file's lengths (default); ``False`` keeps the body's
-            proportions (one shape, one size factor).
-        name: the sequence name (for messages).
-        fps: frame rate (recorded on the motion only).
-        chunk: frames retargeted and skinned at once (memory: about ``chunk * 0.5`` MB). About 120 frames/s
-            on one CPU core.
-
-    Returns:
-        :class:`BodyFit`.
-    """
-    from skeletok.data.motion import Motion
-    from skeletok.data.motion.retarget import retarget
-
-    body, levels = _body_and_levels(body, levels)
-    positions = np.asarray(positions, dtype=np.float64)
-    if positions.ndim != 3 or positions.shape[1:] not in ((32, 3), (17, 3)) or len(positions) == 0:
-        raise ValueError(f"{name}: positions must have shape (t >= 1, 32 or 17, 3), got {positions.shape}")
-    joints17 = _joints17(positions)
-    if shape is None or scale is None:
-        chosen = choose_body_shape(joints17, body=body, levels=levels)
-        shape = chosen[0] if shape is None else shape
-        scale = chosen[1] if scale is None else scale
-    names, parents = ((H36M_32_NAMES, H36M_32_PARENTS) if positions.shape[1] == 32
-                      else (H36M_17.joint_names, H36M_17.parents))
-    motion = Motion(name, list(names), np.array(parents), positions, fps)
-    sparse, dense, fine = [], [], []
-    for start in range(0, len(positions), chunk):
-        part = motion.frames(start, min(start + chunk, len(positions))) if len(positions) > chunk else motion
-        posed = retarget(part, body, mapping=H36M_MAPPING, shape=shape, scale=1.0)
-        root = posed.joints[:, :1]  # float32 (mm precision), as the skinned vertices
-        joints = root + scale * (posed.joints - root)
-        vertices = root + scale * (posed.vertices - root)
-        lv = levels.levels(joints, vertices)
-        source = joints17[start:start + len(root)]
-        if proportions:
-            shift = source[:, :1] - lv[0][:, :1]
-            joints, vertices = _stretch_to_bones(joints + shift, vertices + shift, lv[0] + shift, source, body,
-                                                 levels)
-            lv = levels.levels(joints, vertices)
-        shift = source[:, :1] - lv[0][:, :1]  # body pelvis onto the file's pelvis
-        for out, level in zip((sparse, dense, fine), lv):
-            out.append(level + shift)
-    sparse, dense, fine = (np.concatenate(x) for x in (sparse, dense, fine))
-    error = 1000.0 * np.linalg.norm(sparse - joints17, axis=-1)
-    return BodyFit(dense=dense, fine=fine, sparse=sparse, error_mm=error, shape=int(shape), scale=float(scale))
-
-
-# VideoPose3D's 2D layouts (metadata "layout_name" -> its "keypoints_symmetry": left joints, right joints).
-LAYOUTS_2D: dict[str, tuple[list[int], list[int]]] = {
-    "h36m": ([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]),
-    "coco": ([1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]),
-}
-_COCO_NOTE = ("COCO-ordered keypoints converted to Human3.6M-17 order (skeletok.skeleton.coco17_to_h36m17): limbs "
-              "and hips one to one; the joints COCO lacks are derived: pelvis = mid-hips, thorax = mid-shoulders, "
-              "spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from the eyes and ears")
-
-
-def _layout_2d(path, metadata: dict, layout: str) -> str:
-    """The keypoint order of a VideoPose3D 2D file: its metadata's, checked against ``layout``."""
-    if layout not in ("auto", *LAYOUTS_2D):
-        raise ValueError(f"layout must be 'auto', 'h36m' or 'coco', got {layout!r}")
-    from skeletok.errors import KeypointFileError
-
-    if not metadata:
-        if layout == "auto":
-            raise KeypointFileError(path, "has no 'metadata' (VideoPose3D writes layout_name, num_joints and "
-                                    "keypoints_symmetry), so its keypoint order is unknown; pass the order: "
-                                    "--layout-2d h36m or --layout-2d coco (layout_2d= in h36m_to_dataset)")
-        return layout
-    name = str(metadata.get("layout_name", "")).lower()
-    joints = metadata.get("num_joints")
-    symmetry = metadata.get("keypoints_symmetry")
-    if joints is not None and int(joints) != 17:
-        raise KeypointFileError(path, f"metadata says num_joints={joints}; Human3.6M-17 or COCO-17 keypoints are "
-                                "needed (17 joints)")
-    if name not in LAYOUTS_2D:
-        raise KeypointFileError(path, f"metadata layout_name {metadata.get('layout_name')!r} is not a supported "
-                                f"2D layout; supported: {', '.join(LAYOUTS_2D)} (VideoPose3D's h36m and coco)")
-    if symmetry is not None:
-        got = [[int(j) for j in side] for side in symmetry]
-        if got != [list(side) for side in LAYOUTS_2D[name]]:
-            other = [k for k, v in LAYOUTS_2D.items() if got == [list(side) for side in v]]
-            said = f"the {other[0]} layout's" if other else "no known layout's"
-            raise KeypointFileError(path, f"metadata contradicts itself: layout_name {name!r} but keypoints_symmetry "
-                                    f"{got} is {said}; fix the file's metadata")
-    if layout not in ("auto", name):
-        raise KeypointFileError(path, f"metadata says the keypoints are in {name!r} order, but layout {layout!r} "
-                                "was asked for; drop the option (the file's metadata decides)")
-    return name
-
-
-def load_h36m_2d(path, subjects=None, *, layout: str = "auto") -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
-    """Read ``data_2d_h36m_cpn_ft_h36m_dbb.npz`` (or any VideoPose3D 2D file), in Human3.6M-17 order.
-
-    The keypoint order comes from the file's ``metadata`` (VideoPose3D's ``layout_name``, ``num_joints``,
-    ``keypoints_symmetry``, checked against each other): ``"h36m"`` (CPN, Stacked Hourglass, Detectron
-    fine-tuned on Human3.6M) is read as is; ``"coco"`` (Detectron pretrained on COCO) is converted with
-    :func:`skeletok.skeleton.coco17_to_h36m17`, which derives the five joints COCO lacks (pelvis = mid-hips,
-    thorax = mid-shoulders, spine = mid(pelvis, thorax), neck_nose = nose, head = head top extrapolated from
-    the eyes and ears); nothing is marked missing. Any other layout is refused.
-
-    Args:
-        path: the ``.npz`` file.
-        subjects: subjects to read (default all).
-        layout: ``"auto"`` (the metadata decides; a file without metadata is refused), or ``"h36m"``/``"coco"``
-            for a file without metadata (a file whose metadata says otherwise is refused).
-
-    Returns:
-        ``(positions, metadata)``: subject -> action -> list of 4 ``(t, 17, 2)`` float32 pixel
-        arrays (camera order of :data:`CAMERA_IDS`, Human3.6M-17 joint order), and the file's metadata dict
-        plus ``"layout_read"`` (the order the file was in) and, after a conversion, ``"conversion"`` (what was
-        done, in words).
-
-    Raises:
-        KeypointFileError: (a ``ValueError``) naming the file, for an unknown or self-contradicting layout, a
-            joint count other than 17, or no metadata with ``layout="auto"``.
-    """
-    from skeletok.skeleton import coco17_to_h36m17
-
-    data, npz = _load_dict(path, "positions_2d")
-    metadata = dict(npz["metadata"].item()) if "metadata" in npz.files else {}
-    order = _layout_2d(path, metadata, layout)
-    out: dict[str, dict[str, list[np.ndarray]]] = {}
-    for subject in _subjects(data, subjects, path):
-        out[subject] = {}
-        for action, views in data[subject].items():
-            views = [np.asarray(v, dtype=np.float32)[..., :2] for v in views]
-            if len(views) != 4 or any(v.ndim != 3 or v.shape[1] != 17 for v in views):
-                raise ValueError(f"{path}: positions_2d[{subject!r}][{action!r}] must be 4 arrays (t, 17, 2), "
-                                 f"got {[v.shape for v in views]}")
-            if order == "coco":
-                views = [coco17_to_h36m17(v)[0] for v in views]
-            out[subject][action] = views
-    metadata["layout_read"] = order
-    if order == "coco":
-        metadata["conversion"] = _COCO_NOTE
-    return out, metadata
 
 
 @dataclass
@@ -499,6 +183,29 @@ def _fit_stats(error_mm: np.ndarray) -> dict:
             "p95_mm": float(np.percentile(error_mm, 95)), "max_mm": float(error_mm.max())}
 
 
+def _fill_missed(pix: np.ndarray, size) -> np.ndarray:
+    """``(t, 17, 2)`` pixels with NaN at missed keypoints -> finite: each missed keypoint on the mean of its
+    frame's detected ones, or on the image centre (``size`` = width, height) when the frame has none."""
+    missed = ~np.isfinite(pix).all(-1)  # (t, 17)
+    if not missed.any():
+        return pix
+    found = (~missed).sum(-1, keepdims=True)  # (t, 1)
+    mean = np.where(missed[..., None], 0.0, pix).sum(1) / np.maximum(found, 1)  # (t, 2)
+    mean = np.where(found > 0, mean, 0.5 * np.asarray(size, np.float32))
+    return np.where(missed[..., None], mean[:, None], pix).astype(np.float32)
+
+
+def _notes_2d(meta: dict) -> list[str]:
+    """What was done to a 2D file, in words: its channels, its missed keypoints, a layout conversion."""
+    if not meta:
+        return []
+    share = meta["missed"] / max(meta["keypoints"], 1)
+    notes = [f"2D read as {' and '.join(meta['channels_read'])}; {meta['missed']} of {meta['keypoints']} "
+             f"keypoints ({100 * share:.2f}%) missed (NaN/inf coordinates or score <= 0): stored with det_score 0, "
+             "hidden from the models under inputs=detections"]
+    return notes + ([meta["conversion"]] if "conversion" in meta else [])
+
+
 def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, smpl_faces=None, subjects=None,
                     test_subjects=TEST_SUBJECTS, stride: int = 1, fps: float = 50.0, levels_from: str | None = None,
                     layout_2d: str = "auto", report: dict | None = None) -> Path:
@@ -519,8 +226,11 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
             :func:`~skeletok.data.views.h36m_calibration.load_h36m_cameras` (or its parsed JSON dict).
         out: output ``.npz`` path.
         data_2d: optional path of a 2D detection file (e.g. CPN); stored as ``det_sparse`` in Human3.6M-17
-            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted). Detections
-            longer than the 3D are cut to its length (as VideoPose3D does); shorter ones are refused.
+            order (:func:`load_h36m_2d` reads the file's layout metadata; COCO order is converted) with its
+            scores as ``det_score`` (1 where the file has none, 0 at missed keypoints, whose ``det_sparse`` holds
+            a placeholder: the mean of the view's detected keypoints in that frame, or the image centre when
+            every keypoint was missed). Detections longer than the 3D are cut to its length (as VideoPose3D
+            does); shorter ones are refused.
         layout_2d: keypoint order of ``data_2d`` when the file has no metadata (``"h36m"`` or ``"coco"``);
             ``"auto"`` reads the metadata.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
@@ -539,7 +249,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         report: optional dict, filled with what was done: ``levels_from``, and for ``"body"`` per subject
             ``{"shape", "scale", "frames", "mean_mm", "p95_mm", "max_mm"}`` under ``"fit"`` and the
             same statistics over all frames under ``"fit_all"``; ``"trimmed_2d"``, the sequences whose 2D
-            detections were longer than the 3D and cut to its length (as VideoPose3D does).
+            detections were longer than the 3D and cut to its length (as VideoPose3D does); ``"notes_2d"``,
+            what was done to the 2D file in words (its channels and scores, missed keypoints, a conversion).
 
     Raises:
         ValueError: naming the file for a bad input (a missing subject, frame counts that differ between
@@ -563,23 +274,25 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     pos3d = load_h36m_3d(data_3d, subjects, all_joints=True)
     pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
     if levels_from == "body":
-        body, body_levels = _body_and_levels(None, None)
+        body, body_levels = body_and_levels(None, None)
     fits: dict[str, list[np.ndarray]] = {}
     fit_info: dict[str, dict] = {}
     seq_fit, trimmed = [], []
-    det, det_meta = load_h36m_2d(data_2d, list(pos3d), layout=layout_2d) if data_2d is not None else (None, {})
-    world, dense, fine, det_list, seq, names, labels, seq_split, cams_R, cams_t = ([] for _ in range(10))
+    det, det_scores, det_meta = (load_h36m_2d(data_2d, list(pos3d), layout=layout_2d, scores=True)
+                                 if data_2d is not None else (None, None, {}))
+    world, dense, fine, det_list, score_list, seq, names, labels, seq_split, cams_R, cams_t = (
+        [] for _ in range(11))
     projected = {"pix_sparse": [], "pix_dense": [], "pix_fine": [], "cam_sparse": []}
     hierarchy, parts = None, (None, None)
     for subject in sorted(pos3d):
         cams = h36m_cameras(subject, calibration=calibration)
         if levels_from == "body":  # one shape and size per subject, from all its frames
-            shape, scale = choose_body_shape(np.concatenate([_joints17(p[::stride]) for p in pos3d[subject].values()]),
-                                             body=body, levels=body_levels)
+            frames = np.concatenate([to_joints17(p[::stride]) for p in pos3d[subject].values()])
+            shape, scale = choose_body_shape(frames, body=body, levels=body_levels)
             fit_info[subject] = {"shape": shape, "scale": scale}
         for action in sorted(pos3d[subject]):
             full = pos3d[subject][action]
-            pos = _joints17(full)
+            pos = to_joints17(full)
             t = len(pos)
             if det is not None:
                 if action not in det[subject]:
@@ -592,7 +305,9 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
                                      "same Human3.6M release, or convert without --data-2d)")
                 if max(lengths) > t:  # VideoPose3D's rule: longer detections are cut to the mocap's length
                     trimmed.append(f"{subject}/{action}: 2D {max(lengths)} -> {t} frames")
-                det_list.append(np.stack([v[:t:stride] for v in det[subject][action]], axis=1))
+                det_list.append(np.stack([_fill_missed(v[:t:stride], c.size) for v, c in
+                                          zip(det[subject][action], cams)], axis=1))
+                score_list.append(np.stack([v[:t:stride] for v in det_scores[subject][action]], axis=1))
             if smpl_vertices is not None:
                 verts = np.asarray(smpl_vertices[subject][action])[:t:stride]
                 lv = hierarchy_from_smpl(verts, smpl_faces, joints=pos[:t:stride], hierarchy=hierarchy)
@@ -624,14 +339,14 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         raise ValueError(f"{data_3d}: no sequences to convert for subjects {subjects}")
     if hierarchy is None:  # no meshes: record the committed body's parts, so models trained on it match
         if levels_from != "body":
-            body, body_levels = _body_and_levels(None, None)
+            body, body_levels = body_and_levels(None, None)
         parts, fine_to_dense = (body_levels.parts_dense, body_levels.parts_fine), body_levels.fine_to_dense
     else:
         fine_to_dense = hierarchy.assignments[1]
     if report is not None:
         report["levels_from"] = levels_from
         report["trimmed_2d"] = trimmed
-        report["notes_2d"] = [det_meta["conversion"]] if "conversion" in det_meta else []
+        report["notes_2d"] = _notes_2d(det_meta)
         if fits:
             report["fit"] = {s: {**fit_info[s], **_fit_stats(np.concatenate(e))} for s, e in fits.items()}
             report["fit_all"] = _fit_stats(np.concatenate([e for errs in fits.values() for e in errs]))
@@ -644,6 +359,7 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         action=np.array([action_names.index(a) for a in labels])[seq], action_names=action_names,
         split=np.array(seq_split), fps=fps / stride, cameras=calibration[sorted(pos3d)[0]],
         det_sparse=np.concatenate(det_list) if det is not None else None,
+        det_score=np.concatenate(score_list) if det is not None else None,
         projected={k: np.concatenate(v) for k, v in projected.items()},
         extra={"sequence_cam_R": np.stack(cams_R), "sequence_cam_t": np.stack(cams_t),
                **({"sequence_fit_mm": np.asarray(seq_fit)} if seq_fit else {})},
