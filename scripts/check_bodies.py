@@ -80,7 +80,7 @@ def main() -> None:
         lv = [np.concatenate(x) for x in zip(*lv_all)]
         low = np.concatenate(lows)
         if hasattr(build_mod, "_ground_lift"):
-            lift = build_mod._ground_lift(lv, low)
+            lift = build_mod._ground_lift(low)
         else:
             lift = -min(float(np.nanmin(lv[2][..., 2])), float(lv[0][..., 2].min()))
         pen_rows.append((motion.name, float((low + lift).min())))

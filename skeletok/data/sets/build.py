@@ -3,7 +3,7 @@
 For each motion: resample to one frame rate, retarget onto a body shape (shapes vary across
 sequences so dense points are not a fixed function of the joints), compute the 17/48/96-point
 levels, then shift the sequence horizontally so its mean root lands above the rig's target
-(``RIG_TARGET``, x = y = 0) and vertically so its lowest surface point touches the ground
+(``RIG_TARGET``, x = y = 0) and vertically so its lowest mesh vertex touches the ground
 (``ground=True``), project through every camera, and label actions. The train/test split is
 **by sequence**.
 
@@ -184,16 +184,26 @@ def _resolve_mapping(mapping, motion):
 
 
 def _pose_levels(motion, body, levels, mapping, shape: int):
-    """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels."""
+    """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels and the
+    ``(t,)`` height of the lowest mesh vertex per frame (kept for grounding, :func:`_ground_lift`)."""
     from skeletok.data.motion.retarget import retarget
 
-    out, scale = [], "auto"
+    out, lowest, scale = [], [], "auto"
     for start in range(0, motion.num_frames, CHUNK):
         part = motion.frames(start, min(start + CHUNK, motion.num_frames)) if motion.num_frames > CHUNK else motion
         posed = retarget(part, body, mapping=mapping, shape=shape, scale=scale)
         scale = posed.scale
         out.append(levels.levels(posed.joints, posed.vertices))
-    return [np.concatenate(level) for level in zip(*out)]
+        lowest.append(posed.vertices[..., 2].min(axis=1))
+    return [np.concatenate(level) for level in zip(*out)], np.concatenate(lowest)
+
+
+def _ground_lift(lowest_vertex: np.ndarray) -> float:
+    """Vertical shift that puts the lowest mesh vertex of a sequence (over all frames) on z = 0.
+
+    Grounding on the lowest level point instead (cluster means and joints, which sit above the surface) left the
+    mesh 1-8 cm below the floor."""
+    return -float(np.min(lowest_vertex))
 
 
 def _variant_plan(split: int, shapes_per_take: int, mirror: bool) -> list[tuple[int, bool]]:
@@ -203,11 +213,11 @@ def _variant_plan(split: int, shapes_per_take: int, mirror: bool) -> list[tuple[
     return [(slot, flip) for slot in range(shapes_per_take) for flip in ((False, True) if mirror else (False,))]
 
 
-def _place(levels_3: list[np.ndarray], target: np.ndarray, ground: bool, scale: float):
-    """Shift a variant so its mean root sits above ``target`` and its lowest point on z = 0, then scale it about
-    that ground point; returns the levels and the translation (the scale is applied after it)."""
-    sparse, dense, fine = levels_3
-    lift = -min(float(np.nanmin(fine[..., 2])), float(sparse[..., 2].min())) if ground else 0.0
+def _place(levels_3: list[np.ndarray], lowest_vertex: np.ndarray, target: np.ndarray, ground: bool, scale: float):
+    """Shift a variant so its mean root sits above ``target`` and its lowest mesh vertex on z = 0, then scale it
+    about that ground point; returns the levels and the translation (the scale is applied after it)."""
+    sparse = levels_3[0]
+    lift = _ground_lift(lowest_vertex) if ground else 0.0
     offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), lift)
     anchor = np.append(target[:2], 0.0)
     return [((arr + offset - anchor) * scale + anchor).astype(np.float32) for arr in levels_3], offset
@@ -258,7 +268,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         actions_from_names: label a motion without ``action`` by its name
             (:func:`~skeletok.data.sets.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
             ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
-        ground: shift each sequence vertically so that its lowest surface point (over all frames)
+        ground: shift each sequence vertically so that its lowest mesh vertex (over all frames)
             touches z = 0; this removes the few centimetres of foot penetration or floating left by
             retargeting a source skeleton onto a body of other proportions (the shift goes into
             ``sequence_offset``). Turn off for motions that never touch the ground.
@@ -320,6 +330,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         takes.append(dict(motion=motion, mapping=chosen, label=label, source=sources[i],
                           mapping_name=str(given) if isinstance(given, (str, Path)) else chosen.name))
         base_levels.append(_pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)]))
+    base_levels, base_lowest = [lv for lv, _ in base_levels], [low for _, low in base_levels]
     frames = [len(lv[0]) for lv in base_levels]
     groups = (np.arange(len(takes)) if near_duplicate_m is None or len(takes) < 2
               else near_duplicate_groups([lv[0] for lv in base_levels], threshold_m=near_duplicate_m))
@@ -333,12 +344,12 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         for u, (slot, flip) in enumerate(_variant_plan(int(take_split[i]), shapes_per_take, mirror)):
             shape = shapes[(i + u) % len(shapes)]
             if u == 0:
-                lv = base_levels[i]
+                lv, lowest = base_levels[i], base_lowest[i]
             else:
                 motion = mirror_motion(take["motion"]) if flip else take["motion"]
-                lv = _pose_levels(motion, body, levels, take["mapping"], shape)
+                lv, lowest = _pose_levels(motion, body, levels, take["mapping"], shape)
             scale = 1.0 if u == 0 else float(rng.uniform(low, high))
-            placed, offset = _place(lv, target, ground, scale)
+            placed, offset = _place(lv, lowest, target, ground, scale)
             name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
             placed, shift = place_sequence(placed, cams, placement, fps, follow_window_s, target, name,
                                            take["source"])
