@@ -45,15 +45,23 @@ def test_hierarchy_and_parts(levels):
     assert np.array_equal(levels.part_bones, np.array(H36M_17.parts))
 
 
+def test_fine_points_take_their_dense_parents_part(body, levels):
+    # every fine point belongs to the part of the dense cluster that contains it (22 of 96 differed before)
+    for lv in (levels, build_levels(*rig_args(body), min_points_per_part=0), build_levels(*rig_args(body, 3))):
+        assert np.array_equal(lv.parts_fine, lv.parts_dense[lv.fine_to_dense])
+        assert int((lv.parts_fine != lv.parts_dense[lv.fine_to_dense]).sum()) == 0
+
+
 def test_pure_dominant_parts(body, levels):
     pure = build_levels(*rig_args(body), min_points_per_part=0)
     assert np.array_equal(pure.hierarchy.assignments[0], levels.hierarchy.assignments[0])
-    for dominant, filled in ((pure.parts_fine, levels.parts_fine), (pure.parts_dense, levels.parts_dense)):
+    for dominant, filled, per in ((pure.parts_fine, levels.parts_fine, 2), (pure.parts_dense, levels.parts_dense, 1)):
         used = {H36M_17.part_names[i] for i in np.unique(dominant)}
         # the rig's small bones (hip joints, clavicles, neck) dominate no cluster; every other part is used
         assert set(H36M_17.part_names) - used <= SMALL_PARTS
         changed = dominant != filled
-        assert changed.sum() == len(set(H36M_17.part_names) - used)  # one point taken over per empty part
+        # one dense point taken over per empty part (and its two fine points)
+        assert changed.sum() == per * len(set(H36M_17.part_names) - used)
         assert {H36M_17.part_names[i] for i in filled[changed]} == set(H36M_17.part_names) - used
     with pytest.raises(ValueError, match="min_points_per_part"):
         build_levels(*rig_args(body), min_points_per_part=4)

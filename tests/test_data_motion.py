@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skeletok.data.motion.arrays import HOLOSOMA_JOINTS, read_positions, write_positions
-from skeletok.data.motion.deepmimic import DEEPMIMIC_JOINTS, URDF_ORIGINS, read_deepmimic
+from skeletok.data.motion.deepmimic import DEEPMIMIC_JOINTS, END_SITES, URDF_ORIGINS, read_deepmimic
 from skeletok.data.motion import Motion, read_motion
 from skeletok.errors import MotionFileError, MotionWarning
 
@@ -108,13 +108,20 @@ def write_clip(path, frames):
 def test_deepmimic_rest_frame_gives_urdf_rest_positions(tmp_path):
     assert len(rest_frame()) == 44
     m = read_deepmimic(write_clip(tmp_path / "humanoid3d_walk.txt", [rest_frame()] * 3))
-    assert m.joint_names == DEEPMIMIC_JOINTS and m.fps == 30 and m.num_frames == 3 and m.action == "walk"
-    # cumulative URDF origins at scale 0.25 (Y-up), then (x, y, z) -> (x, -z, y)
-    y_up = np.zeros((15, 3))
+    assert m.joint_names == DEEPMIMIC_JOINTS + ["head_end", "right_toe_end", "left_toe_end"]
+    assert m.fps == 30 and m.num_frames == 3 and m.action == "walk"
+    assert m.parents[15:].tolist() == [2, 5, 11]  # the crown on the neck, the toe tips on the ankles
+    # cumulative URDF origins (then end-site offsets) at scale 0.25 (Y-up), then (x, y, z) -> (x, -z, y)
+    offsets = np.concatenate([URDF_ORIGINS, [offset for _, offset in END_SITES.values()]])
+    y_up = np.zeros((18, 3))
     for j, p in enumerate(m.parents):
-        y_up[j] = (y_up[p] if p >= 0 else np.array([0.0, 0.9, 0.0])) + URDF_ORIGINS[j] * 0.25
+        y_up[j] = (y_up[p] if p >= 0 else np.array([0.0, 0.9, 0.0])) + offsets[j] * 0.25
     expected = np.stack([y_up[:, 0], -y_up[:, 2], y_up[:, 1]], axis=-1)
     np.testing.assert_allclose(m.positions[0], expected, atol=1e-6)
+    neck, crown = m.positions[0, 2], m.positions[0, 15]
+    np.testing.assert_allclose(crown - neck, [0.0, 0.0, 1.11 * 0.25], atol=1e-6)  # top of the head sphere
+    toe = m.positions[0, 17] - m.positions[0, DEEPMIMIC_JOINTS.index("left_ankle")]
+    np.testing.assert_allclose(toe, [0.534 * 0.25, 0.0, -0.2 * 0.25], atol=1e-6)  # forward (+x) and down to the sole
     ankle = m.positions[0, DEEPMIMIC_JOINTS.index("left_ankle")]
     np.testing.assert_allclose(ankle, [0.0, 0.339548 * 0.25, 0.9 - (1.686184 + 1.639480) * 0.25], atol=1e-6)
     assert m.bone_lengths()[0, DEEPMIMIC_JOINTS.index("left_knee")] == pytest.approx(1.686184 * 0.25, abs=1e-6)
@@ -136,6 +143,22 @@ def test_deepmimic_hinge_root_rotation_and_resampling(tmp_path):
     np.testing.assert_allclose(m.positions[3, hip] - m.positions[3, 0], [-0.339548 * 0.25, 0, 0], atol=1e-6)
     lengths = m.bone_lengths()
     np.testing.assert_allclose(lengths, np.broadcast_to(lengths[0], lengths.shape), atol=1e-6)
+
+
+def test_deepmimic_end_sites_turn_with_their_links(tmp_path):
+    """The crown turns with the neck quaternion and a toe tip with its ankle quaternion (not with the parents)."""
+    f0, f1 = rest_frame(), rest_frame()
+    s = np.sqrt(0.5)
+    f1[12:16] = [s, 0, 0, s]  # neck turned 90 degrees about its local Z (the right side axis): the head pitches
+    f1[35:39] = [s, 0, 0, -s]  # left ankle turned -90 degrees about Z: the toes point down
+    m = read_deepmimic(write_clip(tmp_path / "c.txt", [f0, f1]))
+    head = m.positions[:, 15] - m.positions[:, 2]
+    np.testing.assert_allclose(head[0], [0.0, 0.0, 0.2775], atol=1e-6)
+    np.testing.assert_allclose(head[1], [-0.2775, 0.0, 0.0], atol=1e-6)  # Y-up (0, 1, 0) about +Z -> (-1, 0, 0)
+    toe = m.positions[:, 17] - m.positions[:, 11]
+    np.testing.assert_allclose(toe[1], [-0.05, 0.0, -0.1335], atol=1e-6)
+    chest = m.positions[:, 2] - m.positions[:, 1]
+    np.testing.assert_allclose(chest[0], chest[1], atol=1e-6)  # the chest did not move
 
 
 def test_deepmimic_malformed(tmp_path):

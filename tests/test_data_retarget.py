@@ -251,3 +251,28 @@ def test_bad_inputs_raise(body):
     Loose.positions = np.zeros((2, 3, 3))
     with pytest.raises(ValueError, match="positions"):
         retarget(Loose(), body)
+
+
+def _relative_angle(rot, a, b):
+    rel = np.einsum("tba,tbc->tac", rot[:, a], rot[:, b]).astype(np.float64)
+    return np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+
+
+@pytest.mark.parametrize("clip", ["deepmimic/kick", "deepmimic/getup_faceup"])
+def test_deepmimic_head_and_feet_turn_on_their_own(body, clip):
+    """The DeepMimic end sites (crown, toe tips) orient the head and the feet: their rotation relative to the chest
+    and the shins changes over the clip; without the end sites (as before) both stay rigid with their parents."""
+    from skeletok.data.motion.assets import load_motion_assets
+
+    motion = next(m for m in load_motion_assets(sources=["deepmimic"]) if m.name == clip)
+    assert {"Head_End", "LeftToeBase_End", "RightToeBase_End"} <= set(motion.joint_names)
+    i = body.joint_index
+    with_sites = retarget(motion, body).global_rotations
+    without = retarget(motion.select([n for n in motion.joint_names if not n.endswith("_End")]), body).global_rotations
+    for rot, moves in ((with_sites, True), (without, False)):
+        head = _relative_angle(rot, i("Spine1"), i("Head"))
+        feet = [_relative_angle(rot, i(f"{s}Leg"), i(f"{s}Foot")) for s in ("Left", "Right")]
+        if moves:
+            assert np.ptp(head) > 10.0 and min(np.ptp(f) for f in feet) > 10.0, (np.ptp(head), [np.ptp(f) for f in feet])
+        else:
+            assert head.max() < 0.1 and max(f.max() for f in feet) < 0.1

@@ -196,7 +196,7 @@ def register(groups) -> None:
 
     build = commands.add_parser("build", help="build (or find cached) the default dataset from the committed assets")
     build.add_argument("--out", type=Path, default=None, help="output .npz (default: $SKELETOK_DATA or "
-                       "~/.cache/skeletok/default-v2.npz)")
+                       "~/.cache/skeletok/default-v3.npz)")
     build.add_argument("--force", action="store_true", help="rebuild even if a valid file exists")
     build.add_argument("--max-frames", type=int, default=None, help="at most N frames per sequence (tiny builds)")
     build.set_defaults(func=_build)

@@ -1,6 +1,7 @@
 """The body: the skinned mesh, its coarsening by heavy-edge matching (HEM) and the three pose levels.
 
 - :mod:`~skeletok.data.body.model`: :class:`~skeletok.data.body.model.BodyModel`, the skinned body (numpy);
+- :mod:`~skeletok.data.body.skinning`: smoothing of skinning weights and the edge stretch that measures tearing;
 - :mod:`~skeletok.data.body.mesh_graph` and :mod:`~skeletok.data.body.matching`: the mesh graph and matchings;
 - :mod:`~skeletok.data.body.hem`: HEM coarsening of a mesh;
 - :mod:`~skeletok.data.body.levels`: the sparse/dense/fine levels of the body

@@ -62,7 +62,8 @@ skeletok/data/assets/motion_deepmimic.npz
   Source: pybullet 3.2.7 (PyPI wheel), pybullet_data/data/motions/humanoid3d_*.txt and walker/*.txt (20 DeepMimic
   clips, 1,810 keyframes) and pybullet_data/humanoid/humanoid.urdf. The clips come from the DeepMimic project
   (Peng et al., SIGGRAPH 2018) as redistributed in pybullet. Licence: zlib licence (pybullet / Bullet Physics).
-  Done: forward kinematics of the 15 humanoid joints (URDF joint origins at scale 0.25), Y-up rotated to Z-up,
+  Done: forward kinematics of the 15 humanoid joints and 3 end sites (crown, toe tips; URDF joint origins and
+  collision shapes at scale 0.25), Y-up rotated to Z-up,
   resampled to 30 fps (quaternion slerp), int16 millimetres (time-differenced); action = clip name.
 
 skeletok/data/assets/motion_bvh_mixamo.npz, skeletok/data/assets/motion_bvh_mocapbank.npz

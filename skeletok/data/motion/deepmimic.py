@@ -17,6 +17,12 @@ right after its parent ball joint. Positions follow by forward kinematics over t
 fixed joints. The clips are Y-up (the character faces +X, its right side is +Z) and are rotated to
 Z-up by ``(x, y, z) -> (x, -z, y)``.
 
+Three *end sites* follow the same kinematics (:data:`END_SITES`, points fixed in a link's frame): the crown (top
+of the neck link's head sphere) and the two toe tips (front edge of each ankle link's foot box, on its sole), so the
+head and the feet can be oriented: without them, retargeting left the head rigid with the chest and the feet rigid
+with the shins in every clip. The wrists are fixed joints and the hands spheres, so a clip holds no hand orientation
+beyond the forearm's, which the hands already follow.
+
 Checked once against pybullet 3.2.7 itself (``resetJointStateMultiDof`` + ``getLinkState`` on the
 URDF loaded with ``globalScaling=0.25``): :func:`deepmimic_fk` agrees within 1.4e-6 m on sampled
 frames of the 15 ``humanoid3d_*`` clips.
@@ -33,8 +39,8 @@ import numpy as np
 
 from skeletok.data.motion.core import Motion, quat_matrix, y_up_to_z_up
 
-__all__ = ["DEEPMIMIC_JOINTS", "DEEPMIMIC_PARENTS", "URDF_ORIGINS", "URDF_SCALE", "deepmimic_fk", "read_deepmimic",
-           "read_humanoid_urdf", "clip_label"]
+__all__ = ["DEEPMIMIC_JOINTS", "DEEPMIMIC_PARENTS", "END_SITES", "URDF_ORIGINS", "URDF_SCALE", "deepmimic_fk",
+           "read_deepmimic", "read_humanoid_urdf", "clip_label"]
 
 #: The 15 joints: the root link and the 14 URDF joints, in URDF order.
 DEEPMIMIC_JOINTS = ["root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow",
@@ -51,6 +57,15 @@ URDF_ORIGINS = np.array([
 ])
 #: pybullet loads the humanoid with ``globalScaling=0.25`` (``humanoid_stable_pd.py``).
 URDF_SCALE = 0.25
+#: End sites: name -> (joint whose link carries it, point in that link's frame, URDF units). From ``humanoid.urdf``:
+#: the neck link's head sphere has centre (0, 0.7, 0) and radius 0.41, so the crown is (0, 1.11, 0); each ankle link's
+#: foot box has centre (0.18, -0.09, 0) and size (0.708, 0.22, 0.36), so the tip of the sole is (0.534, -0.2, 0)
+#: (the character faces +X, up is +Y).
+END_SITES = {
+    "head_end": (2, (0.0, 1.11, 0.0)),
+    "right_toe_end": (5, (0.534, -0.2, 0.0)),
+    "left_toe_end": (11, (0.534, -0.2, 0.0)),
+}
 
 # (joint index, frame slice start, kind): "q" quaternion w,x,y,z; "h" hinge about local z.
 _LAYOUT = [(1, 8, "q"), (2, 12, "q"), (3, 16, "q"), (4, 20, "h"), (5, 21, "q"), (6, 25, "q"), (7, 29, "h"),
@@ -88,16 +103,18 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, w: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 
-def deepmimic_fk(frames: np.ndarray, origins: np.ndarray = URDF_ORIGINS, scale: float = URDF_SCALE) -> np.ndarray:
+def deepmimic_fk(frames: np.ndarray, origins: np.ndarray = URDF_ORIGINS, scale: float = URDF_SCALE,
+                 end_sites: bool = False) -> np.ndarray:
     """Joint positions of DeepMimic frames in the clip's own Y-up frame.
 
     Args:
         frames: ``(t, 44)`` frames (the duration column is ignored).
         origins: ``(15, 3)`` URDF joint origins (unscaled).
         scale: the URDF scale.
+        end_sites: also return the :data:`END_SITES` (crown, right and left toe tips) after the 15 joints.
 
     Returns:
-        ``(t, 15, 3)`` float64 positions in metres, Y-up.
+        ``(t, 15, 3)`` (``(t, 18, 3)`` with ``end_sites``) float64 positions in metres, Y-up.
     """
     frames = np.asarray(frames, dtype=np.float64)
     t = frames.shape[0]
@@ -116,6 +133,9 @@ def deepmimic_fk(frames: np.ndarray, origins: np.ndarray = URDF_ORIGINS, scale: 
         p = DEEPMIMIC_PARENTS[j]
         rot[:, j] = rot[:, p] @ local[:, j]
         pos[:, j] = pos[:, p] + rot[:, p] @ (origins[j] * scale)
+    if end_sites:
+        sites = [pos[:, j] + rot[:, j] @ (np.asarray(offset) * scale) for j, offset in END_SITES.values()]
+        pos = np.concatenate([pos, np.stack(sites, axis=1)], axis=1)
     return pos
 
 
@@ -140,7 +160,8 @@ def clip_label(path: str | Path) -> str:
 def read_deepmimic(
     clip_txt: str | Path, *, fps: float | None = None, name: str | None = None, action: str | None = None
 ) -> Motion:
-    """Read a DeepMimic humanoid clip into joint positions (metres, Z-up).
+    """Read a DeepMimic humanoid clip into joint positions (metres, Z-up): the 15 :data:`DEEPMIMIC_JOINTS`, then
+    the 3 :data:`END_SITES` (``head_end``, ``right_toe_end``, ``left_toe_end``; children of ``neck`` and the ankles).
 
     Args:
         clip_txt: the clip file (JSON with ``Frames``).
@@ -181,7 +202,9 @@ def read_deepmimic(
             frames = _resample_frames(frames, times, rate)
     if abs(rate - round(rate)) < 1e-3 * rate:
         rate = float(round(rate))
-    pos = y_up_to_z_up(deepmimic_fk(frames))
+    pos = y_up_to_z_up(deepmimic_fk(frames, end_sites=True))
     label = clip_label(path)
-    return Motion(name or path.stem.removeprefix("humanoid3d_"), list(DEEPMIMIC_JOINTS), DEEPMIMIC_PARENTS.copy(),
-                  pos.astype(np.float32), rate, action if action is not None else label)
+    names = list(DEEPMIMIC_JOINTS) + list(END_SITES)
+    parents = np.concatenate([DEEPMIMIC_PARENTS, [j for j, _ in END_SITES.values()]])
+    return Motion(name or path.stem.removeprefix("humanoid3d_"), names, parents, pos.astype(np.float32), rate,
+                  action if action is not None else label)

@@ -13,7 +13,8 @@ Notes per preset:
 - ``mixamo``/``holosoma``: Mixamo's ``Spine`` sits where ``LowerBack`` starts (8-10 cm above the
   hips), ``Spine1`` -> ``Spine``, ``Spine2`` -> ``Spine1``; holosoma has no ``Spine2`` and its
   ``Spine1`` (about 33 cm above the hips) is mapped to ``Spine1``.
-- ``deepmimic``: the 15 DeepMimic humanoid joints; no toes, no head top, no hand bones.
+- ``deepmimic``: the 15 DeepMimic humanoid joints and its 3 end sites (``head_end`` -> ``Head_End``,
+  ``*_toe_end`` -> ``*ToeBase_End``, which orient the head and feet); no toe joints, no hand bones.
 - ``mocapbank``: the Hips/Chest/Chest2/Collar naming of the bvhtoolbox mocap bank BVH.
 - ``rigify``: Blender Rigify deform bones (``DEF-spine`` at the pelvis ... ``DEF-spine.006`` the head,
   ``DEF-thigh.L``, ``DEF-upper_arm.L``, ...); the metarig names without ``DEF-`` match too.
@@ -100,7 +101,9 @@ PRESETS: dict[str, dict[str, list[str]]] = {
         "{s}Hip": "{s}UpLeg", "{s}Knee": "{s}Leg", "{s}Ankle": "{s}Foot", "{s}Ankle_End": "{s}ToeBase_End",
     }),
 }
-PRESETS["deepmimic"] = {"root": _PELVIS + ["LowerBack"], "chest": ["Spine"], "neck": ["Neck"]} | {
+PRESETS["deepmimic"] = {"root": _PELVIS + ["LowerBack"], "chest": ["Spine"], "neck": ["Neck"],
+                        "head_end": ["Head_End"], "left_toe_end": ["LeftToeBase_End"],
+                        "right_toe_end": ["RightToeBase_End"]} | {
     f"{lo}_{a}": [f"{s}{b}"] for lo, s in (("left", "Left"), ("right", "Right"))
     for a, b in [("hip", "UpLeg"), ("knee", "Leg"), ("ankle", "Foot"), ("shoulder", "Arm"), ("elbow", "ForeArm"),
                  ("wrist", "Hand")]

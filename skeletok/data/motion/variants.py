@@ -17,7 +17,7 @@ import numpy as np
 
 from skeletok.data.motion.core import Motion
 
-__all__ = ["mirror_name", "mirror_permutation", "mirror_motion", "evenly_spaced"]
+__all__ = ["mirror_name", "mirror_permutation", "mirror_motion", "evenly_spaced", "evenly_spaced_index"]
 
 # (pattern, replacement) pairs tried in order on a joint name; each rule maps left <-> right.
 _RULES = (
@@ -88,8 +88,16 @@ def evenly_spaced(motion: Motion, max_frames: int | None) -> Motion:
     """
     if max_frames is None or motion.num_frames <= max_frames:
         return motion
-    if max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    idx = np.unique(np.linspace(0, motion.num_frames - 1, int(max_frames)).round().astype(np.int64))
+    idx = evenly_spaced_index(motion.num_frames, max_frames)
     return Motion(motion.name, list(motion.joint_names), motion.parents.copy(), motion.positions[idx], motion.fps,
                   motion.action)
+
+
+def evenly_spaced_index(num_frames: int, max_frames: int | None) -> np.ndarray:
+    """``(k,)`` indices of the frames :func:`evenly_spaced` keeps out of ``num_frames`` (all of them when
+    ``max_frames`` is ``None`` or not below ``num_frames``)."""
+    if max_frames is None or num_frames <= max_frames:
+        return np.arange(num_frames, dtype=np.int64)
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    return np.unique(np.linspace(0, num_frames - 1, int(max_frames)).round().astype(np.int64))

@@ -3,7 +3,7 @@
 For each motion: resample to one frame rate, retarget onto a body shape (shapes vary across
 sequences so dense points are not a fixed function of the joints), compute the 17/48/96-point
 levels, then shift the sequence horizontally so its mean root lands above the rig's target
-(``RIG_TARGET``, x = y = 0) and vertically so its lowest surface point touches the ground
+(``RIG_TARGET``, x = y = 0) and vertically so its lowest mesh vertex touches the ground
 (``ground=True``), project through every camera, and label actions. The train/test split is
 **by sequence**.
 
@@ -45,7 +45,7 @@ from skeletok.data.views.placement import place_sequence
 from skeletok.data.sets.fileformat import load_dataset, save_dataset
 from skeletok.data.sets.paths import default_dataset_path
 from skeletok.data.sets.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
-from skeletok.data.motion.variants import evenly_spaced, mirror_motion
+from skeletok.data.motion.variants import evenly_spaced, evenly_spaced_index, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
 
@@ -188,16 +188,27 @@ def _resolve_mapping(mapping, motion):
 
 
 def _pose_levels(motion, body, levels, mapping, shape: int):
-    """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels."""
+    """Retarget in chunks of :data:`CHUNK` frames (one root scale for the whole motion) -> 3 levels, the
+    ``(t,)`` height of the lowest mesh vertex per frame (kept for grounding, :func:`_ground_lift`) and the root
+    scale (``sequence_root_scale``)."""
     from skeletok.data.motion.retarget import retarget
 
-    out, scale = [], "auto"
+    out, lowest, scale = [], [], "auto"
     for start in range(0, motion.num_frames, CHUNK):
         part = motion.frames(start, min(start + CHUNK, motion.num_frames)) if motion.num_frames > CHUNK else motion
         posed = retarget(part, body, mapping=mapping, shape=shape, scale=scale)
         scale = posed.scale
         out.append(levels.levels(posed.joints, posed.vertices))
-    return [np.concatenate(level) for level in zip(*out)]
+        lowest.append(posed.vertices[..., 2].min(axis=1))
+    return [np.concatenate(level) for level in zip(*out)], np.concatenate(lowest), float(scale)
+
+
+def _ground_lift(lowest_vertex: np.ndarray) -> float:
+    """Vertical shift that puts the lowest mesh vertex of a sequence (over all frames) on z = 0.
+
+    Grounding on the lowest level point instead (cluster means and joints, which sit above the surface) left the
+    mesh 1-8 cm below the floor."""
+    return -float(np.min(lowest_vertex))
 
 
 def _variant_plan(split: int, shapes_per_take: int, mirror: bool) -> list[tuple[int, bool]]:
@@ -207,11 +218,11 @@ def _variant_plan(split: int, shapes_per_take: int, mirror: bool) -> list[tuple[
     return [(slot, flip) for slot in range(shapes_per_take) for flip in ((False, True) if mirror else (False,))]
 
 
-def _place(levels_3: list[np.ndarray], target: np.ndarray, ground: bool, scale: float):
-    """Shift a variant so its mean root sits above ``target`` and its lowest point on z = 0, then scale it about
-    that ground point; returns the levels and the translation (the scale is applied after it)."""
-    sparse, dense, fine = levels_3
-    lift = -min(float(np.nanmin(fine[..., 2])), float(sparse[..., 2].min())) if ground else 0.0
+def _place(levels_3: list[np.ndarray], lowest_vertex: np.ndarray, target: np.ndarray, ground: bool, scale: float):
+    """Shift a variant so its mean root sits above ``target`` and its lowest mesh vertex on z = 0, then scale it
+    about that ground point; returns the levels and the translation (the scale is applied after it)."""
+    sparse = levels_3[0]
+    lift = _ground_lift(lowest_vertex) if ground else 0.0
     offset = np.append(target[:2] - sparse[:, 0, :2].mean(0), lift)
     anchor = np.append(target[:2], 0.0)
     return [((arr + offset - anchor) * scale + anchor).astype(np.float32) for arr in levels_3], offset
@@ -262,7 +273,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         actions_from_names: label a motion without ``action`` by its name
             (:func:`~skeletok.data.sets.actions.action_from_name`, e.g. ``walk_02.bvh`` -> ``walk``);
             ``False`` leaves it unlabelled (pose-cluster pseudo-labels).
-        ground: shift each sequence vertically so that its lowest surface point (over all frames)
+        ground: shift each sequence vertically so that its lowest mesh vertex (over all frames)
             touches z = 0; this removes the few centimetres of foot penetration or floating left by
             retargeting a source skeleton onto a body of other proportions (the shift goes into
             ``sequence_offset``). Turn off for motions that never touch the ground.
@@ -274,8 +285,11 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
         progress: show a tqdm bar.
 
     Returns:
-        The path written. Per sequence the file also records ``sequence_take`` (the take's name) and
-        ``sequence_group`` (its near-duplicate group); ``rig_shift`` when a sequence follows the subject.
+        The path written. Per sequence the file also records ``sequence_take`` (the take's name),
+        ``sequence_group`` (its near-duplicate group), ``sequence_mirrored``, ``sequence_scale`` (the variant's size
+        factor) and ``sequence_root_scale`` (the retargeting's root scale); per frame ``source_frame`` (the frame of
+        the take, resampled to ``fps``, that the row is: not the row's place in its sequence when ``max_frames``
+        capped the take or frames out of view were dropped); ``rig_shift`` when a sequence follows the subject.
 
     Raises:
         ValueError: for bad arguments, or naming the take (and its source) when none of its frames is in view.
@@ -312,6 +326,7 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
     for i, motion in enumerate(tqdm(motions, desc="retarget", disable=not progress)):
         if abs(float(motion.fps) - fps) > 1e-6:
             motion = motion.resample(fps)
+        frame_index = evenly_spaced_index(motion.num_frames, max_frames)  # source frame of each kept frame
         motion = evenly_spaced(motion, max_frames)
         chosen = _resolve_mapping(mapping, motion)
         given = mapping if mapping is not None else getattr(motion, "mapping", None)
@@ -321,9 +336,10 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                 label = action_from_name(motion.name)
             except ValueError:
                 label = None
-        takes.append(dict(motion=motion, mapping=chosen, label=label, source=sources[i],
+        takes.append(dict(motion=motion, mapping=chosen, label=label, source=sources[i], frame_index=frame_index,
                           mapping_name=str(given) if isinstance(given, (str, Path)) else chosen.name))
         base_levels.append(_pose_levels(motion, body, levels, chosen, shapes[i % len(shapes)]))
+    base_levels, base_lowest, base_root = ([r[k] for r in base_levels] for k in range(3))
     frames = [len(lv[0]) for lv in base_levels]
     groups = (np.arange(len(takes)) if near_duplicate_m is None or len(takes) < 2
               else near_duplicate_groups([lv[0] for lv in base_levels], threshold_m=near_duplicate_m))
@@ -332,20 +348,22 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
     rng = np.random.default_rng((seed, 7))
     parts: dict[str, list[np.ndarray]] = {"sparse": [], "dense": [], "fine": []}
     seq_names, sequence, offsets, labels, shifts, followed, extra = [], [], [], [], [], [], {
-        k: [] for k in ("source", "mapping", "shape", "take", "group")}
+        k: [] for k in ("source", "mapping", "shape", "take", "group", "mirrored", "scale", "root_scale")}
+    source_frame = []
     for i, take in enumerate(tqdm(takes, desc="variants", disable=not progress)):
         for u, (slot, flip) in enumerate(_variant_plan(int(take_split[i]), shapes_per_take, mirror)):
             shape = shapes[(i + u) % len(shapes)]
             if u == 0:
-                lv = base_levels[i]
+                lv, lowest, root_scale = base_levels[i], base_lowest[i], base_root[i]
             else:
                 motion = mirror_motion(take["motion"]) if flip else take["motion"]
-                lv = _pose_levels(motion, body, levels, take["mapping"], shape)
+                lv, lowest, root_scale = _pose_levels(motion, body, levels, take["mapping"], shape)
             scale = 1.0 if u == 0 else float(rng.uniform(low, high))
-            placed, offset = _place(lv, target, ground, scale)
+            placed, offset = _place(lv, lowest, target, ground, scale)
             name = names[i] + ("" if u == 0 else f"~{'mirror~' if flip else ''}shape{shape}")
-            placed, shift = place_sequence(placed, cams, placement, fps, follow_window_s, target, name,
-                                           take["source"])
+            placed, shift, keep = place_sequence(placed, cams, placement, fps, follow_window_s, target, name,
+                                                 take["source"])
+            source_frame.append(take["frame_index"][keep])
             followed.append(shift is not None)
             shifts.append(np.zeros((len(placed[0]), 3)) if shift is None else shift)
             for key, arr in zip(("sparse", "dense", "fine"), placed):
@@ -355,7 +373,8 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
             offsets.append(offset)
             labels.append(take["label"])
             for key, value in (("source", take["source"]), ("mapping", take["mapping_name"]), ("shape", shape),
-                               ("take", names[i]), ("group", int(groups[i]))):
+                               ("take", names[i]), ("group", int(groups[i])), ("mirrored", int(flip)),
+                               ("scale", scale), ("root_scale", root_scale)):
                 extra[key].append(value)
     sequence = np.concatenate(sequence)
     world = {k: np.concatenate(v) for k, v in parts.items()}
@@ -371,7 +390,11 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                "sequence_mapping": np.asarray(extra["mapping"], dtype=str),
                "sequence_shape": np.asarray(extra["shape"], dtype=np.int64),
                "sequence_take": np.asarray(extra["take"], dtype=str),
-               "sequence_group": np.asarray(extra["group"], dtype=np.int64)},
+               "sequence_group": np.asarray(extra["group"], dtype=np.int64),
+               "sequence_mirrored": np.asarray(extra["mirrored"], dtype=np.int64),
+               "sequence_scale": np.asarray(extra["scale"], dtype=np.float64),
+               "sequence_root_scale": np.asarray(extra["root_scale"], dtype=np.float64),
+               "source_frame": np.concatenate(source_frame).astype(np.int64)},
     )
     return save_dataset(arrays, out)
 

@@ -27,6 +27,13 @@ The keys, shapes and meanings are fixed in ``docs/concepts.md``; ``n`` frames, `
   ``cam_t[k] - cam_R[k] @ rig_shift[i]``; zeros for sequences filmed by the fixed rig. Absent: every frame is
   filmed by the fixed rig (files written before this key existed included). ``pix_*`` and ``cam_sparse``
   already hold what the moved cameras see, so readers of 2D and camera-frame 3D need nothing else.
+- ``source_frame (n,)`` (int): the frame of the sequence's source take, resampled to ``fps``, that each row is
+  (rows are a subset of the take's frames when the builder capped it, ``max_frames``, or dropped frames out of
+  view); ``sequence_mirrored`` (int 0/1), ``sequence_scale`` and ``sequence_root_scale`` (float), ``(s,)``: whether
+  a training variant is the mirrored take, its size factor (about the ground point under the rig's target, after
+  ``sequence_offset``) and the retargeting's root-trajectory scale. With ``sequence_source`` they rebuild the
+  mesh of any row (:func:`skeletok.data.sets.show.posed_mesh`); files written before these keys existed rebuild
+  only rows of uncapped, unvaried sequences.
 - ``sequence_fit_mm (s,)``: where the dense/fine levels come from skeletok's body retargeted onto given
   joints (Human3.6M without SMPL), the mean distance (mm) between the body's 17 joints and the given ones.
 
@@ -97,6 +104,10 @@ OPTIONAL_KEYS: dict[str, tuple[tuple, str]] = {
     "sequence_cam_t": (("s", "c", 3), "f"),
     "rig_shift": (("n", 3), "f"),
     "sequence_fit_mm": (("s",), "f"),
+    "source_frame": (("n",), "i"),
+    "sequence_mirrored": (("s",), "i"),
+    "sequence_scale": (("s",), "f"),
+    "sequence_root_scale": (("s",), "f"),
 }
 _MAY_BE_NAN = {"world_dense", "world_fine", "pix_dense", "pix_fine"}
 _DTYPES = {"i": "int", "f": "float", "U": "str"}

@@ -1,8 +1,8 @@
 """Where skeletok keeps built data: the default dataset cache and the asset download cache.
 
 The default dataset lives at ``$SKELETOK_DATA`` when that variable is set (a file path ending in
-``.npz``, or a folder that then holds ``default-v2.npz``), otherwise at
-``~/.cache/skeletok/default-v2.npz``. Tiny variants built for tests (``max_frames_per_sequence``)
+``.npz``, or a folder that then holds ``default-v3.npz``), otherwise at
+``~/.cache/skeletok/default-v3.npz``. Tiny variants built for tests (``max_frames_per_sequence``)
 get their own file name so they never replace the full dataset.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["cache_dir", "default_dataset_path"]
 
-DEFAULT_NAME = "default-v2"
+DEFAULT_NAME = "default-v3"
 
 
 def cache_dir() -> Path:
@@ -27,13 +27,13 @@ def default_dataset_path(max_frames_per_sequence: int | None = None, variant: st
 
     Args:
         max_frames_per_sequence: when given, the path of the smaller variant with at most that
-            many frames per take (``default-v2-max{N}.npz`` beside the full file).
+            many frames per take (``default-v3-max{N}.npz`` beside the full file).
         variant: the training variants (``ms2``: mirrored, 2 shapes per take, the default), added to the
-            name when it is not the default (``default-v2-s1.npz``).
+            name when it is not the default (``default-v3-s1.npz``).
 
     Returns:
-        ``$SKELETOK_DATA`` (or ``$SKELETOK_DATA/default-v2.npz`` when it names a folder), else
-        ``~/.cache/skeletok/default-v2.npz``.
+        ``$SKELETOK_DATA`` (or ``$SKELETOK_DATA/default-v3.npz`` when it names a folder), else
+        ``~/.cache/skeletok/default-v3.npz``.
     """
     env = os.environ.get("SKELETOK_DATA")
     if env:

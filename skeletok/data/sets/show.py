@@ -2,7 +2,10 @@
 
 The dataset file does not hold meshes; :func:`posed_mesh` rebuilds the frame's mesh from the
 sequence's source (``sequence_source``, ``sequence_mapping``, ``sequence_shape``, written by the
-builder): the committed motion assets or the mocap file a ``from-mocap`` build read.
+builder): the committed motion assets or the mocap file a ``from-mocap`` build read. The row's frame of
+the source is ``source_frame`` (a capped build keeps frames evenly spaced over each take, so row ``i`` of
+a sequence is not frame ``i``), and training variants are mirrored and resized as recorded
+(``sequence_mirrored``, ``sequence_scale``).
 
 Shapes: ``v`` vertices, ``j`` points of a level.
 """
@@ -13,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skeletok.data.sets.build import ASSET_SOURCE
+from skeletok.data.motion.variants import mirror_motion
+from skeletok.data.sets.build import ASSET_SOURCE, RIG_TARGET
 from skeletok.data.views.cameras import frame_camera
 from skeletok.data.sets.fileformat import load_dataset
 from skeletok.skeleton import H36M_17
@@ -23,7 +27,8 @@ __all__ = ["posed_mesh", "show_frame"]
 
 
 def _find_motion(arrays: dict, s: int):
-    name = str(arrays["sequence_names"][s])
+    # the take a sequence was made from (training variants, take~[mirror~]shapeK, share it)
+    name = str(arrays["sequence_take"][s] if "sequence_take" in arrays else arrays["sequence_names"][s])
     source = str(arrays["sequence_source"][s])
     if source == ASSET_SOURCE:
         from skeletok.data.motion.assets import load_motion_assets
@@ -57,7 +62,9 @@ def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndar
         ``(vertices (v, 3) metres, faces (f, 3))``.
 
     Raises:
-        ValueError: if the file lacks the source keys or the source cannot be found.
+        ValueError: if the file lacks the source keys or the source cannot be found, or if a file written before
+            ``source_frame`` existed does not tell which source frame (capped take, dropped frames) or which
+            variant (mirrored, resized) the row is.
     """
     from skeletok.data.body.model import BodyModel
     from skeletok.data.sets.build import CHUNK, _resolve_mapping
@@ -69,17 +76,47 @@ def posed_mesh(arrays: dict, frame: int, body=None) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"the dataset has no mesh source (missing keys {missing}); only files written by "
                          "`skeletok data build` / `from-mocap` can show the body mesh (use --no-mesh / mesh=False)")
     body = BodyModel.load() if body is None else body
+    frame = int(frame)
     s = int(arrays["sequence"][frame])
-    local = int(frame - np.flatnonzero(arrays["sequence"] == s)[0])
+    name = str(arrays["sequence_names"][s])
     motion = _find_motion(arrays, s)
     fps = float(arrays["fps"])
     if abs(motion.fps - fps) > 1e-6:
         motion = motion.resample(fps)
+    rows = np.flatnonzero(np.asarray(arrays["sequence"]) == s)
+    if "source_frame" in arrays:
+        source = int(arrays["source_frame"][frame])
+    elif len(rows) == motion.num_frames:  # an older file: row i of an uncut sequence is frame i
+        source = int(frame - rows[0])
+    else:
+        raise ValueError(f"sequence {name!r} has {len(rows)} frames in the file but its source has "
+                         f"{motion.num_frames} at {fps:g} fps (built with --max-frames, or frames out of view were "
+                         "dropped), and the file has no 'source_frame' key saying which source frame each row is "
+                         "(written before skeletok recorded it): rebuild the file to show its mesh")
+    if not 0 <= source < motion.num_frames:
+        raise ValueError(f"source_frame {source} of row {frame} is outside sequence {name!r}'s source "
+                         f"({motion.num_frames} frames at {fps:g} fps): the source changed since the file was built")
+    if "sequence_mirrored" in arrays:
+        mirrored, size = bool(arrays["sequence_mirrored"][s]), float(arrays["sequence_scale"][s])
+    elif "~" in name:  # the builder names training variants take~[mirror~]shapeK
+        raise ValueError(f"sequence {name!r} is a training variant (mirrored or resized) and the file has no "
+                         "'sequence_mirrored' / 'sequence_scale' keys (written before skeletok recorded them): "
+                         "rebuild the file to show its mesh")
+    else:
+        mirrored, size = False, 1.0
     mapping = _resolve_mapping(str(arrays["sequence_mapping"][s]) or None, motion)
     shape = int(arrays["sequence_shape"][s])
-    scale = retarget(motion.frames(0, min(CHUNK, motion.num_frames)), body, mapping=mapping, shape=shape).scale
-    posed = retarget(motion.frames(local, local + 1), body, mapping=mapping, shape=shape, scale=scale)
-    return posed.vertices[0] + arrays["sequence_offset"][s], body.faces
+    pose = motion.frames(source, source + 1)
+    if mirrored:
+        pose = mirror_motion(pose)
+    if "sequence_root_scale" in arrays:
+        scale = float(arrays["sequence_root_scale"][s])
+    else:
+        first = motion.frames(0, min(CHUNK, motion.num_frames))
+        scale = retarget(mirror_motion(first) if mirrored else first, body, mapping=mapping, shape=shape).scale
+    posed = retarget(pose, body, mapping=mapping, shape=shape, scale=scale)
+    anchor = np.array([RIG_TARGET[0], RIG_TARGET[1], 0.0])  # the builder resizes a variant about this point
+    return (posed.vertices[0] + arrays["sequence_offset"][s] - anchor) * size + anchor, body.faces
 
 
 def show_frame(data, frame: int, *, camera: int = 0, out, body=None, mesh: bool = True) -> Path:

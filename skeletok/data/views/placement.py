@@ -141,7 +141,7 @@ def choose_placement(placement: str, cameras: list[Camera], points, root_xy, tar
 
 
 def place_sequence(placed: list[np.ndarray], cameras: list[Camera], placement: str, fps: float, window_s: float,
-                   target: np.ndarray, name: str, source: str) -> tuple[list[np.ndarray], np.ndarray | None]:
+                   target: np.ndarray, name: str, source: str) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray]:
     """Place the rig for one sequence (:func:`choose_placement`) and drop its frames out of view (:func:`in_view`).
 
     Args:
@@ -151,7 +151,8 @@ def place_sequence(placed: list[np.ndarray], cameras: list[Camera], placement: s
         name: the sequence's name and ``source`` its file (``""`` if none), for the messages.
 
     Returns:
-        The kept frames' levels and rig shifts ``(n', 3)`` (``None`` for the fixed rig).
+        The kept frames' levels, rig shifts ``(n', 3)`` (``None`` for the fixed rig) and the ``(n,)`` mask of the
+        kept frames.
 
     Warns:
         MotionWarning: counting the dropped frames (behind a camera, far outside an image) when some are.
@@ -163,7 +164,7 @@ def place_sequence(placed: list[np.ndarray], cameras: list[Camera], placement: s
     how, shift = choose_placement(placement, cameras, points, placed[0][:, 0, :2], target[:2], fps, window_s)
     keep = in_view(cameras, points, shift)
     if keep.all():
-        return placed, shift
+        return placed, shift, keep
     counts = view_report(cameras, points, shift)
     where = f"{source} ({name})" if source and not source.startswith("skeletok:") else name
     fix = "" if how == "follow" else "; try placement 'follow' (--placement follow)"
@@ -174,4 +175,4 @@ def place_sequence(placed: list[np.ndarray], cameras: list[Camera], placement: s
     warnings.warn(f"{where}: dropped {len(keep) - counts['kept']} of {len(keep)} frames out of view of the cameras "
                   f"(placement {how!r}): {counts['behind']} with a point behind a camera, {counts['outside']} with a "
                   f"point more than {MARGIN:.0%} of the image outside it{fix}", MotionWarning, stacklevel=3)
-    return [arr[keep] for arr in placed], None if shift is None else shift[keep]
+    return [arr[keep] for arr in placed], None if shift is None else shift[keep], keep
