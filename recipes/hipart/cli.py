@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     ".train_lifter",
     ".evaluate",
     ".cross_source",
+    ".diagnose",
     ".infer",
     ".bench",
 )
