@@ -245,8 +245,8 @@ def _agreement(model: HiPART, reference: HiPART, run, *, seed: int, batch: int =
     if run:
         from skeletok.metrics import mpjpe
 
-        from .evaluate import _collect, _subsample
         from .data import make_dataset
+        from .protocols import _collect, _subsample
 
         data = Path(model.data_file)
         if data.is_file():

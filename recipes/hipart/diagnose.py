@@ -32,7 +32,7 @@ import torch
 
 from .centring import clean_centre, snap_levels
 from .data import make_dataset
-from .evaluate import _collect, _subsample
+from .protocols import _collect, _subsample
 from .inference import HiPART, root_relative
 from .launch import add_command, command_main
 from .train_lifter import load_lifter

@@ -18,10 +18,10 @@ picks its frames: ``val`` to choose settings, ``test`` (the default) read once a
 projected joints to every protocol below (the "projected" pose is then the detected one); keypoints the detector
 missed (or scored below ``--det-min-score``) are hidden in every protocol, before the protocol's own occlusion.
 
-Protocols (all on the same samples, each with a fixed seed). The occlusion sweeps are **keypoint-level
-proxies of the paper's image-level Table 1**: the paper occludes image pixels and re-runs a 2D detector; here
-the projected keypoints are hidden (mask) or the keypoint box is cut (crop), so a hidden joint is known to be
-hidden and the visible ones keep their exact (or ``_noisy``: Gaussian-perturbed) positions.
+Protocols (`recipes.hipart.protocols`; all on the same samples, each with a fixed seed). The occlusion sweeps are
+**keypoint-level proxies of the paper's image-level Table 1**: the paper occludes image pixels and re-runs a 2D
+detector; here the projected keypoints are hidden (mask) or the keypoint box is cut (crop), so a hidden joint is
+known to be hidden and the visible ones keep their exact (or ``_noisy``: Gaussian-perturbed) positions.
 
 - clean: the projected sparse 2D pose, all joints visible;
 - ``mask`` ratio r in 0, 0.2, ..., 0.8: exactly ``round(17 r)`` random joints hidden (proxy of Table 1, top);
@@ -36,11 +36,12 @@ occluded sparse input (a bound on what better generated levels could give).
 Groups: each sample is ``seen_action`` when its action label occurs in the same file's ``train`` split, else
 ``unseen_action`` (no file key needed; a file without a train split has only ``unseen_action``).
 
-Hypotheses: on clean input (``clean``) and at mask 0.4 (``mask``), HiPART draws N = 1, 5, 20 hypotheses per sample
-(tokens sampled from the prior at ``--temperature``, seeded by ``--seed``; each densified and lifted by the hipart
-lifter) on ``--hypothesis-samples`` evenly spaced samples of the evaluated ones. ``mean_of_n``: MPJPE of the average
-3D pose of the N hypotheses; ``best_of_n``: per sample the smallest MPJPE among the N, averaged; ``per_hypothesis``:
-the MPJPE of single hypotheses, averaged over the N. At temperature 0 every hypothesis is the argmax one.
+Hypotheses (`recipes.hipart.hypotheses`): on clean input (``clean``) and at mask 0.4 (``mask``), HiPART draws N = 1,
+5, 20 hypotheses per sample (tokens sampled from the prior at ``--temperature``, seeded by ``--seed``; each
+densified and lifted by the hipart lifter) on ``--hypothesis-samples`` evenly spaced samples of the evaluated ones.
+``mean_of_n``: MPJPE of the average 3D pose of the N hypotheses; ``best_of_n``: per sample the smallest MPJPE among
+the N, averaged; ``per_hypothesis``: the MPJPE of single hypotheses, averaged over the N. At temperature 0 every
+hypothesis is the argmax one.
 
 Writes ``report.json`` (schema in `recipes.hipart.report`), ``report.md`` and the pictures
 ``occlusion.png``, ``frame_levels.png``, ``codebook_similarity.png`` into ``--out`` (default: the run dir).
@@ -56,128 +57,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from einops import rearrange, repeat
 
 from .centring import clean_centre
-from .data import make_dataset, ordered_batches
+from .data import make_dataset
 from .distributed import pick_device
-from .inference import HiPART, root_relative
+from .hypotheses import (HYPOTHESES, HYPOTHESIS_MASK, hypothesis_scores, sample_hypotheses,
+                         score_hypotheses)
+from .inference import HiPART
 from .launch import add_command, command_main
 from .plots import plot_codebook_similarity, plot_frame_levels, plot_occlusion_curves
+from .protocols import CROP_RATIOS, MASK_RATIOS, _collect, _lift, _subsample, occlusion_sweep
 from .report import GROUPS, METHODS, OCCLUSION_PROTOCOL, format_markdown, h36m_table, write_report
 from .train_lifter import load_lifter
 from skeletok.data.sets.dataset import SPLITS
 from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
-from skeletok.data.views.occlusion import Occlusion
 from skeletok.metrics import mean_error_2d, mpjpe, p_mpjpe
 from skeletok.skeleton import H36M_17
 
-__all__ = ["MASK_RATIOS", "CROP_RATIOS", "HYPOTHESES", "HYPOTHESIS_MASK", "action_groups", "sample_hypotheses",
-           "score_hypotheses", "run_evaluation", "add_parser", "main"]
-
-MASK_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8)
-CROP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4)
-HYPOTHESES = (1, 5, 20)
-HYPOTHESIS_MASK = 0.4
-KEYS = ("sparse_2d", "sparse_visible", "sparse_2d_clean", "dense_2d", "fine_2d", "sparse_3d", "action", "camera")
-
-
-def _collect(data: Path, split: str, occlusion: Occlusion | None, seed: int, keep: torch.Tensor | None,
-             inputs: str = "ground_truth", det_min_score: float = 0.0) -> dict:
-    dataset = make_dataset(data, split=split, occlusion=occlusion, seed=seed, inputs=inputs,
-                           det_min_score=det_min_score)
-    cols: dict[str, list[torch.Tensor]] = {k: [] for k in KEYS}
-    for batch in ordered_batches(dataset, 1024):
-        for k in KEYS:
-            cols[k].append(batch[k])
-    out = {k: torch.cat(v) for k, v in cols.items()}
-    return out if keep is None else {k: v[keep] for k, v in out.items()}
-
-
-def _subsample(n: int, max_samples: int) -> torch.Tensor | None:
-    if max_samples <= 0 or n <= max_samples:
-        return None
-    return torch.linspace(0, n - 1, max_samples).round().long().unique()
-
-
-@torch.inference_mode()
-def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int,
-          hide_levels: bool = False) -> dict[str, torch.Tensor]:
-    """3D predictions (metres) of every lifter for one protocol's samples, plus the generated levels and tokens.
-
-    The oracle lifter gets the true dense and fine levels beside the (possibly occluded) sparse input."""
-    preds = {m: [] for m in lifters}
-    parts: dict[str, list[torch.Tensor]] = {"dense_hat": [], "fine_hat": [], "q_s": [], "q_d": []}
-    dev = model.device
-    for start in range(0, batch["sparse_2d"].shape[0], batch_size):
-        sl = slice(start, start + batch_size)
-        xs, vis = batch["sparse_2d"][sl].to(dev), batch["sparse_visible"][sl].to(dev)
-        dense, fine, q_s, q_d, joints = model.densify_and_lift(xs, vis, hide_levels=hide_levels)
-        for key, value in zip(parts, (dense, fine, q_s, q_d)):
-            parts[key].append(value.cpu())
-        inputs = {
-            "sparse_only": ([xs], [vis]),
-            "oracle": ([xs, batch["dense_2d"][sl].to(dev), batch["fine_2d"][sl].to(dev)], [vis, None, None]),
-        }
-        for mode, lifter in lifters.items():
-            lifted = joints if mode == "hipart" else root_relative(lifter(*inputs[mode]))
-            preds[mode].append(lifted.float().cpu())
-    out = {m: torch.cat(v) for m, v in preds.items()}
-    out.update({key: torch.cat(values) for key, values in parts.items()})
-    return out
-
-
-@torch.inference_mode()
-def sample_hypotheses(model: HiPART, sparse_2d: torch.Tensor, visible: torch.Tensor, num: int, *,
-                      temperature: float, generator: torch.Generator | None = None,
-                      batch_size: int = 512, hide_levels: bool = False) -> torch.Tensor:
-    """``num`` HiPART hypotheses per pose: tokens sampled from the prior at ``temperature`` (0 = argmax, so every
-    hypothesis is the argmax one), densified and lifted by ``model.lifter``.
-
-    The ``b * num`` rows are generated in full batches of ``batch_size`` (hypotheses of several poses share a
-    forward pass), drawn in order from ``generator``.
-
-    Args:
-        model: the loaded `HiPART`.
-        sparse_2d: ``(b, 17, 2)`` normalised.
-        visible: ``(b, 17)`` bool.
-        num: hypotheses per pose.
-        temperature: sampling temperature of the prior's tokens.
-        generator: random source (on ``model.device``).
-        batch_size: rows per forward pass.
-
-    Returns:
-        ``(b, num, 17, 3)`` root-relative joints, metres, on the CPU.
-    """
-    x = repeat(sparse_2d, "b j c -> (b h) j c", h=num)
-    vis = repeat(visible, "b j -> (b h) j", h=num)
-    out = []
-    for start in range(0, x.shape[0], batch_size):
-        xs, vs = x[start:start + batch_size].to(model.device), vis[start:start + batch_size].to(model.device)
-        out.append(model.densify_and_lift(xs, vs, temperature=temperature, generator=generator,
-                                          hide_levels=hide_levels)[-1].float().cpu())
-    return rearrange(torch.cat(out), "(b h) j c -> b h j c", h=num)
-
-
-def score_hypotheses(joints_mm: torch.Tensor, gt_mm: torch.Tensor, ns=HYPOTHESES) -> dict[str, dict[str, float]]:
-    """Mean-of-N, best-of-N and per-hypothesis MPJPE of the first N hypotheses, for each N in ``ns``.
-
-    Args:
-        joints_mm: ``(b, h, 17, 3)`` hypotheses, ``h >= max(ns)``.
-        gt_mm: ``(b, 17, 3)`` ground truth, same unit.
-
-    Returns:
-        ``{"mean_of_n": {N: ...}, "best_of_n": {N: ...}, "per_hypothesis": {N: ...}}`` with ``N`` as a string:
-        MPJPE of the average pose of the N; the per-sample smallest MPJPE among the N, averaged; the MPJPE of
-        single hypotheses averaged over the N.
-    """
-    per = mpjpe(joints_mm, repeat(gt_mm, "b j c -> b h j c", h=joints_mm.shape[1]), reduction="none")  # (b, h)
-    out: dict[str, dict[str, float]] = {"mean_of_n": {}, "best_of_n": {}, "per_hypothesis": {}}
-    for n in ns:
-        out["mean_of_n"][str(n)] = float(mpjpe(joints_mm[:, :n].mean(1), gt_mm))
-        out["best_of_n"][str(n)] = float(per[:, :n].min(1).values.mean())
-        out["per_hypothesis"][str(n)] = float(per[:, :n].mean())
-    return out
+__all__ = ["action_groups", "run_evaluation", "add_parser", "main"]
+# also importable from here, as before the split (documented in their own modules): MASK_RATIOS, CROP_RATIOS,
+# HYPOTHESES, HYPOTHESIS_MASK, sample_hypotheses, score_hypotheses, _collect, _lift, _subsample
 
 
 def action_groups(arrays, actions: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -203,10 +102,6 @@ def _errors(pred: dict, gt_mm: torch.Tensor, sel: torch.Tensor | None = None) ->
 def _px(err_norm: torch.Tensor, widths: torch.Tensor) -> float:
     """Normalised-unit distances -> pixels (``u = x / w * 2 - 1``, so 1 unit = w / 2 px)."""
     return float((err_norm * widths / 2).mean())
-
-
-def _generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(int(seed))
 
 
 def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: str | Path | None = None,
@@ -311,42 +206,20 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
         "token_acc_dense": float((pred["q_d"] == q_d.cpu()).float().mean()),
     }
 
-    protocols = {"mask": MASK_RATIOS, "crop": CROP_RATIOS}
-    shown = None
-    zero: dict[float, tuple[dict, dict]] = {}  # mask 0 and crop 0 are the same protocol: computed once
-    for noisy in (False, True):
-        for protocol, ratios in protocols.items():
-            key = f"{protocol}_noisy" if noisy else protocol
-            report["occlusion"][key] = {}
-            for r in ratios:
-                occ = Occlusion(mask_ratio=r if protocol == "mask" else 0.0, crop_ratio=r if protocol == "crop" else 0.0,
-                                noise_px=noise_px if noisy else 0.0, probability=1.0)
-                if r == 0 and occ.noise_px in zero:
-                    batch, p = zero[occ.noise_px]
-                else:
-                    batch = _collect(data, split, occ, seed, keep, inputs, det_min_score)
-                    p = _lift(model, lifters, batch, batch_size, hide_levels)
-                    if r == 0:
-                        zero[occ.noise_px] = (batch, p)
-                report["occlusion"][key][str(r)] = {m: float(mpjpe(p[m] * 1000.0, gt_mm)) for m in METHODS}
-                if protocol == "mask" and not noisy and abs(r - HYPOTHESIS_MASK) < 1e-9:
-                    shown = (batch, p)
-            say(f"{key}: " + ", ".join(f"{r}: " + "/".join(f"{v[m]:.1f}" for m in METHODS)
-                                       for r, v in report["occlusion"][key].items()) + f" ({'/'.join(METHODS)} mm)")
+    report["occlusion"], shown = occlusion_sweep(model, lifters, data, split, keep, gt_mm, shown_mask=HYPOTHESIS_MASK,
+                                                 noise_px=noise_px, seed=seed, inputs=inputs,
+                                                 det_min_score=det_min_score, batch_size=batch_size,
+                                                 hide_levels=hide_levels, say=say)
 
     hyp_keep = _subsample(n, hypothesis_samples)
     hyp_sel = torch.arange(n) if hyp_keep is None else hyp_keep
     for name, (batch, p) in {"clean": (clean, pred), "mask": shown}.items():
-        joints = sample_hypotheses(model, batch["sparse_2d"][hyp_sel], batch["sparse_visible"][hyp_sel],
-                                   max(HYPOTHESES), temperature=temperature, generator=_generator(dev, seed),
-                                   batch_size=batch_size, hide_levels=hide_levels)
-        scores = score_hypotheses(joints * 1000.0, gt_mm[hyp_sel])
-        report["hypotheses"][name] = {"samples": int(hyp_sel.numel()),
-                                      "argmax": float(mpjpe(p["hipart"][hyp_sel] * 1000.0, gt_mm[hyp_sel])),
-                                      **scores}
+        report["hypotheses"][name] = hypothesis_scores(model, batch, p, gt_mm, hyp_sel, temperature=temperature,
+                                                       seed=seed, batch_size=batch_size, hide_levels=hide_levels)
+        scores = report["hypotheses"][name]
         say(f"hypotheses, {name}: " + ", ".join(
             f"N={k}: mean {scores['mean_of_n'][k]:.1f} best {scores['best_of_n'][k]:.1f}" for k in scores["mean_of_n"])
-            + f" mm (argmax {report['hypotheses'][name]['argmax']:.1f})")
+            + f" mm (argmax {scores['argmax']:.1f})")
 
     timings_path = run_dir / "timings.json"
     report["timings_s"] = json.loads(timings_path.read_text()) if timings_path.is_file() else {}

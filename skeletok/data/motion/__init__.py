@@ -2,8 +2,9 @@
 
 - :mod:`~skeletok.data.motion.core`: the :class:`~skeletok.data.motion.core.Motion` type and rotation helpers;
 - :mod:`~skeletok.data.motion.read`: :func:`~skeletok.data.motion.read.read_motion`, dispatching on the extension to
-  :mod:`~skeletok.data.motion.bvh`, :mod:`~skeletok.data.motion.asf_amc`, :mod:`~skeletok.data.motion.arrays`
-  (``.npy``/``.npz`` joint positions) and :mod:`~skeletok.data.motion.deepmimic`;
+  :mod:`~skeletok.data.motion.bvh` (its text: :mod:`~skeletok.data.motion.bvh_file`),
+  :mod:`~skeletok.data.motion.asf_amc` (its ASF skeleton: :mod:`~skeletok.data.motion.asf`),
+  :mod:`~skeletok.data.motion.arrays` (``.npy``/``.npz`` joint positions) and :mod:`~skeletok.data.motion.deepmimic`;
 - :mod:`~skeletok.data.motion.presets` and :mod:`~skeletok.data.motion.mapping`: the canonical landmarks, preset
   tables, joint mappings onto them (name rules, detection, JSON);
 - :mod:`~skeletok.data.motion.upright`: the up axis of a file, from its body;
