@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from recipes.hipart.centring import (fit_joint_regressor, fit_point_regressor, generate_centred, observed_centre,
-                                     point_confidence, snap_levels, solve_translation)
+from recipes.hipart.centring import (fit_joint_regressor, fit_level_regressor, generate_centred, observed_centre,
+                                     point_confidence, regress_levels, snap_levels, solve_translation)
 from recipes.hipart.cross_source import format_table, leave_one_out
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
@@ -59,51 +59,58 @@ def _weights(g, rows: int, cols: int) -> torch.Tensor:
     return w / w.sum(1, keepdim=True)
 
 
-def test_level_regressors_recover_a_linear_body_and_snap_onto_the_observed_joints():
+def _level_weights(g, k: int) -> torch.Tensor:
+    return torch.randn(2 * k, 33, generator=g) * 0.2
+
+
+def test_level_regressors_recover_an_affine_body_and_snap_onto_the_observed_joints():
     g = torch.Generator().manual_seed(1)
-    a_fine, a_dense, joint = _weights(g, 96, 17), _weights(g, 48, 17), _weights(g, 17, 96)
+    w_fine, w_dense, joint = _level_weights(g, 96), _level_weights(g, 48), _weights(g, 17, 96)
     sparse = torch.randn(400, 17, 2, generator=g)
-    fitted = fit_point_regressor(sparse, torch.einsum("kj,bjc->bkc", a_fine, sparse), ridge=1e-8)
-    torch.testing.assert_close(fitted, a_fine, atol=1e-4, rtol=0)
+    fitted = fit_level_regressor(sparse, regress_levels(w_fine, sparse), ridge=1e-10)
+    torch.testing.assert_close(fitted, w_fine, atol=1e-4, rtol=0)
+    shift = torch.tensor([3.0, -1.0])  # translation-equivariant
+    torch.testing.assert_close(regress_levels(w_fine, sparse[:4] + shift), regress_levels(w_fine, sparse[:4]) + shift,
+                               atol=1e-5, rtol=0)
 
     fine = torch.randn(3, 96, 2, generator=g)
     dense = torch.randn(3, 48, 2, generator=g)
     own = torch.einsum("jk,bkc->bjc", joint, fine)  # the generated pose's joints
-    kw = dict(joint_regressor=joint, dense_regressor=a_dense, fine_regressor=a_fine)
+    kw = dict(joint_regressor=joint, dense_regressor=w_dense, fine_regressor=w_fine)
     # observed = the generated pose's own joints: detail 1 changes nothing
     d1, f1 = snap_levels(dense, fine, own, None, detail=1.0, **kw)
     torch.testing.assert_close((d1, f1), (dense, fine), atol=1e-5, rtol=0)
-    # observed = own joints moved by t: detail 1 moves every point by t (rows sum to 1)
+    # observed = own joints moved by t: detail 1 moves every point by t
     t = torch.tensor([0.2, -0.3])
     d1, f1 = snap_levels(dense, fine, own + t, None, detail=1.0, **kw)
     torch.testing.assert_close((d1, f1), (dense + t, fine + t), atol=1e-5, rtol=0)
     # detail 0: the levels are the regressors applied to the observed joints, whatever the generated detail
     observed = torch.randn(3, 17, 2, generator=g)
     d0, f0 = snap_levels(dense, fine, observed, None, detail=0.0, **kw)
-    torch.testing.assert_close(f0, torch.einsum("kj,bjc->bkc", a_fine, observed), atol=1e-5, rtol=0)
-    torch.testing.assert_close(d0, torch.einsum("kj,bjc->bkc", a_dense, observed), atol=1e-5, rtol=0)
+    torch.testing.assert_close(f0, regress_levels(w_fine, observed), atol=1e-5, rtol=0)
+    torch.testing.assert_close(d0, regress_levels(w_dense, observed), atol=1e-5, rtol=0)
     # hidden joints: their observed values are never read; the generated pose's own joints stand in
     vis = torch.rand(3, 17, generator=g) > 0.4
     poisoned = torch.where(vis[..., None], observed, torch.full_like(observed, float("nan")))
     dh, fh = snap_levels(dense, fine, poisoned, vis, detail=0.5, **kw)
     seen = torch.where(vis[..., None], observed, own)
-    expect = torch.einsum("kj,bjc->bkc", a_fine, seen) + 0.5 * (fine - torch.einsum("kj,bjc->bkc", a_fine, own))
+    expect = regress_levels(w_fine, seen) + 0.5 * (fine - regress_levels(w_fine, own))
     torch.testing.assert_close(fh, expect, atol=1e-5, rtol=0)
     assert torch.isfinite(dh).all()
 
 
 def test_snapping_through_generation_and_the_lifter_export(tmp_path):
     g = torch.Generator().manual_seed(2)
-    a_fine, a_dense, joint = _weights(g, 96, 17), _weights(g, 48, 17), _weights(g, 17, 96)
+    w_fine, w_dense, joint = _level_weights(g, 96), _level_weights(g, 48), _weights(g, 17, 96)
     prior, tok = _FixedPrior(0), _ShapeTokenizer(torch.randn(96, 2, generator=g) * 0.1)
     sparse = torch.randn(2, 17, 2, generator=g) * 0.1
     vis = torch.ones(2, 17, dtype=torch.bool)
     plain = generate_centred(prior, tok, sparse, vis, regressor=joint)
-    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(a_dense, a_fine, 0.0))
-    torch.testing.assert_close(snapped[1], torch.einsum("kj,bjc->bkc", a_fine, sparse), atol=1e-5, rtol=0)
+    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(w_dense, w_fine, 0.0))
+    torch.testing.assert_close(snapped[1], regress_levels(w_fine, sparse), atol=1e-5, rtol=0)
     assert not torch.allclose(plain[1], snapped[1])
     with pytest.raises(ValueError, match="joint regressor"):
-        generate_centred(prior, tok, sparse, vis, snap=(a_dense, a_fine, 0.0))
+        generate_centred(prior, tok, sparse, vis, snap=(w_dense, w_fine, 0.0))
     from recipes.hipart.train_lifter import snap_of
     assert snap_of(prior, None) is None
     with pytest.raises(ValueError, match="level regressors"):

@@ -26,7 +26,7 @@ hidden; a visible pelvis anchors the levels as before.
 Snapping. Decoded tokens reproduce a pose only to the tokenizer's quantisation error (about 20 px per point on the
 demo's validation poses, against 6 px for a linear map from the 17 joints), even where the sparse input says exactly
 where the body is. With ``snap`` `generate_centred` rebuilds the placed levels from the joints (`snap_levels`): the
-level regressors (`fit_point_regressor`, dense/fine poses as fixed weighted means of the sparse joints) applied to
+level regressors (`fit_level_regressor`, affine maps from the pelvis-centred joints to the dense/fine poses) applied to
 the observed joints where visible and to the generated pose's own joints where hidden (the prior's guess), plus a
 chosen fraction of the generated pose's detail beyond its joints.
 
@@ -44,7 +44,7 @@ import torch
 from skeletok.skeleton import H36M_17
 
 __all__ = ["clean_centre", "observed_centre", "encode_centred", "fit_point_regressor", "fit_joint_regressor",
-           "solve_translation", "snap_levels", "point_confidence", "generate_centred"]
+           "solve_translation", "fit_level_regressor", "regress_levels", "snap_levels", "point_confidence", "generate_centred"]
 
 _PELVIS = H36M_17.index("pelvis")
 _HIPS = [H36M_17.index("right_hip"), H36M_17.index("left_hip")]
@@ -132,17 +132,51 @@ def solve_translation(points: torch.Tensor, regressor: torch.Tensor, sparse_2d: 
     return total / w.sum(1, keepdim=True).clamp_min(1), visible.any(1)
 
 
+def fit_level_regressor(sparse: torch.Tensor, points: torch.Tensor, *, ridge: float = 1e-4) -> torch.Tensor:
+    """An affine map from pelvis-centred sparse poses to pelvis-centred level poses (x and y mixed, since a
+    point's horizontal offset from its bones depends on the limbs' vertical layout too), by ridge least squares.
+
+    Args:
+        sparse: ``(n, 17, 2)`` sparse poses.
+        points: ``(n, k, 2)`` the matching dense or fine poses (same frame).
+        ridge: L2 penalty, relative to the mean diagonal of the normal matrix.
+
+    Returns:
+        ``(2 k, 33)`` weights for `regress_levels` (the 32 coordinates of the other joints relative to the
+        pelvis, and a bias, per output coordinate).
+    """
+    x, pelvis = _centred_features(sparse.double())
+    y = (points.double() - pelvis).flatten(1)
+    a = x.T @ x
+    a = a + ridge * a.diagonal().mean() * torch.eye(a.shape[0], dtype=a.dtype)
+    return torch.linalg.solve(a, x.T @ y).T.float()
+
+
+def _centred_features(sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 16 other joints relative to the pelvis, flattened, and a 1: ``(b, 33)``; and the pelvis ``(b, 1, 2)``."""
+    pelvis = sparse[:, _PELVIS:_PELVIS + 1]
+    x = (sparse - pelvis)[:, [j for j in range(sparse.shape[1]) if j != _PELVIS]].flatten(1)
+    return torch.cat((x, torch.ones_like(x[:, :1])), dim=1), pelvis
+
+
+def regress_levels(weights: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+    """The level pose ``(b, k, 2)`` that ``weights`` (`fit_level_regressor`, ``(2 k, 33)``) gives for sparse poses
+    ``(b, 17, 2)``; translation-equivariant (the map works on pelvis-centred coordinates)."""
+    x, pelvis = _centred_features(sparse)
+    return (x @ weights.to(x).T).unflatten(1, (-1, 2)) + pelvis
+
+
 def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor, visible: torch.Tensor | None, *,
                 joint_regressor: torch.Tensor, dense_regressor: torch.Tensor, fine_regressor: torch.Tensor,
                 detail: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Make generated levels agree with the observed joints.
 
     Decoded tokens reproduce a pose only to the tokenizer's quantisation error, also where the sparse input says
-    exactly where the body is. Snapping rebuilds the levels from the joints: ``base = A @ joints`` with the
-    level regressors ``A`` (`fit_point_regressor` from sparse poses to dense/fine poses on the training poses),
-    where the joints are the observed ones where visible and the generated pose's own joints (``R @ fine``,
-    the prior's guess) where hidden; the generated pose's detail beyond its joints, ``levels - A @ (R @ fine)``,
-    is added back scaled by ``detail`` (0 = none, 1 = all: the generated pose moved onto the observed joints).
+    exactly where the body is. Snapping rebuilds the levels from the joints: ``base = L(joints)`` with the level
+    regressors ``L`` (`fit_level_regressor` on the training poses, `regress_levels`), where the joints are the
+    observed ones where visible and the generated pose's own joints (``R @ fine``, the prior's guess) where
+    hidden; the generated pose's detail beyond its joints, ``levels - L(R @ fine)``, is added back scaled by
+    ``detail`` (0 = none, 1 = all: the generated pose moved onto the observed joints).
 
     Args:
         dense: ``(b, 48, 2)`` generated dense pose.
@@ -150,7 +184,7 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
         sparse_2d: ``(b, 17, 2)`` observed sparse pose (same frame).
         visible: ``(b, 17)`` bool, ``None`` = all visible.
         joint_regressor: ``(17, 96)`` (`fit_joint_regressor`).
-        dense_regressor: ``(48, 17)``, fine_regressor: ``(96, 17)`` (`fit_point_regressor` from sparse poses).
+        dense_regressor: ``(96, 33)``, fine_regressor: ``(192, 33)`` (`fit_level_regressor`).
         detail: weight of the generated pose's detail beyond its joints, in ``[0, 1]``.
 
     Returns:
@@ -159,9 +193,9 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
     joints = torch.einsum("jk,bkc->bjc", joint_regressor.to(fine), fine)
     seen = sparse_2d if visible is None else torch.where(visible[..., None], sparse_2d, joints)
     out = []
-    for points, a in ((dense, dense_regressor.to(fine)), (fine, fine_regressor.to(fine))):
-        base = torch.einsum("kj,bjc->bkc", a, seen)
-        out.append(base + detail * (points - torch.einsum("kj,bjc->bkc", a, joints)) if detail else base)
+    for points, weights in ((dense, dense_regressor), (fine, fine_regressor)):
+        base = regress_levels(weights, seen)
+        out.append(base + detail * (points - regress_levels(weights, joints)) if detail else base)
     return out[0], out[1]
 
 

@@ -12,7 +12,7 @@ their 2D error (pixels, mean over points) and the MPJPE (mm) of the run's HiPART
 - ``tokenized``: the true levels encoded and decoded by the tokenizer (the floor of anything the prior generates);
 - ``generated``: the prior's argmax tokens decoded (HiPART's levels without snapping);
 - ``snapped``: ``generated`` moved onto the observed joints (`recipes.hipart.centring.snap_levels`, detail 1);
-- ``from_joints``: the level regressors applied to the observed joints (snapping with detail 0: a fixed linear
+- ``from_joints``: the level regressors applied to the observed joints (snapping with detail 0: a fixed affine
   function of the input, no prior involved).
 
 Also the sparse-only lifter's MPJPE, and the oracle lifter on the true levels with independent Gaussian noise of a

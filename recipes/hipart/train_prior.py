@@ -22,7 +22,7 @@ Condition: ``sparse_2d`` (noisy) and ``sparse_visible`` after the Dataset's occl
 Joint regressor: the export also carries the ``(17, 96)`` weights of `recipes.hipart.centring.fit_joint_regressor`
 fitted on the training poses (``extra["joint_regressor"]``); `load_prior` attaches them to the prior as the
 buffer ``joint_regressor``, which generation uses to place the levels when the pelvis is hidden; and the level
-regressors (``extra["level_regressors"]``: dense ``(48, 17)`` and fine ``(96, 17)`` from the sparse pose), which
+regressors (``extra["level_regressors"]``: affine maps from the sparse pose to the dense and fine poses), which
 snapping (`recipes.hipart.centring.snap_levels`, ``train-lifter snap_levels=true``) uses.
 
 Out-of-fold priors: ``folds=K fold=k`` trains on the training takes outside fold k only
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from .centring import clean_centre, encode_centred, fit_joint_regressor, fit_point_regressor, observed_centre
+from .centring import clean_centre, encode_centred, fit_joint_regressor, fit_level_regressor, observed_centre
 from .checkpoint import load_exported
 from .config import PriorConfig
 from .data import (Attached, Selected, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
@@ -90,7 +90,7 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
 def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tensor]:
     """The point regressors of generation, fitted on up to ``max_samples`` evenly spaced clean training poses:
     ``joint`` ``(17, 96)`` (`fit_joint_regressor`, sparse from fine) and the level regressors ``dense``
-    ``(48, 17)`` and ``fine`` ``(96, 17)`` (`fit_point_regressor`, dense/fine from sparse; `snap_levels`)."""
+    ``(96, 33)`` and ``fine`` ``(192, 33)`` (`fit_level_regressor`, dense/fine from sparse; `snap_levels`)."""
     idx = torch.linspace(0, len(dataset) - 1, min(len(dataset), max_samples)).round().long().unique().tolist()
     cols: dict[str, list[torch.Tensor]] = {"sparse": [], "dense": [], "fine": []}
     for batch in ordered_batches(Selected(dataset, idx), 1024):
@@ -98,8 +98,8 @@ def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tenso
         for key, name in (("sparse", "sparse_2d_clean"), ("dense", "dense_2d"), ("fine", "fine_2d")):
             cols[key].append(batch[name] - centre)
     sparse, dense, fine = (torch.cat(cols[k]) for k in ("sparse", "dense", "fine"))
-    return {"joint": fit_joint_regressor(fine, sparse), "dense": fit_point_regressor(sparse, dense),
-            "fine": fit_point_regressor(sparse, fine)}
+    return {"joint": fit_joint_regressor(fine, sparse), "dense": fit_level_regressor(sparse, dense),
+            "fine": fit_level_regressor(sparse, fine)}
 
 
 def _step(tokenizer: HierarchicalPoseTokenizer | None):
@@ -168,7 +168,7 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
 def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:
     """The exported stage-2 prior at ``path``, in eval mode, parameters frozen; the regressors of its export (if
     any, `fit_regressors`) attached as the non-persistent buffers ``joint_regressor`` ``(17, 96)``,
-    ``dense_regressor`` ``(48, 17)`` and ``fine_regressor`` ``(96, 17)``."""
+    ``dense_regressor`` ``(96, 33)`` and ``fine_regressor`` ``(192, 33)``."""
     model, payload = load_exported(path, HierarchicalARPrior, map_location=map_location)
     extra = payload.get("extra", {})
     weights = {"joint_regressor": extra.get("joint_regressor"),
