@@ -84,7 +84,16 @@ def build_models(preset: str = "demo", *, compile: bool = False, dtype: str = "f
     # and under inference mode a parameter passed as an input (the prior's code tables) has no grad_fn to hook.
     for module in (tokenizer, prior, lifter, sparse_only):
         module.requires_grad_(False)
-    return HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, dtype=dtype), sparse_only.eval()
+    snap = lifter_cfg.snap_detail if lifter_cfg.snap_levels else None
+    if snap is not None:  # the preset snaps its levels: random regressors of the trained shapes, same cost
+        g = torch.Generator().manual_seed(0)
+        joint = torch.rand(17, 96, generator=g)
+        for name, value in (("joint_regressor", joint / joint.sum(1, keepdim=True)),
+                            ("dense_regressor", torch.randn(96, 33, generator=g) * 0.1),
+                            ("fine_regressor", torch.randn(192, 33, generator=g) * 0.1)):
+            prior.register_buffer(name, value, persistent=False)
+    return (HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, dtype=dtype, snap_detail=snap),
+            sparse_only.eval())
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -156,7 +165,8 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
         model, sparse_only = build_models(preset, compile=compile, dtype=dtype)
     fast = compile or dtype != "fp32"
     # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings
-    reference = HiPART(model.tokenizer, model.prior, model.lifter, device="cpu") if fast else model
+    reference = (HiPART(model.tokenizer, model.prior, model.lifter, device="cpu",
+                        snap_detail=model.snap[2] if model.snap else None) if fast else model)
     result: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
                     "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),
