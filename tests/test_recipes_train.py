@@ -313,6 +313,24 @@ def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(tra
     torch.testing.assert_close((dense, fine), expect)
 
 
+def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alr", Path(__file__).parents[1] / "scripts" / "add_level_regressors.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for name in ("prior.pt", "prior_fold1.pt"):
+        payload = torch.load(trained / name, map_location="cpu", weights_only=False)
+        payload["extra"].pop("level_regressors")  # as an export of session 4 and earlier
+        torch.save(payload, tmp_path / name)
+    assert len(script.add_level_regressors(tmp_path)) == 2
+    for name in ("prior.pt", "prior_fold1.pt"):
+        got = torch.load(tmp_path / name, map_location="cpu", weights_only=False)["extra"]["level_regressors"]
+        expect = torch.load(trained / name, map_location="cpu", weights_only=False)["extra"]["level_regressors"]
+        for key in ("dense", "fine"):
+            torch.testing.assert_close(torch.tensor(got[key]), torch.tensor(expect[key]), atol=1e-5, rtol=0)
+
+
 def test_generated_levels_come_from_prior_and_tokenizer(trained, data_file):
     tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
     prior = train_prior.load_prior(trained / "prior.pt")

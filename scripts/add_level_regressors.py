@@ -1,0 +1,63 @@
+"""Give the priors of a run trained before level regressors existed the regressors that snapping needs.
+
+``skeletok hipart train-prior`` exports, beside the prior, the joint regressor and the level regressors fitted on
+its training poses (`recipes.hipart.train_prior.fit_regressors`); a lifter trained with ``snap_levels=true``
+needs them. Runs trained before they existed (session 4 and earlier) have the joint regressor only. This script
+fits the level regressors the way ``train-prior`` does (on the prior's own training items: the whole training
+split for ``prior.pt``, the other folds for ``prior_fold<k>.pt``) and writes them into the exports in place
+(atomically), checking that the refitted joint regressor equals the stored one (same data, same poses).
+
+Run: ``python scripts/add_level_regressors.py RUN_DIR [--data FILE]`` (``--data``: default the priors' own file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from recipes.hipart.checkpoint import atomic_save
+from recipes.hipart.data import Selected, sequence_folds, train_set_of
+from recipes.hipart.config import PriorConfig
+from recipes.hipart.train_prior import fit_regressors
+
+
+def add_level_regressors(run_dir: Path, data: str | None = None) -> list[Path]:
+    """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir``; returns the files written."""
+    written = []
+    for path in sorted(run_dir.glob("prior*.pt")):
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        file = data or payload["extra"]["data_file"]
+        names = {f.name for f in dataclasses.fields(PriorConfig)}
+        cfg = PriorConfig(**{k: v for k, v in payload["config"].items() if k in names})  # as the prior was trained
+        items = train_set_of(cfg, file)
+        if cfg.folds:
+            fold_of = torch.from_numpy(sequence_folds(file, cfg.folds, seed=cfg.seed))[items.item_sequence]
+            items = Selected(items, torch.nonzero(fold_of != cfg.fold).flatten())
+        regressors = fit_regressors(items)
+        stored = torch.tensor(payload["extra"]["joint_regressor"])
+        if not torch.allclose(stored, regressors["joint"], atol=1e-4):
+            raise ValueError(f"{path}: the refitted joint regressor differs from the stored one by "
+                             f"{(stored - regressors['joint']).abs().max():.2e}; pass the prior's training data")
+        payload["extra"]["level_regressors"] = {"dense": regressors["dense"].tolist(),
+                                                "fine": regressors["fine"].tolist()}
+        atomic_save(payload, path)
+        written.append(path)
+    if not written:
+        raise FileNotFoundError(f"no prior*.pt in {run_dir}")
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--data", default=None)
+    args = parser.parse_args()
+    for path in add_level_regressors(args.run_dir, args.data):
+        print(f"level regressors added to {path}")
+
+
+if __name__ == "__main__":
+    main()
