@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's `recipes` package
 
 from recipes.hipart.checkpoint import atomic_save
 from recipes.hipart.data import Selected, sequence_folds, train_set_of
