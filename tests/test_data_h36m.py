@@ -610,3 +610,123 @@ def test_show_h36m_without_mesh(h36m_files, tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no mesh source"):
         show_frame(data, 4, out=tmp_path / "x.png")
+
+
+@pytest.fixture(scope="module")
+def smpl_like(h36m_files):
+    """Stand-in SMPL fits of the fixture: skeletok's own body retargeted onto each sequence's 32 joints, every frame
+    (``{subject: {action: (t, v, 3)}}`` world metres) and the body's faces."""
+    from skeletok.data.body import BodyModel
+    from skeletok.data.motion import Motion
+    from skeletok.data.motion.retarget import retarget
+    from skeletok.data.sets.h36m import H36M_32_PARENTS, H36M_MAPPING
+
+    _, pos3d, _, _ = h36m_files
+    body = BodyModel.load()
+    verts = {s: {a: retarget(Motion(f"{s}/{a}", list(H36M_32_NAMES), np.array(H36M_32_PARENTS), p.astype(np.float64),
+                                    50.0), body, mapping=H36M_MAPPING, scale=1.0).vertices.astype(np.float32)
+                 for a, p in acts.items()} for s, acts in pos3d.items()}
+    return verts, np.asarray(body.faces)
+
+
+def _save_smpl(path, verts, faces, /, **changes):
+    """Write a SMPL file (faces + one array per "<subject>/<action>"); ``changes`` replace (None: drop) keys."""
+    arrays = {"faces": faces, **{f"{s}/{a}": v for s, acts in verts.items() for a, v in acts.items()}}
+    for key, value in changes.items():
+        arrays.pop(key) if value is None else arrays.__setitem__(key, value)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_from_h36m_with_a_smpl_file(h36m_files, smpl_like, tmp_path, capsys):
+    from skeletok.cli import main
+
+    root, pos3d, _, cameras = h36m_files
+    verts, faces = smpl_like
+    data_3d = root / "data_3d_h36m.npz"
+    smpl = _save_smpl(tmp_path / "smpl.npz", verts, faces)
+    out = tmp_path / "cli.npz"
+    # --smpl implies --levels smpl
+    assert main(["data", "from-h36m", str(data_3d), "--cameras", str(cameras), "--smpl", str(smpl), "--stride", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"the SMPL meshes of {smpl} ({verts['S1']['Directions'].shape[1]} vertices, {len(faces)} faces)" in printed
+    d = load_dataset(out)
+    python = load_dataset(h36m_to_dataset(data_3d, cameras=cameras, smpl_vertices=verts, smpl_faces=faces, stride=2,
+                                          out=tmp_path / "python.npz"))
+    for key in ("world_dense", "world_fine", "pix_dense", "pix_fine", "parts_fine", "parts_dense", "fine_to_dense"):
+        assert np.isfinite(d[key]).all(), key
+        np.testing.assert_array_equal(d[key], python[key], err_msg=key)
+    assert len(d["world_fine"]) == 7 + 6 + 6 and "sequence_fit_mm" not in d
+    # the levels are the meshes' cluster means: on the body that stands on the joints (unsized: S9 is smaller)
+    assert np.linalg.norm(d["world_fine"].mean(1) - d["world_sparse"].mean(1), axis=-1).max() < 0.2
+    # --levels smpl with the file says the same; extra keys (another subject) are ignored
+    extra = _save_smpl(tmp_path / "extra.npz", verts, faces, **{"S5/Walking": verts["S9"]["Eating"]})
+    assert main(["data", "from-h36m", str(data_3d), "--cameras", str(cameras), "--levels", "smpl", "--smpl",
+                 str(extra), "--subjects", "S9", "--out", str(out)]) == 0
+    assert "the SMPL meshes of" in capsys.readouterr().out
+    s9 = load_dataset(out)
+    assert list(s9["sequence_names"]) == ["S9/Eating"] and np.isfinite(s9["world_fine"]).all()
+
+
+def _smpl_errors(verts, faces):
+    bad_nan = verts["S1"]["Walking 1"].copy()
+    bad_nan[3, 10] = np.nan
+    return {
+        "no_faces": ({"faces": None}, "no 'faces' array"),
+        "bad_faces": ({"faces": faces[:, :2]}, r"'faces' must be \(f, 3\) triangles"),
+        "float_faces": ({"faces": faces.astype(np.float32)}, "'faces' must hold integer"),
+        "missing": ({"S1/Walking 1": None, "S9/Eating": None},
+                    r"no vertices for 2 of the 3 sequences of .*data_3d_h36m.npz to convert: 'S1/Walking 1', "
+                    r"'S9/Eating' \(the file has 1 vertex arrays: 'S1/Directions'\)"),
+        "shape": ({"S1/Directions": verts["S1"]["Directions"][..., :2]}, r"'S1/Directions' must be \(t, v, 3\)"),
+        "vertex_count": ({"S9/Eating": verts["S9"]["Eating"][:, :100]}, "'S9/Eating' has 100 vertices but"),
+        "frames": ({"S1/Walking 1": verts["S1"]["Walking 1"][:-1]},
+                   "'S1/Walking 1' has 13 frames but .*data_3d_h36m.npz has 14"),
+        "nan": ({"S1/Walking 1": bad_nan}, r"'S1/Walking 1' holds 3 NaN/inf values \(first in frame 3\)"),
+        "millimetres": ({"S9/Eating": 1000 * verts["S9"]["Eating"]}, "world frame and in metres"),
+    }
+
+
+@pytest.mark.parametrize("case", ["no_faces", "bad_faces", "float_faces", "missing", "shape", "vertex_count",
+                                  "frames", "nan", "millimetres"])
+def test_from_h36m_refuses_bad_smpl_files(h36m_files, smpl_like, tmp_path, capsys, case):
+    from skeletok.cli import main
+
+    root, _, _, cameras = h36m_files
+    changes, message = _smpl_errors(*smpl_like)[case]
+    smpl = _save_smpl(tmp_path / f"{case}.npz", *smpl_like, **changes)
+    assert main(["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--cameras", str(cameras), "--smpl", str(smpl),
+                 "--levels", "smpl", "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"skeletok: error: {smpl}: ") and "Traceback" not in err, err
+    assert re.search(message, err), err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_from_h36m_smpl_options(h36m_files, smpl_like, tmp_path, capsys):
+    from skeletok.cli import main
+
+    root, _, _, cameras = h36m_files
+    base = ["data", "from-h36m", str(root / "data_3d_h36m.npz"), "--cameras", str(cameras), "--out",
+            str(tmp_path / "x.npz")]
+    assert main(base + ["--levels", "smpl"]) == 2
+    err = capsys.readouterr().err
+    assert "--levels smpl needs --smpl FILE.npz" in err and "'faces' (f, 3) int" in err
+    smpl = _save_smpl(tmp_path / "smpl.npz", *smpl_like)
+    assert main(base + ["--levels", "none", "--smpl", str(smpl)]) == 2
+    assert "it cannot go with --levels none" in capsys.readouterr().err
+    assert main(base + ["--smpl", str(tmp_path / "nope.npz")]) == 2
+    assert "nope.npz' does not exist" in capsys.readouterr().err
+    (tmp_path / "text.npz").write_text("not a zip")
+    assert main(base + ["--smpl", str(tmp_path / "text.npz")]) == 2
+    assert f"{tmp_path / 'text.npz'}: not an .npz file" in capsys.readouterr().err
+    # the Python API takes the file too, and checks a dict alike (naming smpl_vertices)
+    verts, faces = smpl_like
+    with pytest.raises(ValueError, match="smpl_faces must not be given with a SMPL file"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, smpl_vertices=smpl, smpl_faces=faces,
+                        out=tmp_path / "x.npz")
+    short = {s: {a: v[:-1] for a, v in acts.items()} for s, acts in verts.items()}
+    with pytest.raises(ValueError, match="smpl_vertices: 'S1/Directions' has 10 frames but"):
+        h36m_to_dataset(root / "data_3d_h36m.npz", cameras=cameras, smpl_vertices=short, smpl_faces=faces,
+                        out=tmp_path / "x.npz")

@@ -4,7 +4,7 @@
     skeletok data from-mocap FILE [FILE ...] [--mapping NAME|FILE] [--asf FILE] [--up auto|y|z]
         [--unit auto|m|cm|mm|inch|cmu|METRES] [--placement auto|fixed|follow] --out data.npz
     skeletok data from-h36m data_3d_h36m.npz --cameras camera-parameters.json [--data-2d FILE] [--subjects S9 S11]
-        [--stride N] [--levels body|none] [--layout-2d auto|h36m|coco] --out h36m.npz
+        [--stride N] [--levels body|smpl|none] [--smpl FILE.npz] [--layout-2d auto|h36m|coco] --out h36m.npz
     skeletok data show data.npz --frame N [--camera C] --out levels.png
     skeletok data build-assets [--cache DIR] [--out DIR]
 
@@ -136,15 +136,21 @@ def _from_mocap(args) -> int:
 
 def _from_h36m(args) -> int:
     from skeletok.data.sets.h36m import h36m_to_dataset
+    from skeletok.data.sets.h36m_smpl import SMPL_FILE_HELP
     from skeletok.data.views.h36m_calibration import CALIBRATION_HELP
 
     if args.cameras is None:
         raise ValueError(f"from-h36m needs --cameras FILE. {CALIBRATION_HELP}")
+    levels = args.levels or ("smpl" if args.smpl else "body")
+    if levels == "smpl" and args.smpl is None:
+        raise ValueError(f"--levels smpl needs --smpl FILE.npz: {SMPL_FILE_HELP}")
+    if args.smpl is not None and levels != "smpl":
+        raise ValueError(f"--smpl gives the dense/fine levels from SMPL meshes; it cannot go with --levels {levels}")
     start = time.perf_counter()
     report: dict = {}
     path = h36m_to_dataset(args.data_3d, cameras=args.cameras, data_2d=args.data_2d, out=args.out,
-                           subjects=args.subjects, stride=args.stride, levels_from=args.levels, layout_2d=args.layout_2d,
-                           report=report)
+                           subjects=args.subjects, stride=args.stride, levels_from=levels, layout_2d=args.layout_2d,
+                           smpl_vertices=args.smpl, report=report)
     print(f"wrote {path} ({_summary(path)}; {time.perf_counter() - start:.1f} s)")
     for note in report.get("notes_2d", []):
         print(f"note: {args.data_2d}: {note}")
@@ -157,6 +163,10 @@ def _from_h36m(args) -> int:
             size = f"body shape {fit['shape']}, size x{fit['scale']:.3f}, " if "shape" in fit else ""
             print(f"  {subject:4s} {size}{fit['frames']} frames: mean {fit['mean_mm']:.1f} mm, "
                   f"95th percentile {fit['p95_mm']:.1f} mm, max {fit['max_mm']:.1f} mm")
+    elif report.get("levels_from") == "smpl":
+        smpl = report["smpl"]
+        print(f"dense/fine levels: the SMPL meshes of {smpl['source']} ({smpl['vertices']} vertices, "
+              f"{smpl['faces']} faces) coarsened into 48/96 points")
     else:
         print("dense/fine levels: none (NaN); only the sparse-only lifter trains on this file")
     return 0
@@ -234,9 +244,14 @@ def register(groups) -> None:
                       "files without metadata); COCO order is converted to Human3.6M-17")
     h36m.add_argument("--subjects", nargs="+", default=None, help="subjects to convert (default: all)")
     h36m.add_argument("--stride", type=int, default=1, help="keep every N-th frame (default 1)")
-    h36m.add_argument("--levels", choices=("body", "none"), default="body",
-                      help="dense/fine levels: 'body' (default: skeletok's CC0 body retargeted onto the joints, "
-                      "the fit is printed) or 'none' (NaN; SMPL meshes: the Python API, h36m_to_dataset)")
+    h36m.add_argument("--levels", choices=("body", "smpl", "none"), default=None,
+                      help="dense/fine levels: 'body' (default without --smpl: skeletok's CC0 body retargeted onto "
+                      "the joints, the fit is printed), 'smpl' (the meshes of --smpl; implied by --smpl) or 'none' "
+                      "(NaN)")
+    h36m.add_argument("--smpl", default=None, metavar="FILE.npz",
+                      help="SMPL vertices of the 3D file's sequences: one .npz with 'faces' (f, 3) int and one "
+                      "(t, v, 3) array per sequence named '<subject>/<action>' (e.g. 'S1/Walking 1'), in the 3D "
+                      "file's world frame, metres, and frame count (see docs/h36m.md)")
     h36m.add_argument("--out", type=Path, required=True, help="output .npz")
     h36m.set_defaults(func=_from_h36m)
 

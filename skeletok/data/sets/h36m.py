@@ -20,7 +20,8 @@ Dense/fine ground truth needs body meshes, which Human3.6M does not ship. By def
 one body shape and size per subject from :func:`choose_body_shape`), and the 48/96 levels are taken from the
 posed mesh; the fit (mm between the body's 17 joints and the file's) is recorded per sequence. Those names, and
 the 32-joint skeleton :data:`H36M_32_NAMES`/:data:`H36M_32_PARENTS`/:data:`H36M_32_TO_17`, are importable from
-here too. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``) and
+here too. Users who have SMPL fits supply the vertices instead (``levels_from="smpl"``: a dict, or the
+file of ``skeletok data from-h36m --smpl`` described in :mod:`skeletok.data.sets.h36m_smpl`) and
 :func:`hierarchy_from_smpl` coarsens them with the same HEM coarsening as skeletok's body
 (:func:`skeletok.data.body.hem.coarsen_mesh`). ``levels_from="none"`` writes NaN dense/fine points (the
 Dataset marks them invisible; only the sparse-only lifter trains on such a file). Without SMPL the file
@@ -42,6 +43,7 @@ from skeletok.data.sets.actions import action_from_name
 from skeletok.data.sets.build import assemble_dataset
 from skeletok.data.sets.fileformat import save_dataset
 from skeletok.data.sets.h36m_2d import LAYOUTS_2D, load_h36m_2d, load_videopose3d_dict, select_subjects
+from skeletok.data.sets.h36m_smpl import SmplVertices
 from skeletok.data.views.h36m_calibration import CAMERA_IDS, h36m_cameras, load_h36m_cameras, resolve_calibration
 from skeletok.data.body.hem import MeshHierarchy, coarsen_mesh
 from skeletok.data.sets.h36m_body import (
@@ -234,9 +236,11 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         layout_2d: keypoint order of ``data_2d`` when the file has no metadata (``"h36m"`` or ``"coco"``);
             ``"auto"`` reads the metadata.
         smpl_vertices: optional dict subject -> action -> ``(t, v, 3)`` SMPL vertices in the
-            same world frame (and frames) as ``data_3d``; with ``smpl_faces`` they give dense/fine
-            (``levels_from="smpl"``).
-        smpl_faces: ``(f, 3)`` triangles of the SMPL meshes.
+            same world frame and units (metres) as ``data_3d``, with its frame count ``t`` (before ``stride``),
+            for every sequence converted; with ``smpl_faces`` they give dense/fine (``levels_from="smpl"``).
+            Or the path of a SMPL file (``skeletok data from-h36m --smpl``: ``faces`` and one array per
+            ``"<subject>/<action>"``, :mod:`skeletok.data.sets.h36m_smpl`), read one sequence at a time.
+        smpl_faces: ``(f, 3)`` triangles of the SMPL meshes (not with a file, which holds them).
         subjects: subjects to convert (default: all in the file with extrinsics in ``cameras``).
         test_subjects: subjects marked test.
         stride: keep every ``stride``-th frame.
@@ -246,7 +250,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
             ``"smpl"`` (the SMPL meshes given) or ``"none"`` (NaN). Default: ``"smpl"`` when meshes are
             given, else ``"body"``. With ``"body"`` the file records ``sequence_fit_mm (s,)``, the mean
             distance (mm) between the body's 17 joints and the file's over each sequence's frames.
-        report: optional dict, filled with what was done: ``levels_from``, and for ``"body"`` per subject
+        report: optional dict, filled with what was done: ``levels_from`` (for ``"smpl"``, ``"smpl"``:
+            ``{"source", "vertices", "faces"}``, the file or ``"smpl_vertices"`` and the mesh's sizes), and for ``"body"`` per subject
             ``{"shape", "scale", "frames", "mean_mm", "p95_mm", "max_mm"}`` under ``"fit"`` and the
             same statistics over all frames under ``"fit_all"``; ``"trimmed_2d"``, the sequences whose 2D
             detections were longer than the 3D and cut to its length (as VideoPose3D does); ``"notes_2d"``,
@@ -254,8 +259,15 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
 
     Raises:
         ValueError: naming the file for a bad input (a missing subject, frame counts that differ between
-            3D and 2D, an unknown layout of the 2D file) and for a bad ``levels_from``.
+            3D and 2D, an unknown layout of the 2D file; SMPL vertices missing for a sequence, of another
+            shape or frame count than the 3D, with NaN, or off the joints) and for a bad ``levels_from``.
+        FileNotFoundError: for a missing input file.
     """
+    if isinstance(smpl_vertices, (str, Path)):  # a SMPL file (skeletok.data.sets.h36m_smpl): faces inside
+        if smpl_faces is not None:
+            raise ValueError("smpl_faces must not be given with a SMPL file, which holds its own 'faces'")
+        smpl_vertices = SmplVertices.open(smpl_vertices)
+        smpl_faces = smpl_vertices.faces
     if levels_from is None:
         levels_from = "smpl" if smpl_vertices is not None else "body"
     if levels_from not in ("body", "smpl", "none"):
@@ -273,6 +285,11 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
     known = set(calibration)
     pos3d = load_h36m_3d(data_3d, subjects, all_joints=True)
     pos3d = {s: v for s, v in pos3d.items() if s in known or subjects is not None}
+    if smpl_vertices is not None:
+        if not isinstance(smpl_vertices, SmplVertices):
+            smpl_vertices = SmplVertices.from_dict(smpl_vertices, smpl_faces)
+        frames = {f"{s}/{a}": len(p) for s in sorted(pos3d) for a, p in sorted(pos3d[s].items())}
+        n_vertices = smpl_vertices.check(frames, data_3d)
     if levels_from == "body":
         body, body_levels = body_and_levels(None, None)
     fits: dict[str, list[np.ndarray]] = {}
@@ -309,8 +326,8 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
                                           zip(det[subject][action], cams)], axis=1))
                 score_list.append(np.stack([v[:t:stride] for v in det_scores[subject][action]], axis=1))
             if smpl_vertices is not None:
-                verts = np.asarray(smpl_vertices[subject][action])[:t:stride]
-                lv = hierarchy_from_smpl(verts, smpl_faces, joints=pos[:t:stride], hierarchy=hierarchy)
+                verts = smpl_vertices.load(f"{subject}/{action}", pos)[::stride]
+                lv = hierarchy_from_smpl(verts, smpl_vertices.faces, joints=pos[:t:stride], hierarchy=hierarchy)
                 hierarchy, parts = lv.hierarchy, parts if parts[0] is not None else (lv.parts_dense, lv.parts_fine)
                 dense.append(lv.dense)
                 fine.append(lv.fine)
@@ -345,6 +362,9 @@ def h36m_to_dataset(data_3d, *, cameras, out, data_2d=None, smpl_vertices=None, 
         fine_to_dense = hierarchy.assignments[1]
     if report is not None:
         report["levels_from"] = levels_from
+        if smpl_vertices is not None:
+            report["smpl"] = {"source": smpl_vertices.where, "vertices": n_vertices,
+                              "faces": len(smpl_vertices.faces)}
         report["trimmed_2d"] = trimmed
         report["notes_2d"] = _notes_2d(det_meta)
         if fits:
