@@ -120,6 +120,24 @@ def test_snapping_through_generation_and_the_lifter_export(tmp_path):
         LifterConfig(snap_levels=True, snap_detail=1.5)
 
 
+def test_gated_points_are_those_of_parts_with_a_hidden_joint():
+    from recipes.hipart.centring import visible_parts
+    from recipes.hipart.train_lifter import _drop_levels
+
+    part_ids = torch.arange(96) % len(H36M_17.parts)
+    vis = torch.ones(2, 17, dtype=torch.bool)
+    knee = H36M_17.index("left_knee")
+    vis[1, knee] = False
+    shown = visible_parts(vis, part_ids)
+    assert shown[0].all()
+    with_knee = torch.tensor([knee in H36M_17.parts[p] for p in part_ids.tolist()])
+    assert with_knee.sum() > 0 and torch.equal(shown[1], ~with_knee)  # thigh and shin points hidden, no others
+    levels = [torch.zeros(2, 17, 2), torch.zeros(2, 48, 2), torch.zeros(2, 96, 2)]
+    torch.manual_seed(0)
+    dropped = _drop_levels(levels, [vis, torch.ones(2, 48, dtype=torch.bool), shown], 0.5, True)
+    assert not (dropped[2] & ~shown).any()  # level dropout never shows a gated point again
+
+
 class _FixedPrior:
     """Stands in for the prior: every pose gets token ``k`` (its id), whatever the condition."""
 

@@ -29,6 +29,7 @@ from skeletok.data.sets.fileformat import save_dataset
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
+from skeletok.skeleton import H36M_17
 
 TINY = {
     "tokenizer": ["dim=16", "depth=1", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16"],
@@ -311,6 +312,27 @@ def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(tra
     assert model.snap[2] == 0.25
     dense, fine, *_ = model.densify(x_s, vis)
     torch.testing.assert_close((dense, fine), expect)
+
+
+def test_gated_lifter_hides_guessed_parts_in_training_and_inference(trained, data_file, tmp_path):
+    from recipes.hipart.inference import HiPART, root_relative
+
+    for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "gate_levels=true", "max_steps=1",
+                          "warm_epochs=0"))
+    model = HiPART.load(tmp_path, device="cpu")
+    assert model.gate is not None
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=4)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"].clone()
+    vis[:, H36M_17.index("right_wrist")] = False
+    dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
+    shown = train_lifter.gated_visibility(vis, model.gate)
+    assert not shown[2].all() and shown[2].any()
+    torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
+    # the lifter never reads a hidden part's points: moving them changes nothing
+    moved = torch.where(shown[2][..., None], fine, fine + 0.3)
+    torch.testing.assert_close(root_relative(model.lifter([x_s, dense, moved], shown)), joints)
 
 
 def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):

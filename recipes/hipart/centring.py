@@ -44,7 +44,7 @@ import torch
 from skeletok.skeleton import H36M_17
 
 __all__ = ["clean_centre", "observed_centre", "encode_centred", "fit_point_regressor", "fit_joint_regressor",
-           "solve_translation", "fit_level_regressor", "regress_levels", "snap_levels", "point_confidence", "generate_centred"]
+           "solve_translation", "fit_level_regressor", "regress_levels", "snap_levels", "visible_parts", "point_confidence", "generate_centred"]
 
 _PELVIS = H36M_17.index("pelvis")
 _HIPS = [H36M_17.index("right_hip"), H36M_17.index("left_hip")]
@@ -197,6 +197,18 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
         base = regress_levels(weights, seen)
         out.append(base + detail * (points - regress_levels(weights, joints)) if detail else base)
     return out[0], out[1]
+
+
+def visible_parts(visible: torch.Tensor, part_ids: torch.Tensor) -> torch.Tensor:
+    """Which level points belong to a part whose two joints are both visible: ``(b, n)`` bool.
+
+    Args:
+        visible: ``(b, 17)`` bool visibility of the sparse joints.
+        part_ids: ``(n,)`` part of every dense or fine point (the tokenizer's ``dense_part_ids`` /
+            ``fine_part_ids``); part ``i`` is the bone ``H36M_17.parts[i]`` = ``(parent, child)``.
+    """
+    bones = torch.tensor(H36M_17.parts, device=visible.device)  # (p, 2)
+    return (visible[:, bones[:, 0]] & visible[:, bones[:, 1]])[:, part_ids.to(visible.device)]
 
 
 def point_confidence(tokenizer, p_s: torch.Tensor, p_d: torch.Tensor, *,

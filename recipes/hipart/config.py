@@ -257,6 +257,9 @@ class LifterConfig(RunConfig):
             tokenizer's quantisation error. False lifts the decoded levels as they are (the paper).
         snap_detail: with ``snap_levels``, weight in ``[0, 1]`` of the generated pose's detail beyond its joints
             (0 = levels from the joints alone, 1 = the whole generated pose moved onto the observed joints).
+        gate_levels: ``hipart`` mode only: the generated points of a part with a hidden joint are hidden from the
+            lifter (`recipes.hipart.centring.visible_parts`), in training and at inference, so it lifts guessed
+            body parts from the sparse pose alone. False shows every generated point (the paper).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -268,6 +271,7 @@ class LifterConfig(RunConfig):
     aux_3d: float = 0.0
     snap_levels: bool = False
     snap_detail: float = 0.0
+    gate_levels: bool = False
     tag: str = ""
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from .centring import generate_centred
 from .checkpoint import load_exported
 from .distributed import pick_device
 from .fast import Compiled, autocast, check_dtype
-from .train_lifter import snap_of
+from .train_lifter import gated_visibility, part_ids_of, snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -78,12 +78,16 @@ class HiPART:
         snap_detail: ``None`` (default: the decoded levels as they are), or snap the levels onto the observed
             joints with this detail weight (`recipes.hipart.centring.snap_levels`; set by `load` from the lifter's
             export, since a lifter must be lifted with the levels it was trained on).
+        gate_levels: hide the generated points of parts with a hidden joint from the lifter
+            (`recipes.hipart.train_lifter.gated_visibility`; set by `load` from the lifter's export).
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
-                 compile: bool = False, dtype: str = "fp32", snap_detail: float | None = None):
+                 compile: bool = False, dtype: str = "fp32", snap_detail: float | None = None,
+                 gate_levels: bool = False):
         self.data_file = data_file
         self.snap = snap_of(prior, snap_detail)
+        self.gate = part_ids_of(tokenizer) if gate_levels else None
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.dtype = check_dtype(dtype)
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -116,7 +120,8 @@ class HiPART:
         return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
                    lifter.requires_grad_(False), device=device, data_file=str(extra.get("data_file", "")),
                    compile=compile, dtype=dtype,
-                   snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None)
+                   snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
+                   gate_levels=bool(extra.get("gate_levels", False)))
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -171,7 +176,7 @@ class HiPART:
         out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
-        shown = [None, None]
+        shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
         if hide_levels:
             shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
         with autocast(self.device, self.dtype):

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from .centring import generate_centred
+from .centring import generate_centred, visible_parts
 from .checkpoint import load_exported
 from .config import LifterConfig
 from .data import (TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
@@ -51,7 +51,7 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "gated_visibility", "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
            "run", "load_lifter",
            "add_parser", "main"]
 
@@ -131,16 +131,35 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _drop_levels(levels: list, visibility: list, rate: float, training: bool) -> list:
     """Hide the generated levels of a random ``rate`` of the samples (training only): the lifter learns to
-    fall back on the sparse pose instead of trusting generated points blindly."""
+    fall back on the sparse pose instead of trusting generated points blindly. Points already hidden stay hidden."""
     if rate <= 0 or not training:
         return visibility
     b = levels[0].shape[0]
     keep = torch.rand(b, device=levels[0].device) >= rate
-    return [visibility[0], *(keep[:, None].expand(b, x.shape[1]) for x in levels[1:])]
+    kept = [keep[:, None].expand(b, x.shape[1]) for x in levels[1:]]
+    return [visibility[0], *(k if v is None else k & v for k, v in zip(kept, visibility[1:]))]
+
+
+def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+    """``[visible, dense_shown (b, 48), fine_shown (b, 96)]``: the generated points of parts with a hidden joint
+    hidden (`recipes.hipart.centring.visible_parts`; ``part_ids`` = the tokenizer's dense and fine part ids)."""
+    return [visible, visible_parts(visible, part_ids[0]), visible_parts(visible, part_ids[1])]
+
+
+def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tokenizer's ``(dense_part_ids (48,), fine_part_ids (96,))``.
+
+    Raises:
+        ValueError: for a tokenizer without part-structured points (``projection="dense"``)."""
+    ids = (tokenizer.dense_part_ids, tokenizer.fine_part_ids)
+    if any(i is None for i in ids):
+        raise ValueError("gate_levels needs a tokenizer whose points have parts (projection='part')")
+    return ids
 
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
-          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None):
+          level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
+          gate: tuple[torch.Tensor, torch.Tensor] | None = None):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
@@ -149,6 +168,8 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
             batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
+            if gate is not None:
+                visibility = gated_visibility(batch["sparse_visible"], gate)
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
         if aux_3d <= 0 or mode == "sparse_only":
@@ -259,6 +280,9 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         prior = load_prior(prior_path).to(info.device)
         extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
         snap = cfg.snap_detail if cfg.snap_levels else None
+        if cfg.gate_levels:
+            part_ids_of(tokenizer)  # refuse a tokenizer without parts before any training
+            extra.update(gate_levels=True)
         if snap is not None:
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
             extra.update(snap_levels=True, snap_detail=float(cfg.snap_detail))
@@ -287,7 +311,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
     snap = cfg.snap_detail if cfg.mode == "hipart" and cfg.snap_levels else None
-    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap)
+    gate = part_ids_of(tokenizer) if cfg.mode == "hipart" and cfg.gate_levels else None
+    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
