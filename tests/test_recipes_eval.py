@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from recipes.hipart.bench import run_bench
-from recipes.hipart.centring import observed_centre
+from recipes.hipart.centring import observed_centre, snap_levels
 from recipes.hipart.data import make_dataset
 from recipes.hipart.demo import run_demo
 from recipes.hipart.evaluate import main as evaluate_main
@@ -213,11 +213,16 @@ def test_predict_is_deterministic_and_respects_visibility(run_dir):
     assert torch.equal(a.q_s, b.q_s) and torch.equal(a.q_d, b.q_d)
     torch.testing.assert_close(a.joints_3d, b.joints_3d)
     assert a.joints_3d.shape == (5, 17, 3) and a.dense_2d.shape == (5, 48, 2) and a.fine_2d.shape == (5, 96, 2)
-    # the generated levels are the tokenizer's decoding of the returned tokens, shifted to the input's centre
+    # the generated levels are the tokenizer's decoding of the returned tokens, shifted to the input's centre (and,
+    # when the run's lifter was trained on snapped levels, snapped onto the observed joints)
     dense, fine = model.tokenizer.decode(a.q_s, a.q_d)
     centre = observed_centre(x, vis)
-    torch.testing.assert_close(dense + centre, a.dense_2d)
-    torch.testing.assert_close(fine + centre, a.fine_2d)
+    dense, fine = dense + centre, fine + centre
+    if model.snap is not None:
+        dense, fine = snap_levels(dense, fine, x, vis, joint_regressor=model.prior.joint_regressor,
+                                  dense_regressor=model.snap[0], fine_regressor=model.snap[1], detail=model.snap[2])
+    torch.testing.assert_close(dense, a.dense_2d)
+    torch.testing.assert_close(fine, a.fine_2d)
     hyp = model.predict(x, vis, temperature=1.0, num_hypotheses=4, generator=torch.Generator().manual_seed(1))
     assert hyp.joints_3d.shape == (5, 4, 17, 3)
     assert (hyp.q_d[:, 0] != hyp.q_d[:, 1]).any()

@@ -96,9 +96,10 @@ def test_dtype_choices_and_autocast():
 def test_hipart_bf16_returns_fp32_outputs_and_fp32_default_is_the_reference(monkeypatch):
     torch.manual_seed(0)
     model, _ = build_models("demo")
-    bf16 = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", dtype="bf16")
+    snap = model.snap[2] if model.snap else None  # the preset's snapping, kept by every variant
+    bf16 = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", dtype="bf16", snap_detail=snap)
     monkeypatch.setattr(torch, "compile", _failing_compile("no compiler"))
-    compiled = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", compile=True)
+    compiled = type(model)(model.tokenizer, model.prior, model.lifter, device="cpu", compile=True, snap_detail=snap)
     x = torch.rand(3, 17, 2) - 0.5
     vis = torch.rand(3, 17) > 0.3
     ref = model.predict(x, vis)
