@@ -115,9 +115,9 @@ class SmplVertices:
             data_3d: the 3D file (for messages).
 
         Raises:
-            ValueError (:class:`~skeletok.errors.InputFileError` for a file): naming the file, for missing
-            sequences (a few listed), arrays not ``(t, v, 3)`` float, another vertex count than the other
-            sequences' or than ``faces`` index, frame counts that differ from the 3D file's.
+            ValueError: (`skeletok.errors.InputFileError` for a file) naming the file, for missing sequences (a
+                few listed), arrays not ``(t, v, 3)`` float, another vertex count than the other sequences' or
+                than ``faces`` index, frame counts that differ from the 3D file's.
         """
         missing = [k for k in frames if k not in self.shapes]
         if missing:
@@ -148,8 +148,8 @@ class SmplVertices:
         """The ``(t, v, 3)`` float64 vertices of sequence ``key``, checked against its ``(t, 17, 3)`` joints.
 
         Raises:
-            ValueError (:class:`~skeletok.errors.InputFileError` for a file): naming the file and the sequence,
-            for NaN/inf vertices or meshes that do not sit on the joints (another world frame or unit).
+            ValueError: (`skeletok.errors.InputFileError` for a file) naming the file and the sequence, for
+                NaN/inf vertices or meshes that do not sit on the joints (another world frame or unit).
         """
         if self._arrays is not None:
             verts = self._arrays[key]
