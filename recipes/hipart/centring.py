@@ -192,11 +192,11 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
     """
     joints = torch.einsum("jk,bkc->bjc", joint_regressor.to(fine), fine)
     seen = sparse_2d if visible is None else torch.where(visible[..., None], sparse_2d, joints)
-    out = []
-    for points, weights in ((dense, dense_regressor), (fine, fine_regressor)):
-        base = regress_levels(weights, seen)
-        out.append(base + detail * (points - regress_levels(weights, joints)) if detail else base)
-    return out[0], out[1]
+    both = torch.cat((dense_regressor, fine_regressor))  # one map to the 48 + 96 points
+    levels = regress_levels(both, seen)
+    if detail:
+        levels = levels + detail * (torch.cat((dense, fine), dim=1) - regress_levels(both, joints))
+    return levels[:, :dense.shape[1]], levels[:, dense.shape[1]:]
 
 
 def visible_parts(visible: torch.Tensor, part_ids: torch.Tensor) -> torch.Tensor:

@@ -176,9 +176,10 @@ class HiPART:
         out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
-        shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
         if hide_levels:
             shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
+        else:
+            shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
         with autocast(self.device, self.dtype):
             lift = self._lift if self.compile else self.lifter
             joints = root_relative(lift([sparse_2d, dense, fine], [visibility, *shown], **extra).float())

@@ -51,9 +51,8 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "gated_visibility", "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter",
-           "run", "load_lifter",
-           "add_parser", "main"]
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "gated_visibility", "part_ids_of", "generate_levels",
+           "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
 
@@ -272,6 +271,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     train_set = train_set_of(cfg, data, occlusion=occlusion_of(cfg))
     extra = {"data_file": str(data), "mode": cfg.mode}
     generator = None
+    snap = cfg.snap_detail if cfg.mode == "hipart" and cfg.snap_levels else None
+    gate = None
     if cfg.mode == "hipart":
         run_dir = Path(cfg.run_dir)
         tok_path = Path(cfg.tokenizer) if cfg.tokenizer else run_dir / "tokenizer.pt"
@@ -279,13 +280,12 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         tokenizer = load_tokenizer(tok_path).to(info.device)
         prior = load_prior(prior_path).to(info.device)
         extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
-        snap = cfg.snap_detail if cfg.snap_levels else None
         if cfg.gate_levels:
-            part_ids_of(tokenizer)  # refuse a tokenizer without parts before any training
+            gate = part_ids_of(tokenizer)  # refuses a tokenizer without parts before any training
             extra.update(gate_levels=True)
         if snap is not None:
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
-            extra.update(snap_levels=True, snap_detail=float(cfg.snap_detail))
+            extra.update(snap_levels=True, snap_detail=float(snap))
         if cfg.oof_folds:
             if cfg.generated != "once":
                 raise ValueError("oof_folds needs generated=once (out-of-fold levels are generated once per sample)")
@@ -310,8 +310,6 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         start = warm_lifter(cfg, info=info)
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
-    snap = cfg.snap_detail if cfg.mode == "hipart" and cfg.snap_levels else None
-    gate = part_ids_of(tokenizer) if cfg.mode == "hipart" and cfg.gate_levels else None
     step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
