@@ -239,8 +239,12 @@ class HierarchicalPoseTokenizer(nn.Module):
 
         Returns:
             ``x_d_hat (b, num_dense, 2)`` and ``x_f_hat (b, num_fine, 2)``, normalised coordinates.
+
+        Under ``torch.compile`` the token checks (data-dependent, they would split the graph) are skipped: a compiled
+        caller passes tokens it generated itself.
         """
-        self._check_tokens(q_s, q_d)
+        if not torch.compiler.is_compiling():
+            self._check_tokens(q_s, q_d)
         with self._eval_mode():
             lifted = self.decoder_sparse(self.codebook.lookup(0, q_s))
             zq_d = self.codebook.lookup(1, rearrange(q_d, "b p r -> b (p r)"))
