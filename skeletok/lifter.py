@@ -158,12 +158,13 @@ class HierarchicalLifter(nn.Module):
             v = check_visibility(f"visibility[{i}]", v, ("b", *time, size), dims=dims)
             if v is None:
                 v = torch.ones(x.shape[:-1], dtype=torch.bool, device=x.device)
-            bad = None if torch.compiler.is_compiling() else ~torch.isfinite(x).all(dim=-1) & v  # no graph break
-            if bad is not None and bad.any():
-                raise ValueError(
-                    f"levels[{i}] must be finite at visible points, got {int(bad.sum())} visible point(s) with "
-                    "NaN/inf (mark them invisible in visibility instead)"
-                )
+            if not torch.compiler.is_compiling():  # a data-dependent check would split a compiled graph
+                bad = ~torch.isfinite(x).all(dim=-1) & v
+                if bad.any():
+                    raise ValueError(
+                        f"levels[{i}] must be finite at visible points, got {int(bad.sum())} visible point(s) with "
+                        "NaN/inf (mark them invisible in visibility instead)"
+                    )
             xs.append(x)
             vs.append(v)
         return torch.cat(xs, dim=-2), torch.cat(vs, dim=-1)

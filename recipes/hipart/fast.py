@@ -12,8 +12,8 @@ and the MPJPE difference of both (its ``fast`` section).
 shape, which takes minutes on a small CPU for a whole HiPART pipeline (16 generation steps unrolled into one graph).
 `FROZEN` are the inductor options of inference-only graphs: ``freezing`` folds the (frozen) weights into the graph as
 constants, which lets inductor pre-pack them for its matmul kernels, and ``cpp_wrapper`` calls the kernels from
-generated C++ instead of Python, which removes most of the per-operation overhead at batch 1. If compiling fails (no compiler, an unsupported platform or
-torch), `Compiled` warns once and runs the eager function from then on, so ``compile=True`` never breaks inference.
+generated C++ instead of Python, which removes most of the per-operation overhead at batch 1. If compiling fails (no
+compiler, an unsupported platform or torch), `Compiled` warns once and runs the eager function from then on, so ``compile=True`` never breaks inference.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Compiled:
         self.proven = False
         if enabled:
             try:
-                self.compiled = torch.compile(fn, options=options) if options else torch.compile(fn)
+                self.compiled = torch.compile(fn, options=options)
             except Exception as err:  # noqa: BLE001 - any failure means: run eagerly
                 self._give_up(err)
 

@@ -98,7 +98,7 @@ class HiPART:
         self.lifter = lifter.to(self.device).eval()
         self.compile = bool(compile)
         # the whole argmax pipeline (generate, decode, snap, lift) as one graph, the frozen weights folded into it
-        self._compiled = Compiled(self._argmax_pipeline, name="the HiPART pipeline", enabled=self.compile,
+        self._compiled = Compiled(self._pipeline, name="the HiPART pipeline", enabled=self.compile,
                                   options=FROZEN)
 
     @property
@@ -153,26 +153,25 @@ class HiPART:
         vis = None if visibility is None else visibility.to(self.device)
         return self._densify(sparse_2d.to(self.device), vis, temperature, generator, use_cache)[:4]
 
-    def _densify(self, sparse_2d, vis, temperature, generator, use_cache, confidence: bool = False,
-                 checked: bool = True) -> tuple:
+    def _densify(self, sparse_2d, vis, temperature, generator, use_cache, confidence: bool = False) -> tuple:
         """`generate_centred` in fp32 (the reference tokens), the decoding under this model's dtype; levels in fp32."""
         decode = self.tokenizer.decode if self.dtype == "fp32" else self._decode_autocast
         return generate_centred(self.prior, self.tokenizer, sparse_2d, vis, temperature=temperature,
                                 use_cache=use_cache, generator=generator,
                                 regressor=getattr(self.prior, "joint_regressor", None), return_confidence=confidence,
-                                snap=self.snap, decode=decode, checked=checked)
+                                snap=self.snap, decode=decode)
 
     def _decode_autocast(self, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.dtype):
             dense, fine = self.tokenizer.decode(q_s, q_d)
         return dense.float(), fine.float()
 
-    def _pipeline(self, sparse_2d, visibility, temperature=0.0, generator=None, use_cache=True, hide_levels=False,
-                  checked=True) -> tuple:
-        """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device)."""
+    def _pipeline(self, sparse_2d, visibility, temperature=0.0, generator=None, use_cache=True,
+                  hide_levels=False) -> tuple:
+        """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
+        argmax pipeline that ``compile=True`` compiles into one graph."""
         scored = self.lifter.point_confidence
-        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored,
-                            checked=checked)
+        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
         if hide_levels:
@@ -183,10 +182,9 @@ class HiPART:
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
         return dense, fine, q_s, q_d, joints
 
-    def _argmax_pipeline(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
-        """The argmax pipeline on checked input: what ``compile=True`` compiles (one graph, no data-dependent
-        checks inside)."""
-        return self._pipeline(sparse_2d, visibility, checked=False)
+    def _runs_compiled(self, temperature: float, use_cache: bool, hide_levels: bool = False) -> bool:
+        """Whether `densify_and_lift` takes the compiled argmax pipeline for these settings."""
+        return self.compile_active and temperature == 0 and use_cache and not hide_levels
 
     @torch.inference_mode()
     def densify_and_lift(self, sparse_2d: torch.Tensor, visibility: torch.Tensor, *, temperature: float = 0.0,
@@ -213,7 +211,7 @@ class HiPART:
         Raises:
             ValueError: on bad shapes or NaN/inf at visible joints (the prior's checks).
         """
-        if self.compile_active and temperature == 0 and use_cache and not hide_levels:
+        if self._runs_compiled(temperature, use_cache, hide_levels):
             return self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))
         return self._pipeline(sparse_2d, visibility, temperature, generator, use_cache, hide_levels)
 
@@ -257,7 +255,7 @@ class HiPART:
             xs = x[start:start + batch_size].to(self.device)
             vs = vis[start:start + batch_size].to(self.device)
             n = xs.shape[0]
-            if self.compile_active and start and n < batch_size:  # one shape for the compiled graph: pad
+            if start and n < batch_size and self._runs_compiled(temperature, use_cache):  # one compiled shape
                 xs = torch.cat((xs, xs[-1:].expand(batch_size - n, -1, -1)))
                 vs = torch.cat((vs, vs[-1:].expand(batch_size - n, -1)))
             out = self.densify_and_lift(xs, vs, temperature=temperature, generator=generator, use_cache=use_cache)
