@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from einops import pack, rearrange, unpack
 from torch import Tensor, nn
 
-from skeletok._checks import check_index_range, check_tensor, check_visibility
+from skeletok._checks import check_finite_where, check_index_range, check_tensor, check_visibility
 from skeletok.gcsab import GCSAB
 from skeletok.lsab import LSAB
 from skeletok.pose_condition import PoseCondition
@@ -180,12 +180,7 @@ class HierarchicalARPrior(nn.Module):
         visibility = check_visibility("visibility", visibility, ("b", self.num_joints), dims=dims)
         if visibility is None:
             visibility = torch.ones(x_s.shape[:2], dtype=torch.bool, device=x_s.device)
-        bad = (~torch.isfinite(x_s).all(dim=-1)) & visibility
-        if bad.any():
-            raise ValueError(
-                f"x_s must be finite at visible joints, got NaN/inf at {int(bad.sum())} visible joint(s); "
-                "mark hidden joints False in visibility instead"
-            )
+        check_finite_where("x_s", x_s, visibility, points="joints")
         return visibility.to(x_s.device)
 
     def _check_tokens(self, q_s, q_d, dims: dict) -> None:
