@@ -88,6 +88,32 @@ def test_disabled_never_compiles(monkeypatch):
     assert Compiled(lambda: 5, name="f", enabled=False)() == 5
 
 
+def test_parse_options_reads_bools_ints_and_strings_over_a_base():
+    assert fast.parse_options(["cpp_wrapper=false"], fast.FROZEN) == {"freezing": True, "cpp_wrapper": False}
+    assert fast.parse_options(["max_autotune=True", "threads=-2", "mode= fast "]) == {
+        "max_autotune": True, "threads": -2, "mode": "fast"}
+    assert fast.FROZEN == {"freezing": True, "cpp_wrapper": True}  # the base is not modified
+    for bad in ("cpp_wrapper", "=true"):
+        with pytest.raises(ValueError, match="compile options must be KEY=VALUE"):
+            fast.parse_options([bad])
+
+
+def test_hipart_passes_its_compile_options_to_torch_compile(monkeypatch):
+    seen = []
+
+    def record(fn, **kwargs):
+        seen.append(kwargs.get("options"))
+        return fn
+
+    monkeypatch.setattr(torch, "compile", record)
+    model, _ = build_models("demo", compile=True)
+    assert seen == [fast.FROZEN] and model.compile_options == fast.FROZEN
+    build_models("demo", compile=True, compile_options={"freezing": True})
+    assert seen[-1] == {"freezing": True}
+    model.predict(torch.rand(2, 17, 2) - 0.5, torch.ones(2, 17, dtype=torch.bool))
+    assert model.compile_active  # the (recording) compiled pipeline ran without falling back
+
+
 def test_dtype_choices_and_autocast():
     assert check_dtype("bf16") == "bf16"
     with pytest.raises(ValueError, match="dtype must be one of \\['bf16', 'fp32'\\], got 'float16'"):

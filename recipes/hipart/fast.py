@@ -12,7 +12,10 @@ and the MPJPE difference of both (its ``fast`` section).
 shape, which takes minutes on a small CPU for a whole HiPART pipeline (16 generation steps unrolled into one graph).
 `FROZEN` are the inductor options of inference-only graphs: ``freezing`` folds the (frozen) weights into the graph as
 constants, which lets inductor pre-pack them for its matmul kernels, and ``cpp_wrapper`` calls the kernels from
-generated C++ instead of Python, which removes most of the per-operation overhead at batch 1. If compiling fails (no
+generated C++ instead of Python, which removes most of the per-operation overhead at batch 1 (`parse_options` reads
+other choices, ``bench --compile-options cpp_wrapper=false``). Compiling pays off for small models only: at the
+paper's ``h36m`` size the generated C++ took g++ more than 30 minutes, and without it the compiled pipeline was
+slower than eager (numbers in ``recipes/hipart/README.md``, Benchmark). If compiling fails (no
 compiler, an unsupported platform or torch), `Compiled` warns once and runs the eager function from then on, so ``compile=True`` never breaks inference.
 """
 
@@ -24,7 +27,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["DTYPES", "FROZEN", "check_dtype", "autocast", "Compiled"]
+__all__ = ["DTYPES", "FROZEN", "check_dtype", "parse_options", "autocast", "Compiled"]
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 # inductor options for graphs whose weights never change after compiling (see the module docstring)
@@ -36,6 +39,25 @@ def check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     return dtype
+
+
+def parse_options(items: list[str] | tuple[str, ...], base: dict | None = None) -> dict:
+    """Inductor options from ``KEY=VALUE`` strings (``true``/``false``, integers, else the string) over ``base``.
+
+    E.g. ``parse_options(["cpp_wrapper=false"], FROZEN)`` is ``{"freezing": True, "cpp_wrapper": False}``.
+
+    Raises:
+        ValueError: for an item without ``=`` or with an empty key.
+    """
+    options = dict(base or {})
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"compile options must be KEY=VALUE (e.g. cpp_wrapper=false), got {item!r}")
+        low = value.strip().lower()
+        options[key.strip()] = (low == "true" if low in ("true", "false")
+                                else int(low) if low.lstrip("-").isdigit() else value.strip())
+    return options
 
 
 def autocast(device: torch.device, dtype: str):

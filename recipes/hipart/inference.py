@@ -74,7 +74,11 @@ class HiPART:
         compile: opt-in: ``torch.compile`` the whole argmax pipeline (generation, decoding, snapping, lifting) into
             one graph with the weights frozen into it (`recipes.hipart.fast.FROZEN`; the models must not change
             afterwards); compiles at the first call of each batch size (minutes for a whole pipeline on 2 CPU
-            cores), falls back to eager with a warning if compiling fails. Sampling runs eagerly.
+            cores), falls back to eager with a warning if compiling fails. Sampling runs eagerly. For small models
+            (the ``demo`` sizes) only: at ``h36m`` size the compiled CPU pipeline was slower than eager, and with
+            the C++ wrapper compiling did not finish in 30 minutes (``recipes/hipart/README.md``, Benchmark).
+        compile_options: inductor options of ``compile`` (default `recipes.hipart.fast.FROZEN`: freezing and the
+            C++ wrapper; e.g. ``{"freezing": True}`` compiles faster and is slower at batch 1).
         dtype: ``"fp32"`` (default) or ``"bf16"`` (opt-in: bf16 autocast of decoding and lifting; generation stays
             fp32, so the tokens are those of fp32, while the levels and joints move by bf16 rounding; outputs are
             returned as fp32).
@@ -86,8 +90,8 @@ class HiPART:
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
-                 compile: bool = False, dtype: str = "fp32", snap_detail: float | None = None,
-                 gate_levels: bool = False):
+                 compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
+                 snap_detail: float | None = None, gate_levels: bool = False):
         self.data_file = data_file
         self.snap = snap_of(prior, snap_detail)
         self.gate = part_ids_of(tokenizer) if gate_levels else None
@@ -97,9 +101,11 @@ class HiPART:
         self.prior = prior.to(self.device).eval()
         self.lifter = lifter.to(self.device).eval()
         self.compile = bool(compile)
-        # the whole argmax pipeline (generate, decode, snap, lift) as one graph, the frozen weights folded into it
+        self.compile_options = dict(FROZEN if compile_options is None else compile_options)
+        # the whole argmax pipeline (generate, decode, snap, lift) as one graph, by default the frozen weights
+        # folded into it
         self._compiled = Compiled(self._pipeline, name="the HiPART pipeline", enabled=self.compile,
-                                  options=FROZEN)
+                                  options=self.compile_options)
 
     @property
     def compile_active(self) -> bool:
@@ -108,9 +114,9 @@ class HiPART:
 
     @classmethod
     def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto", compile: bool = False,
-             dtype: str = "fp32") -> "HiPART":
-        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile`` and
-        ``dtype``: see the class).
+             compile_options: dict | None = None, dtype: str = "fp32") -> "HiPART":
+        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile``,
+        ``compile_options`` and ``dtype``: see the class).
 
         Raises:
             FileNotFoundError: naming the missing file and the command that writes it.
@@ -128,7 +134,7 @@ class HiPART:
         extra = payload["extra"]
         return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
                    lifter.requires_grad_(False), device=device, data_file=str(extra.get("data_file", "")),
-                   compile=compile, dtype=dtype,
+                   compile=compile, compile_options=compile_options, dtype=dtype,
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
                    gate_levels=bool(extra.get("gate_levels", False)))
 
