@@ -4,6 +4,9 @@ Public functions and modules validate their inputs here so that bad input raises
 `ValueError` naming the argument, what was received and what was expected, instead of a
 traceback from deep inside torch or einops.
 
+Checks of values (finiteness, index ranges, 0/1 masks) are skipped while ``torch.compile`` traces (`checking_values`):
+they are data-dependent and would split a compiled graph, so a compiled caller checks its input before the graph.
+
 Shape specs are tuples whose items are ints (an exact size), strings (a named size that
 must agree across every tensor checked with the same ``dims`` dict) or ``None`` (any size).
 """
@@ -14,9 +17,17 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["check_shape", "check_tensor", "check_visibility", "check_choice", "check_index_range"]
+__all__ = [
+    "checking_values", "check_shape", "check_tensor", "check_visibility", "check_finite_where", "check_choice",
+    "check_index_range",
+]
 
 ShapeSpec = Sequence[int | str | None]
+
+
+def checking_values() -> bool:
+    """Whether value checks run: False while ``torch.compile`` traces (see the module docstring)."""
+    return not torch.compiler.is_compiling()
 
 
 def _fmt(spec: ShapeSpec) -> str:
@@ -58,7 +69,7 @@ def check_tensor(
         raise ValueError(f"{name} must be an integer tensor (token indices), got dtype {x.dtype}")
     if kind == "bool" and x.dtype != torch.bool:
         raise ValueError(f"{name} must be a bool tensor, got dtype {x.dtype}")
-    if finite and x.is_floating_point() and not torch.isfinite(x).all():
+    if finite and x.is_floating_point() and checking_values() and not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).sum().item()
         raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s) in a tensor of shape {tuple(x.shape)}")
     return x
@@ -103,10 +114,29 @@ def check_visibility(name: str, v, shape: ShapeSpec, *, dims: dict[str, int] | N
         return None
     check_tensor(name, v, shape, dims=dims, kind="any", finite=False)
     if v.dtype != torch.bool:
-        if not torch.isin(v.float(), torch.tensor([0.0, 1.0], device=v.device)).all():
+        if checking_values() and not torch.isin(v.float(), torch.tensor([0.0, 1.0], device=v.device)).all():
             raise ValueError(f"{name} must be bool or contain only 0/1, got values outside {{0, 1}}")
         v = v.bool()
     return v
+
+
+def check_finite_where(name: str, x: torch.Tensor, visible: torch.Tensor | None, *, points: str = "points",
+                       mask: str = "visibility") -> None:
+    """Check that ``x`` ``(..., n, c)`` is finite at the points where ``visible`` ``(..., n)`` bool is True.
+
+    Hidden points may hold anything (NaN included); ``visible=None`` means every point is visible.
+
+    Raises:
+        ValueError: naming ``x``, how many visible ``points`` hold NaN/inf, and the ``mask`` to mark them in instead.
+    """
+    if not checking_values():
+        return
+    bad = ~torch.isfinite(x).all(dim=-1)
+    if visible is not None:
+        bad = bad & visible
+    if bad.any():
+        raise ValueError(f"{name} must be finite at visible {points}, got NaN/inf at {int(bad.sum())} visible "
+                         f"{points}; mark them False in {mask} instead")
 
 
 def check_choice(name: str, value, choices: Sequence) -> None:
@@ -117,6 +147,6 @@ def check_choice(name: str, value, choices: Sequence) -> None:
 
 def check_index_range(name: str, x: torch.Tensor, size: int) -> torch.Tensor:
     """Check integer indices lie in ``[0, size)``."""
-    if x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
+    if checking_values() and x.numel() and (int(x.min()) < 0 or int(x.max()) >= size):
         raise ValueError(f"{name} must hold indices in [0, {size}), got range [{int(x.min())}, {int(x.max())}]")
     return x

@@ -32,7 +32,7 @@ from einops import rearrange, repeat
 from torch import nn
 from x_transformers import Encoder
 
-from skeletok._checks import check_choice, check_tensor, check_visibility
+from skeletok._checks import check_choice, check_finite_where, check_tensor, check_visibility
 
 __all__ = ["HierarchicalLifter"]
 
@@ -158,12 +158,7 @@ class HierarchicalLifter(nn.Module):
             v = check_visibility(f"visibility[{i}]", v, ("b", *time, size), dims=dims)
             if v is None:
                 v = torch.ones(x.shape[:-1], dtype=torch.bool, device=x.device)
-            bad = ~torch.isfinite(x).all(dim=-1) & v
-            if bad.any():
-                raise ValueError(
-                    f"levels[{i}] must be finite at visible points, got {int(bad.sum())} visible point(s) with "
-                    "NaN/inf (mark them invisible in visibility instead)"
-                )
+            check_finite_where(f"levels[{i}]", x, v)
             xs.append(x)
             vs.append(v)
         return torch.cat(xs, dim=-2), torch.cat(vs, dim=-1)

@@ -31,7 +31,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from skeletok._checks import check_tensor, check_visibility
+from skeletok._checks import check_finite_where, check_tensor, check_visibility
 
 __all__ = ["MixerBlock", "PointAxisProjection", "PoseMixerEncoder", "PoseMixerDecoder"]
 
@@ -203,8 +203,7 @@ class PoseMixerEncoder(nn.Module):
         visibility = check_visibility("visibility", visibility, ("b", self.num_points), dims=dims)
         if visibility is not None:
             vis = rearrange(visibility, "b j -> b j 1")
-            if not torch.isfinite(x).logical_or(~vis).all():
-                raise ValueError("x must be finite at visible points, got NaN/inf where visibility is True")
+            check_finite_where("x", x, visibility)
             h = self.embed(x.masked_fill(~vis, 0.0))
             h = torch.where(vis, h, self.missing.to(h.dtype))
         else:

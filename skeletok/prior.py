@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from einops import pack, rearrange, unpack
 from torch import Tensor, nn
 
-from skeletok._checks import check_index_range, check_tensor, check_visibility
+from skeletok._checks import check_finite_where, check_index_range, check_tensor, check_visibility
 from skeletok.gcsab import GCSAB
 from skeletok.lsab import LSAB
 from skeletok.pose_condition import PoseCondition
@@ -160,17 +160,27 @@ class HierarchicalARPrior(nn.Module):
     # ----------------------------------------------------------------------------------------
     # input checks
 
+    def check_condition(self, x_s: Tensor, visibility: Tensor | None) -> Tensor:
+        """The checks `generate` runs on its condition, for callers of `generate_unchecked`.
+
+        Args:
+            x_s: ``(b, j, 2)`` sparse pose, finite at visible joints.
+            visibility: ``(b, j)`` bool (or 0/1), or None for all visible.
+
+        Returns:
+            The visibility as a bool tensor on ``x_s``'s device.
+
+        Raises:
+            ValueError: naming the wrong shape, dtype or the NaN/inf at visible joints.
+        """
+        return self._check_condition(x_s, visibility, {})
+
     def _check_condition(self, x_s, visibility, dims: dict) -> Tensor:
         check_tensor("x_s", x_s, ("b", self.num_joints, 2), dims=dims, finite=False)
         visibility = check_visibility("visibility", visibility, ("b", self.num_joints), dims=dims)
         if visibility is None:
             visibility = torch.ones(x_s.shape[:2], dtype=torch.bool, device=x_s.device)
-        bad = (~torch.isfinite(x_s).all(dim=-1)) & visibility
-        if bad.any():
-            raise ValueError(
-                f"x_s must be finite at visible joints, got NaN/inf at {int(bad.sum())} visible joint(s); "
-                "mark hidden joints False in visibility instead"
-            )
+        check_finite_where("x_s", x_s, visibility, points="joints")
         return visibility.to(x_s.device)
 
     def _check_tokens(self, q_s, q_d, dims: dict) -> None:
@@ -280,15 +290,23 @@ class HierarchicalARPrior(nn.Module):
             self.eval()
         try:
             with torch.inference_mode():
-                out = self._generate(x_s, visibility, temperature, use_cache, generator, return_probs)
+                out = self.generate_unchecked(x_s, visibility, temperature=temperature, use_cache=use_cache,
+                                              generator=generator, return_probs=return_probs)
         finally:
             if was_training:
                 self.train()
         return tuple(t.clone() for t in out)
 
-    def _generate(self, x_s, visibility, temperature, use_cache, generator, with_probs=False) -> tuple[Tensor, ...]:
-        """The ``p`` steps; inputs checked by `generate`. Returns ``(q_s (b, p), q_d (b, p, r))``, and with
-        ``with_probs`` the chosen tokens' probabilities ``p_s (b, p)``, ``p_d (b, p, r)``."""
+    def generate_unchecked(self, x_s: Tensor, visibility: Tensor, *, temperature: float = 0.0,
+                           use_cache: bool = True, generator: torch.Generator | None = None,
+                           return_probs: bool = False) -> tuple[Tensor, ...]:
+        """`generate` without its input checks, mode switch and ``inference_mode``: the ``p`` steps alone.
+
+        For callers that checked ``x_s`` ``(b, j, 2)`` (finite where visible), ``visibility`` ``(b, j)`` bool and
+        ``temperature >= 0`` themselves, hold the prior in eval mode and disable autograd, e.g. a pipeline compiled
+        with ``torch.compile`` (data-dependent checks would split its graph) or a batch-1 loop. Same arguments and
+        results as `generate` (the returned tensors may be inference tensors).
+        """
         # project the code tables once (k_s + k_d rows); every step is then a row lookup
         table_s = self.proj_sparse(self.codebook_sparse.weight)     # (k_s, d)
         table_d = self.proj_dense(self.codebook_dense.weight)       # (k_d, d)
@@ -317,12 +335,12 @@ class HierarchicalARPrior(nn.Module):
             q_d = _choose(logits_d, temperature, generator)                                  # (b, r)
             sparse.append(q_s)
             dense.append(q_d)
-            if with_probs:
+            if return_probs:
                 prob_s.append(_chosen_prob(logits_s, q_s))
                 prob_d.append(_chosen_prob(logits_d, q_d))
             if i == self.num_parts - 1:
                 break
             g = summarise(torch.cat((e_s[:, None], table_d[q_d]), dim=1))                   # (b, d)
             h = advance(g[:, None], self.num_prefix + i)
-        out = (sparse, dense, prob_s, prob_d) if with_probs else (sparse, dense)
+        out = (sparse, dense, prob_s, prob_d) if return_probs else (sparse, dense)
         return tuple(torch.stack(t, dim=1) for t in out)

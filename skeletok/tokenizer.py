@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from einops import rearrange, reduce, repeat
 from torch import nn
 
-from skeletok._checks import check_choice, check_index_range, check_tensor, check_visibility
+from skeletok._checks import check_choice, check_finite_where, check_index_range, check_tensor, check_visibility
 from skeletok.alignment import global_alignment_loss, local_alignment_loss
 from skeletok.codebook import HierarchicalCodebook
 from skeletok.mixer import PoseMixerDecoder, PoseMixerEncoder, _part_ids
@@ -186,8 +186,8 @@ class HierarchicalPoseTokenizer(nn.Module):
     def _check_poses(self, x_f, visibility, dims):
         check_tensor("x_f", x_f, ("b", self.num_fine, 2), dims=dims, finite=visibility is None)
         visibility = check_visibility("visibility", visibility, ("b", self.num_fine), dims=dims)
-        if visibility is not None and not (torch.isfinite(x_f) | ~visibility[..., None]).all():
-            raise ValueError("x_f must be finite at visible points, got NaN/inf where visibility is True")
+        if visibility is not None:
+            check_finite_where("x_f", x_f, visibility)
         return visibility
 
     def _check_tokens(self, q_s, q_d):
@@ -277,8 +277,8 @@ class HierarchicalPoseTokenizer(nn.Module):
         visibility = self._check_poses(x_f, visibility, dims)
         check_tensor("x_d", x_d, ("b", self.num_dense, 2), dims=dims, finite=dense_visibility is None)
         dense_visibility = check_visibility("dense_visibility", dense_visibility, ("b", self.num_dense), dims=dims)
-        if dense_visibility is not None and not (torch.isfinite(x_d) | ~dense_visibility[..., None]).all():
-            raise ValueError("x_d must be finite at visible dense points, got NaN/inf where dense_visibility is True")
+        if dense_visibility is not None:
+            check_finite_where("x_d", x_d, dense_visibility, points="dense points", mask="dense_visibility")
         if action is not None:
             check_tensor("action", action, ("b",), dims=dims, kind="int")
             if self.num_actions > 0:

@@ -164,3 +164,21 @@ def test_bench_rejects_an_unknown_dtype(capsys):
         main(["hipart", "bench", "--dtype", "fp16"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
+def test_bench_compile_options_reach_the_pipeline_and_bad_ones_are_clear_errors(monkeypatch, tmp_path, capsys):
+    seen = []
+
+    def record(fn, **kwargs):
+        seen.append(kwargs.get("options"))
+        return fn
+
+    monkeypatch.setattr(torch, "compile", record)
+    out = tmp_path / "b.json"
+    assert main(["hipart", "bench", "--batch-sizes", "1", "--min-time", "0.01", "--compile",
+                 "--compile-options", "cpp_wrapper=false", "--out", str(out)]) == 0
+    fast = json.loads(out.read_text())["fast"]
+    assert seen == [{"freezing": True, "cpp_wrapper": False}]
+    assert fast["compile_options"] == {"freezing": True, "cpp_wrapper": False} and fast["compile_active"]
+    assert main(["hipart", "bench", "--compile", "--compile-options", "cpp_wrapper"]) == 2
+    assert "compile options must be KEY=VALUE" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Launch::
 
     skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--threads N] [--out bench.json]
-                          [--peer DIFFPOSE_DIR [--rounds 5]] [--compile] [--dtype fp32|bf16]
+                          [--peer DIFFPOSE_DIR [--rounds 5]] [--compile [--compile-options cpp_wrapper=false]]
+                          [--dtype fp32|bf16]
 
 Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
 runs on a shared machine):
@@ -47,7 +48,7 @@ from pathlib import Path
 import torch
 
 from .presets import get_preset
-from .fast import check_dtype
+from .fast import FROZEN, check_dtype, parse_options
 from .inference import HiPART
 from .launch import add_command, command_main
 from .peer import compare, load_diffpose
@@ -70,8 +71,10 @@ def _parts(num_points: int, num_parts: int) -> list[int]:
     return [i * num_parts // num_points for i in range(num_points)]
 
 
-def build_models(preset: str = "demo", *, compile: bool = False, dtype: str = "fp32") -> tuple[HiPART, HierarchicalLifter]:
-    """Random-weight HiPART (with the opt-in ``compile``/``dtype`` settings of `HiPART`) and sparse-only lifter of
+def build_models(preset: str = "demo", *, compile: bool = False, compile_options: dict | None = None,
+                 dtype: str = "fp32") -> tuple[HiPART, HierarchicalLifter]:
+    """Random-weight HiPART (with the opt-in ``compile``/``compile_options``/``dtype`` settings of `HiPART`) and
+    sparse-only lifter of
     the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
     tok_cfg, prior_cfg = get_preset("tokenizer", preset), get_preset("prior", preset)
     lifter_cfg = get_preset("lifter", preset)
@@ -92,7 +95,8 @@ def build_models(preset: str = "demo", *, compile: bool = False, dtype: str = "f
                             ("dense_regressor", torch.randn(96, 33, generator=g) * 0.1),
                             ("fine_regressor", torch.randn(192, 33, generator=g) * 0.1)):
             prior.register_buffer(name, value, persistent=False)
-    return (HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, dtype=dtype, snap_detail=snap),
+    return (HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, compile_options=compile_options,
+                   dtype=dtype, snap_detail=snap),
             sparse_only.eval())
 
 
@@ -143,13 +147,14 @@ def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) 
 @torch.inference_mode()
 def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
               min_time_s: float = 1.0, seed: int = 0, threads: int | None = None, peer: str | Path | None = None,
-              rounds: int = 5, compile: bool = False, dtype: str = "fp32") -> dict:
+              rounds: int = 5, compile: bool = False, compile_options: dict | None = None,
+              dtype: str = "fp32") -> dict:
     """Measure and return the benchmark dict described in the module docstring.
 
     ``threads`` sets torch's intra-op threads (default: torch's choice). At batch 1 the pipeline is bound by
     per-operation overhead and one thread is faster (measured here: 68 against 59 frames/s). ``peer`` (a
-    DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size. ``compile`` and
-    ``dtype``: the opt-in settings of `HiPART` for the pipeline (see the module docstring).
+    DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size. ``compile``,
+    ``compile_options`` and ``dtype``: the opt-in settings of `HiPART` for the pipeline (see the module docstring).
     """
     check_dtype(dtype)
     peer_fn = load_diffpose(peer) if peer else None  # a bad directory fails before any timing
@@ -159,10 +164,10 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
     if run:
         from .train_lifter import load_lifter
 
-        model = HiPART.load(run, device="cpu", compile=compile, dtype=dtype)
+        model = HiPART.load(run, device="cpu", compile=compile, compile_options=compile_options, dtype=dtype)
         sparse_only = load_lifter(Path(run) / "lifter_sparse_only.pt")[0]
     else:
-        model, sparse_only = build_models(preset, compile=compile, dtype=dtype)
+        model, sparse_only = build_models(preset, compile=compile, compile_options=compile_options, dtype=dtype)
     fast = compile or dtype != "fp32"
     # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings
     reference = (HiPART(model.tokenizer, model.prior, model.lifter, device="cpu",
@@ -244,8 +249,8 @@ def _agreement(model: HiPART, reference: HiPART, run, *, seed: int, batch: int =
     x = torch.rand(batch, 17, 2, generator=gen) - 0.5
     vis = torch.rand(batch, 17, generator=gen) > 0.2
     fast, ref = model.predict(x, vis), reference.predict(x, vis)
-    out = {"compile": model.compile, "compile_active": model._decode.active and model._lift.active,
-           "dtype": model.dtype,
+    out = {"compile": model.compile, "compile_active": model.compile_active,
+           "compile_options": model.compile_options if model.compile else None, "dtype": model.dtype,
            "random_input": {"samples": batch,
                             "tokens_equal_fraction": float(torch.cat([(fast.q_s == ref.q_s).flatten(),
                                                                       (fast.q_d == ref.q_d).flatten()]).float().mean()),
@@ -283,15 +288,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                              "GONGJIA0208/Diffpose repository (needs PyYAML)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the --peer comparison per batch size")
     parser.add_argument("--compile", action="store_true",
-                        help="opt-in: torch.compile the decoder and the lifter of the pipeline (falls back to eager)")
+                        help="opt-in: torch.compile the whole argmax pipeline into one graph (falls back to eager)")
+    parser.add_argument("--compile-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="inductor options over the default freezing=true cpp_wrapper=true (e.g. "
+                             "cpp_wrapper=false: compiles much faster, slower at batch 1)")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
-                        help="opt-in: bf16 autocast of the pipeline (default fp32, the reference tokens)")
+                        help="opt-in: bf16 autocast of decoding and lifting (generation stays fp32: the same tokens)")
 
 
 def _run(args: argparse.Namespace) -> int:
     result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time,
                        threads=args.threads, peer=args.peer, rounds=args.rounds, compile=args.compile,
-                       dtype=args.dtype)
+                       compile_options=parse_options(args.compile_options, FROZEN), dtype=args.dtype)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

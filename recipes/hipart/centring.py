@@ -253,8 +253,10 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
         decode: ``(q_s, q_d) -> (dense, fine)`` in place of ``tokenizer.decode`` (e.g. a compiled one).
         snap: ``(dense_regressor, fine_regressor, detail)``: rebuild the placed levels from the observed joints
             (`snap_levels`; needs ``regressor``); ``None`` returns the decoded levels as they are.
-
         return_confidence: also return `point_confidence` of the generated points.
+
+    Under ``torch.compile`` the prior's `generate_unchecked` runs (its checks are data-dependent and would split the
+    graph): the compiled caller checks the input first (`HiPART.densify_and_lift`).
 
     Returns:
         ``dense (b, 48, 2)``, ``fine (b, 96, 2)`` in the input's frame, and the tokens ``q_s (b, p)``,
@@ -262,8 +264,9 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
         ``(dense (b, 48), fine (b, 96))`` of `point_confidence`.
     """
     centre = observed_centre(sparse_2d, visible)
-    tokens = prior.generate(sparse_2d - centre, visible, temperature=temperature, use_cache=use_cache,
-                            generator=generator, **({"return_probs": True} if return_confidence else {}))
+    generate = prior.generate_unchecked if torch.compiler.is_compiling() else prior.generate
+    tokens = generate(sparse_2d - centre, visible, temperature=temperature, use_cache=use_cache, generator=generator,
+                      return_probs=return_confidence)
     q_s, q_d = tokens[:2]
     dense, fine = (tokenizer.decode if decode is None else decode)(q_s, q_d)
     shift = centre

@@ -23,7 +23,7 @@ from einops import rearrange, repeat
 from .centring import generate_centred
 from .checkpoint import load_exported
 from .distributed import pick_device
-from .fast import Compiled, autocast, check_dtype
+from .fast import FROZEN, Compiled, autocast, check_dtype
 from .train_lifter import gated_visibility, part_ids_of, snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
@@ -71,10 +71,17 @@ class HiPART:
         lifter: a trained `skeletok.HierarchicalLifter` over ``(17, 48, 96)`` points.
         device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda"`` or a `torch.device`.
         data_file: the dataset the lifter was trained on (set by `load`; the default data of `evaluate`).
-        compile: opt-in: ``torch.compile`` the token decoding and the lifter (`recipes.hipart.fast`; compiles at
-            the first call of each batch size, falls back to eager with a warning if compiling fails).
-        dtype: ``"fp32"`` (default: the reference tokens) or ``"bf16"`` (opt-in: bf16 autocast of generation,
-            decoding and lifting; tokens may differ where logits nearly tie, outputs are returned as fp32).
+        compile: opt-in: ``torch.compile`` the whole argmax pipeline (generation, decoding, snapping, lifting) into
+            one graph with the weights frozen into it (`recipes.hipart.fast.FROZEN`; the models must not change
+            afterwards); compiles at the first call of each batch size (minutes for a whole pipeline on 2 CPU
+            cores), falls back to eager with a warning if compiling fails. Sampling runs eagerly. For small models
+            (the ``demo`` sizes) only: at ``h36m`` size the compiled CPU pipeline was slower than eager, and with
+            the C++ wrapper compiling did not finish in 30 minutes (``recipes/hipart/README.md``, Benchmark).
+        compile_options: inductor options of ``compile`` (default `recipes.hipart.fast.FROZEN`: freezing and the
+            C++ wrapper; e.g. ``{"freezing": True}`` compiles faster and is slower at batch 1).
+        dtype: ``"fp32"`` (default) or ``"bf16"`` (opt-in: bf16 autocast of decoding and lifting; generation stays
+            fp32, so the tokens are those of fp32, while the levels and joints move by bf16 rounding; outputs are
+            returned as fp32).
         snap_detail: ``None`` (default: the decoded levels as they are), or snap the levels onto the observed
             joints with this detail weight (`recipes.hipart.centring.snap_levels`; set by `load` from the lifter's
             export, since a lifter must be lifted with the levels it was trained on).
@@ -83,8 +90,8 @@ class HiPART:
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
-                 compile: bool = False, dtype: str = "fp32", snap_detail: float | None = None,
-                 gate_levels: bool = False):
+                 compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
+                 snap_detail: float | None = None, gate_levels: bool = False):
         self.data_file = data_file
         self.snap = snap_of(prior, snap_detail)
         self.gate = part_ids_of(tokenizer) if gate_levels else None
@@ -94,14 +101,22 @@ class HiPART:
         self.prior = prior.to(self.device).eval()
         self.lifter = lifter.to(self.device).eval()
         self.compile = bool(compile)
-        self._decode = Compiled(self.tokenizer.decode, name="the token decoder", enabled=self.compile)
-        self._lift = Compiled(self.lifter, name="the lifter", enabled=self.compile)
+        self.compile_options = dict(FROZEN if compile_options is None else compile_options)
+        # the whole argmax pipeline (generate, decode, snap, lift) as one graph, by default the frozen weights
+        # folded into it
+        self._compiled = Compiled(self._pipeline, name="the HiPART pipeline", enabled=self.compile,
+                                  options=self.compile_options)
+
+    @property
+    def compile_active(self) -> bool:
+        """Whether the argmax pipeline runs compiled (False without ``compile`` or after compiling failed)."""
+        return self._compiled.active
 
     @classmethod
     def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto", compile: bool = False,
-             dtype: str = "fp32") -> "HiPART":
-        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile`` and
-        ``dtype``: see the class).
+             compile_options: dict | None = None, dtype: str = "fp32") -> "HiPART":
+        """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile``,
+        ``compile_options`` and ``dtype``: see the class).
 
         Raises:
             FileNotFoundError: naming the missing file and the command that writes it.
@@ -119,7 +134,7 @@ class HiPART:
         extra = payload["extra"]
         return cls(load_tokenizer(run_dir / "tokenizer.pt"), load_prior(run_dir / "prior.pt"),
                    lifter.requires_grad_(False), device=device, data_file=str(extra.get("data_file", "")),
-                   compile=compile, dtype=dtype,
+                   compile=compile, compile_options=compile_options, dtype=dtype,
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
                    gate_levels=bool(extra.get("gate_levels", False)))
 
@@ -145,19 +160,46 @@ class HiPART:
         return self._densify(sparse_2d.to(self.device), vis, temperature, generator, use_cache)[:4]
 
     def _densify(self, sparse_2d, vis, temperature, generator, use_cache, confidence: bool = False) -> tuple:
-        """`generate_centred` under this model's dtype and compile settings; levels in fp32."""
+        """`generate_centred` in fp32 (the reference tokens), the decoding under this model's dtype; levels in fp32."""
+        decode = self.tokenizer.decode if self.dtype == "fp32" else self._decode_autocast
+        return generate_centred(self.prior, self.tokenizer, sparse_2d, vis, temperature=temperature,
+                                use_cache=use_cache, generator=generator,
+                                regressor=getattr(self.prior, "joint_regressor", None), return_confidence=confidence,
+                                snap=self.snap, decode=decode)
+
+    def _decode_autocast(self, q_s: torch.Tensor, q_d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast(self.device, self.dtype):
-            out = generate_centred(
-                self.prior, self.tokenizer, sparse_2d, vis, temperature=temperature, use_cache=use_cache,
-                generator=generator, regressor=getattr(self.prior, "joint_regressor", None),
-                return_confidence=confidence, snap=self.snap,
-                decode=self._decode if self.compile else None)  # uncompiled: whatever self.tokenizer is now
-        return (out[0].float(), out[1].float(), *out[2:])
+            dense, fine = self.tokenizer.decode(q_s, q_d)
+        return dense.float(), fine.float()
+
+    def _pipeline(self, sparse_2d, visibility, temperature=0.0, generator=None, use_cache=True,
+                  hide_levels=False) -> tuple:
+        """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
+        argmax pipeline that ``compile=True`` compiles into one graph."""
+        scored = self.lifter.point_confidence
+        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
+        dense, fine, q_s, q_d = out[:4]
+        extra = {"confidence": [None, *out[4]]} if scored else {}
+        if hide_levels:
+            shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
+        else:
+            shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
+        with autocast(self.device, self.dtype):
+            joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
+        return dense, fine, q_s, q_d, joints
+
+    def _runs_compiled(self, temperature: float, use_cache: bool, hide_levels: bool = False) -> bool:
+        """Whether `densify_and_lift` takes the compiled argmax pipeline for these settings."""
+        return self.compile_active and temperature == 0 and use_cache and not hide_levels
 
     @torch.inference_mode()
     def densify_and_lift(self, sparse_2d: torch.Tensor, visibility: torch.Tensor, *, temperature: float = 0.0,
                          generator: torch.Generator | None = None, use_cache: bool = True, hide_levels: bool = False):
         """`densify`, then lift ``[sparse, dense, fine]`` (with the points' confidence when the lifter reads it).
+
+        With ``compile=True``, argmax generation with the cache (``temperature=0``, ``use_cache=True``, levels
+        shown) runs the compiled pipeline, which compiles once per batch size (`predict` pads its last batch to
+        ``batch_size``, so a dataset costs at most two compilations); sampling and the ablations run eagerly.
 
         Args:
             sparse_2d: ``(b, 17, 2)`` normalised, on ``self.device``.
@@ -171,19 +213,13 @@ class HiPART:
         Returns:
             ``(dense_2d (b, 48, 2), fine_2d (b, 96, 2), q_s (b, p), q_d (b, p, r), joints_3d (b, 17, 3))``, the
             joints root-relative.
+
+        Raises:
+            ValueError: on bad shapes or NaN/inf at visible joints (the prior's checks).
         """
-        scored = self.lifter.point_confidence
-        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
-        dense, fine, q_s, q_d = out[:4]
-        extra = {"confidence": [None, *out[4]]} if scored else {}
-        if hide_levels:
-            shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
-        else:
-            shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
-        with autocast(self.device, self.dtype):
-            lift = self._lift if self.compile else self.lifter
-            joints = root_relative(lift([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
-        return dense, fine, q_s, q_d, joints
+        if self._runs_compiled(temperature, use_cache, hide_levels):
+            return self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))
+        return self._pipeline(sparse_2d, visibility, temperature, generator, use_cache, hide_levels)
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -224,8 +260,12 @@ class HiPART:
         for start in range(0, x.shape[0], batch_size):
             xs = x[start:start + batch_size].to(self.device)
             vs = vis[start:start + batch_size].to(self.device)
-            dense, fine, q_s, q_d, joints = self.densify_and_lift(xs, vs, temperature=temperature,
-                                                                  generator=generator, use_cache=use_cache)
+            n = xs.shape[0]
+            if start and n < batch_size and self._runs_compiled(temperature, use_cache):  # one compiled shape
+                xs = torch.cat((xs, xs[-1:].expand(batch_size - n, -1, -1)))
+                vs = torch.cat((vs, vs[-1:].expand(batch_size - n, -1)))
+            out = self.densify_and_lift(xs, vs, temperature=temperature, generator=generator, use_cache=use_cache)
+            dense, fine, q_s, q_d, joints = (value[:n] for value in out)
             for key, value in zip(parts, (dense, fine, joints, q_s, q_d)):
                 parts[key].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         out = {key: torch.cat(values) for key, values in parts.items()}
