@@ -171,7 +171,8 @@ class BlockWeights(NamedTuple):
 
 def eval_block(x: Tensor, w: BlockWeights, keys: Tensor | None = None, values: Tensor | None = None,
                start: int = 0) -> Tensor:
-    """`CachedBlock.forward` in eval mode on prefetched weights: the same arithmetic, no checks, no dropout.
+    """`CachedBlock.forward` in eval mode on prefetched weights: the same arithmetic, no checks, no dropout (a single
+    query's attention is written as plain matmuls, which rounds differently from the fused kernel in the last bits).
 
     Without ``keys``/``values`` the block attends over ``x`` alone (causally if the block is causal). With them,
     a preallocated cache: the new keys/values are written in place at positions ``start .. start + n - 1`` and the
@@ -201,8 +202,11 @@ def eval_block(x: Tensor, w: BlockWeights, keys: Tensor | None = None, values: T
         k, v = keys[:, :, :end], values[:, :, :end]
         if w.causal and n > 1 and start > 0:  # new query i sits at position start + i and sees keys 0 .. start + i
             mask = torch.ones(n, end, dtype=torch.bool, device=x.device).tril(start)
-    is_causal = w.causal and n > 1 and mask is None
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    if n == 1:  # one query (a generation step): plain matmuls beat the fused kernel's per-call setup on a CPU
+        out = ((q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5).softmax(dim=-1) @ v
+    else:
+        is_causal = w.causal and mask is None
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
     x = x + F.linear(out.transpose(1, 2).reshape(b, n, w.dim), w.out)
     h = F.silu(F.linear(F.layer_norm(x, shape, w.ff_norm_weight, w.ff_norm_bias), w.ff_in_weight, w.ff_in_bias))
     return x + F.linear(h, w.ff_out_weight, w.ff_out_bias)
