@@ -1,4 +1,4 @@
-"""CPN-like 2D detections for the Human3.6M fixture (tests/test_data_h36m.py): detector-like noise, misses, scores.
+"""CPN-like 2D detections for the Human3.6M fixture (tests/h36m_fixtures.py): detector-like noise, misses, scores.
 
 `detector_like_2d` turns projected Human3.6M-17 joints into what a top-down detector writes into a VideoPose3D
 ``positions_2d`` file: Gaussian noise scaled per joint like a detector's errors (COCO's OKS sigmas,

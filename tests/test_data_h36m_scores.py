@@ -14,7 +14,7 @@ from skeletok.data.sets.h36m_2d import split_scores
 from skeletok.data.views.occlusion import Occlusion
 from skeletok.skeleton import H36M_17, coco17_to_h36m17
 from tests.h36m_detections import LIMB_ENDS
-from tests.test_data_h36m import (  # noqa: F401 (fixtures)
+from tests.h36m_fixtures import (  # noqa: F401 (fixtures)
     BLANK_FRAMES,
     COCO_META,
     H36M_META,

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from skeletok.data.sets.build import build_dataset, frames_per_split
+from skeletok.data.sets.build import build_dataset
+from skeletok.data.sets.splits import frames_per_split
 from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset
 from skeletok.data.motion import Motion
 from skeletok.data.sets.splits import heading_free, mirror_joints, near_duplicate_groups, split_takes, take_distance

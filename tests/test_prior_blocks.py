@@ -1,9 +1,10 @@
-"""LSAB and GCSAB: incremental (cached) decoding equals the full pass; LSAB pooling and slot order."""
+"""LSAB and GCSAB: incremental (cached) decoding equals the full pass; LSAB pooling and slot order; `attend`."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from skeletok.cached_block import CachedBlock
+from skeletok.cached_block import CachedBlock, attend
 from skeletok.gcsab import GCSAB
 from skeletok.lsab import LSAB
 
@@ -130,3 +131,21 @@ def test_lsab_summarise_is_forward_over_a_flat_batch_of_parts():
 def test_lsab_rejects_wrong_slot_count():
     with pytest.raises(ValueError, match="codes"):
         LSAB(dim=16, heads=2, num_slots=4)(torch.randn(1, 2, 3, 16))
+
+
+@pytest.mark.parametrize("keys", [1, 5, 33])
+def test_attend_single_query_matches_the_fused_kernel_and_passes_the_rest_through(keys):
+    g = torch.Generator().manual_seed(keys)
+    q, k, v = (torch.randn(3, 2, n, 8, generator=g) for n in (1, keys, keys))
+    fused = F.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(attend(q, k, v), fused, atol=1e-6, rtol=1e-5)
+    # by hand: softmax over the keys of the scaled dot products
+    w = torch.einsum("bhqe,bhke->bhqk", q.double(), k.double()) / 8 ** 0.5
+    torch.testing.assert_close(attend(q, k, v).double(), w.softmax(-1) @ v.double(), atol=1e-6, rtol=1e-5)
+    # several queries, a mask or causality: exactly torch's kernel
+    q4 = torch.randn(3, 2, 4, 8, generator=g)
+    k4, v4 = torch.randn(3, 2, 4, 8, generator=g), torch.randn(3, 2, 4, 8, generator=g)
+    assert torch.equal(attend(q4, k4, v4, is_causal=True), F.scaled_dot_product_attention(q4, k4, v4, is_causal=True))
+    mask = torch.ones(1, 4, dtype=torch.bool).tril(2)
+    assert torch.equal(attend(q4[:, :, :1], k4, v4, mask=mask[:1]),
+                       F.scaled_dot_product_attention(q4[:, :, :1], k4, v4, attn_mask=mask[:1]))

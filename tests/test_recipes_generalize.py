@@ -18,7 +18,7 @@ from recipes.hipart.train_lifter import _precompute
 from skeletok.data.sets.fileformat import load_dataset
 from skeletok.data.sets.splits import frame_sources
 from skeletok.skeleton import H36M_17
-from tests.test_recipes_train import write_random_walk
+from tests.recipe_runs import write_random_walk
 
 PELVIS, R_HIP, L_HIP = H36M_17.index("pelvis"), H36M_17.index("right_hip"), H36M_17.index("left_hip")
 

@@ -1,5 +1,5 @@
 """Human3.6M end to end on VideoPose3D-layout files written from shipped real mocap (the fixture of
-tests/test_data_h36m.py): ``from-h36m`` with CPN-like scored detections, ``(t, 17, 3)`` with misses and frames where
+tests/h36m_fixtures.py): ``from-h36m`` with CPN-like scored detections, ``(t, 17, 3)`` with misses and frames where
 nobody was found (tests/h36m_detections.py) -> every stage of the ``h36m`` preset at tiny size with
 ``inputs=detections`` -> ``evaluate --inputs detections`` -> the paper's per-action table."""
 
@@ -14,7 +14,7 @@ from recipes.hipart.evaluate import run_evaluation
 from recipes.hipart.report import validate_report
 from skeletok.cli import main
 from skeletok.data.sets.fileformat import load_dataset
-from tests.test_data_h36m import SCORED_2D, calibration_files, h36m_files, mocap  # noqa: F401 (fixtures)
+from tests.h36m_fixtures import SCORED_2D, calibration_files, h36m_files, mocap  # noqa: F401 (fixtures)
 
 TINY = ["dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16",
         "batch_size=8", "epochs=1", "max_steps=2", "warmup_steps=1", "random_views=0", "inputs=detections",

@@ -21,8 +21,7 @@ import torch
 from recipes.hipart import train_lifter, train_prior, train_tokenizer
 from recipes.hipart.runlog import read_metrics
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_recipes_train import tiny, write_random_walk  # noqa: E402
+from tests.recipe_runs import tiny, write_random_walk
 
 pytestmark = pytest.mark.slow
 

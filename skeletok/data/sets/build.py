@@ -44,7 +44,7 @@ from skeletok.data.views.cameras import Camera, cameras_to_arrays, h36m_like_rig
 from skeletok.data.views.placement import place_sequence
 from skeletok.data.sets.fileformat import load_dataset, save_dataset
 from skeletok.data.sets.paths import default_dataset_path
-from skeletok.data.sets.splits import frame_sources, near_duplicate_groups, split_by_sequence, split_takes
+from skeletok.data.sets.splits import frames_per_split, near_duplicate_groups, split_by_sequence, split_takes
 from skeletok.data.motion.variants import evenly_spaced, evenly_spaced_index, mirror_motion
 
 ASSET_SOURCE = "skeletok:motion_assets"  # sequence_source of sequences built from the committed assets
@@ -54,7 +54,6 @@ __all__ = [
     "DEFAULT_FPS",
     "DEFAULT_TEST_SEQUENCES",
     "DEFAULT_VAL_SEQUENCES",
-    "frames_per_split",
     "make_cameras",
     "split_by_sequence",
     "assemble_dataset",
@@ -397,23 +396,6 @@ def build_dataset(motions: Sequence, *, body=None, levels=None, out, cameras="h3
                "source_frame": np.concatenate(source_frame).astype(np.int64)},
     )
     return save_dataset(arrays, out)
-
-
-def frames_per_split(arrays) -> dict[str, dict[str, int]]:
-    """Frames per source and split of a dataset's arrays: ``{source: {"train": n, "val": n, "test": n}}``.
-
-    The source of a sequence is the first part of its take's name (``holosoma/mocap_climb_seq_0`` ->
-    ``holosoma``); files without ``sequence_take`` use the sequence names. ``"all"`` sums the sources.
-    """
-    from skeletok.data.sets.fileformat import SPLIT_CODES
-
-    source = frame_sources(arrays)
-    split = np.asarray(arrays["split"])
-    out: dict[str, dict[str, int]] = {}
-    for src in [*dict.fromkeys(source.tolist()), "all"]:
-        sel = np.ones(len(split), bool) if src == "all" else source == src
-        out[src] = {name: int((sel & (split == code)).sum()) for name, code in SPLIT_CODES.items()}
-    return out
 
 
 def build_default_dataset(out=None, *, force: bool = False, max_frames_per_sequence: int | None = None,

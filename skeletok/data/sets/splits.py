@@ -22,7 +22,7 @@ from skeletok.data.sets.fileformat import SPLIT_CODES
 from skeletok.skeleton import H36M_17
 
 __all__ = ["heading_free", "mirror_joints", "take_distance", "near_duplicate_groups", "split_by_sequence",
-           "split_takes", "take_folds", "frame_sources"]
+           "split_takes", "take_folds", "frame_sources", "frames_per_split"]
 
 _FLIP = np.asarray(H36M_17.flip_permutation)
 _RIGHT_HIP, _LEFT_HIP = H36M_17.index("right_hip"), H36M_17.index("left_hip")
@@ -237,3 +237,18 @@ def frame_sources(arrays) -> np.ndarray:
     else the sequence name), e.g. ``holosoma/mocap_climb_seq_0`` -> ``holosoma``."""
     takes = arrays["sequence_take"] if "sequence_take" in arrays else arrays["sequence_names"]
     return np.array([str(t).split("/")[0] for t in takes])[np.asarray(arrays["sequence"])]
+
+
+def frames_per_split(arrays) -> dict[str, dict[str, int]]:
+    """Frames per source and split of a dataset's arrays: ``{source: {"train": n, "val": n, "test": n}}``.
+
+    The source of a sequence is the first part of its take's name (``holosoma/mocap_climb_seq_0`` ->
+    ``holosoma``); files without ``sequence_take`` use the sequence names. ``"all"`` sums the sources.
+    """
+    source = frame_sources(arrays)
+    split = np.asarray(arrays["split"])
+    out: dict[str, dict[str, int]] = {}
+    for src in [*dict.fromkeys(source.tolist()), "all"]:
+        sel = np.ones(len(split), bool) if src == "all" else source == src
+        out[src] = {name: int((sel & (split == code)).sum()) for name, code in SPLIT_CODES.items()}
+    return out

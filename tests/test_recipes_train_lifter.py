@@ -1,0 +1,229 @@
+"""HiPART stage 3, the lifter's training variants: modes, out-of-fold priors, online generation, snapped and gated
+levels, confidence, the auxiliary 3D loss, level dropout, hidden levels (tiny runs of `tests.recipe_runs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recipes.hipart import train_lifter, train_prior, train_tokenizer
+from recipes.hipart.data import make_dataset
+from recipes.hipart.inference import HiPART
+from recipes.hipart.presets import get_preset
+from recipes.hipart.runlog import read_metrics
+from skeletok.lifter import HierarchicalLifter
+from skeletok.skeleton import H36M_17
+from tests.recipe_runs import data_file, tiny, trained  # noqa: F401 (fixtures)
+
+
+@pytest.mark.parametrize("mode", ["hipart", "sparse_only", "oracle"])
+def test_lifter_modes_train_and_reduce_mpjpe(mode, trained, data_file):
+    cfg = tiny("lifter", data_file, trained, f"mode={mode}", "epochs=4", "lr=3e-3", "schedule=constant", "warm_epochs=0")
+    path = train_lifter.run(cfg)
+    assert path == trained / f"lifter_{mode}.pt"
+    model, saved_mode = train_lifter.load_lifter(path)
+    assert saved_mode == mode and model.level_points == ((17,) if mode == "sparse_only" else (17, 48, 96))
+    mpjpe = [r["mpjpe_mm"] for r in read_metrics(trained / f"lifter_{mode}" / "metrics.jsonl")]
+    assert len(mpjpe) == 16 and np.mean(mpjpe[-4:]) < 0.8 * np.mean(mpjpe[:4])
+
+
+def test_out_of_fold_priors_and_joint_regressor(trained, data_file, tmp_path):
+    for k in range(2):
+        path = trained / f"prior_fold{k}.pt"
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        assert payload["config"]["folds"] == 2 and payload["config"]["fold"] == k
+        prior = train_prior.load_prior(path)
+        assert prior.joint_regressor.shape == (17, 96)
+        torch.testing.assert_close(prior.joint_regressor.sum(1), torch.ones(17), atol=1e-4, rtol=0)
+    for bad in (["folds=1"], ["folds=2", "fold=2"], ["folds=-1"]):
+        with pytest.raises(ValueError, match="fold"):
+            get_preset("prior", "demo", bad)
+    with pytest.raises(ValueError, match="oof_folds"):
+        get_preset("lifter", "demo", ["oof_folds=1"])
+    with pytest.raises(FileNotFoundError, match="prior_fold0.pt not found; train it with .*folds=3 fold=0"):
+        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "oof_folds=3", "max_steps=1",
+                              f"tokenizer={trained / 'tokenizer.pt'}", f"prior={trained / 'prior.pt'}"))
+
+
+def test_lifter_generates_online(trained, data_file, tmp_path):
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "generated=online", "oof_folds=0", "max_steps=2",
+               f"tokenizer={trained / 'tokenizer.pt'}", f"prior={trained / 'prior.pt'}")
+    train_lifter.run(cfg)
+    records = read_metrics(tmp_path / "lifter_hipart" / "metrics.jsonl")
+    assert len(records) == 2 and all(0 < r["mpjpe_mm"] < 5000 for r in records)
+
+
+def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(trained, data_file, tmp_path):
+    from recipes.hipart.centring import regress_levels, snap_levels
+    from recipes.hipart.inference import HiPART
+
+    prior = train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=64)))
+    for name, key in (("dense_regressor", "dense_2d"), ("fine_regressor", "fine_2d")):  # fitted on training poses
+        w = getattr(prior, name)
+        n = batch[key].shape[1]
+        assert w.shape == (2 * n, 33)
+        fitted = regress_levels(w, batch["sparse_2d_clean"])  # better than the mean pose placed on the pelvis
+        mean = (batch[key] - batch["sparse_2d_clean"][:, :1]).mean(0) + batch["sparse_2d_clean"][:, :1]
+        assert (fitted - batch[key]).norm(dim=-1).mean() < 0.7 * (mean - batch[key]).norm(dim=-1).mean()
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    x_s, vis = batch["sparse_2d"][:8], batch["sparse_visible"][:8]
+    plain = train_lifter.generate_levels(prior, tok, x_s, vis)
+    snapped = train_lifter.generate_levels(prior, tok, x_s, vis, snap=0.25)
+    expect = snap_levels(*plain, x_s, vis, joint_regressor=prior.joint_regressor,
+                         dense_regressor=prior.dense_regressor, fine_regressor=prior.fine_regressor, detail=0.25)
+    torch.testing.assert_close(snapped, expect)
+    for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "snap_levels=true", "snap_detail=0.25", "max_steps=1",
+               "warm_epochs=0")
+    train_lifter.run(cfg)
+    model = HiPART.load(tmp_path, device="cpu")  # inference lifts the levels the lifter was trained on
+    assert model.snap[2] == 0.25
+    dense, fine, *_ = model.densify(x_s, vis)
+    torch.testing.assert_close((dense, fine), expect)
+
+
+def test_gated_lifter_hides_guessed_parts_in_training_and_inference(trained, data_file, tmp_path):
+    from recipes.hipart.inference import HiPART, root_relative
+
+    for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "gate_levels=true", "max_steps=1",
+                          "warm_epochs=0"))
+    model = HiPART.load(tmp_path, device="cpu")
+    assert model.gate is not None
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=4)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"].clone()
+    vis[:, H36M_17.index("right_wrist")] = False
+    dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
+    shown = train_lifter.gated_visibility(vis, model.gate)
+    assert not shown[2].all() and shown[2].any()
+    torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
+    # the lifter never reads a hidden part's points: moving them changes nothing
+    moved = torch.where(shown[2][..., None], fine, fine + 0.3)
+    torch.testing.assert_close(root_relative(model.lifter([x_s, dense, moved], shown)), joints)
+
+
+def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("alr", Path(__file__).parents[1] / "scripts" / "add_level_regressors.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for name in ("prior.pt", "prior_fold1.pt"):
+        payload = torch.load(trained / name, map_location="cpu", weights_only=False)
+        payload["extra"].pop("level_regressors")  # as an export of session 4 and earlier
+        torch.save(payload, tmp_path / name)
+    assert len(script.add_level_regressors(tmp_path)) == 2
+    for name in ("prior.pt", "prior_fold1.pt"):
+        got = torch.load(tmp_path / name, map_location="cpu", weights_only=False)["extra"]["level_regressors"]
+        expect = torch.load(trained / name, map_location="cpu", weights_only=False)["extra"]["level_regressors"]
+        for key in ("dense", "fine"):
+            torch.testing.assert_close(torch.tensor(got[key]), torch.tensor(expect[key]), atol=1e-5, rtol=0)
+
+
+def test_generated_levels_come_from_prior_and_tokenizer(trained, data_file):
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    prior = train_prior.load_prior(trained / "prior.pt")
+    item = make_dataset(data_file, split="train")[3]
+    x_s, vis = item["sparse_2d"][None], item["sparse_visible"][None]
+    dense, fine = train_lifter.generate_levels(prior, tok, x_s, vis)
+    centre = x_s[:, :1]  # the pelvis is visible: tokens describe the pose centred on it
+    expect = tok.decode(*prior.generate(x_s - centre, vis))
+    assert vis[0, 0]
+    assert torch.equal(dense, expect[0] + centre) and torch.equal(fine, expect[1] + centre) and fine.shape == (1, 96, 2)
+
+
+def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
+    torch.manual_seed(0)
+    levels = [torch.zeros(4000, 17, 2), torch.zeros(4000, 48, 2), torch.zeros(4000, 96, 2)]
+    vis = [torch.ones(4000, 17, dtype=torch.bool), None, None]
+    assert train_lifter._drop_levels(levels, vis, 0.5, training=False) is vis
+    assert train_lifter._drop_levels(levels, vis, 0.0, training=True) is vis
+    out = train_lifter._drop_levels(levels, vis, 0.5, training=True)
+    assert out[0] is vis[0]
+    dense_kept, fine_kept = out[1].all(1), out[2].all(1)
+    assert torch.equal(dense_kept, fine_kept) and torch.equal(out[1].any(1), dense_kept)  # whole levels per sample
+    assert 0.45 < dense_kept.float().mean() < 0.55
+
+
+def test_wrappers_fetch_batches_like_single_items(data_file):
+    from recipes.hipart.data import Attached
+    from skeletok.data.views.occlusion import Occlusion
+
+    base = make_dataset(data_file, split="train", occlusion=Occlusion(mask_ratio=0.3, noise_px=2.0), seed=0)
+    wrapped = Attached(base, extra=torch.arange(len(base)) * 10)
+    wrapped.set_epoch(1)
+    many = wrapped.__getitems__([3, 0, 7])
+    for i, item in zip([3, 0, 7], many):
+        single = wrapped[i]
+        assert single.keys() == item.keys() and int(item["index"]) == i and int(item["extra"]) == 10 * i
+        for key in single:
+            assert torch.equal(single[key], item[key]), key
+
+
+def test_confidence_lifter_reads_the_priors_scores(trained, data_file, tmp_path):
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "confidence=true", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=scored")
+    lifter, mode = train_lifter.load_lifter(train_lifter.run(cfg))
+    assert mode == "hipart" and lifter.point_confidence
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    prior = train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, dense_conf, fine_conf = train_lifter.generate_levels(prior, tok, x_s, vis, return_confidence=True)
+    assert torch.equal(dense, train_lifter.generate_levels(prior, tok, x_s, vis)[0])
+    assert dense_conf.shape == (8, 48) and fine_conf.shape == (8, 96)
+    assert (dense_conf <= 0).all() and (dense_conf >= -10).all()
+    # every point of a part carries that part's score
+    for ids, conf in ((tok.dense_part_ids, dense_conf), (tok.fine_part_ids, fine_conf)):
+        for part in ids.unique():
+            chosen = conf[:, ids == part]
+            torch.testing.assert_close(chosen, chosen[:, :1].expand_as(chosen))
+    # HiPART feeds the lifter the same scores: its joints are the lifter's on [sparse, dense, fine] + scores
+    model = HiPART(tok, prior, lifter, device="cpu")
+    joints = model.predict(x_s, vis).joints_3d
+    direct = lifter([x_s, dense, fine], [vis, None, None], confidence=[None, dense_conf, fine_conf])
+    torch.testing.assert_close(joints, direct - direct[:, :1])
+
+
+def test_aux_3d_loss_is_joints_plus_weighted_level_error(trained, data_file, tmp_path):
+    torch.manual_seed(0)
+    net = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2)
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train", levels_3d=True),
+                                                  batch_size=4)))
+    step = train_lifter._step("oracle", None, aux_3d=0.5)
+    loss, metrics = step(net, batch)
+    joints, points = net(*train_lifter.lifter_inputs("oracle", batch), return_points=True)
+    mpjpe = (joints - batch["sparse_3d"]).norm(dim=-1).mean()
+    levels = (points[:, 17:] - torch.cat((batch["dense_3d"], batch["fine_3d"]), 1)).norm(dim=-1).mean()
+    torch.testing.assert_close(loss, mpjpe + 0.5 * levels)
+    torch.testing.assert_close(metrics["levels_mm"], levels.detach() * 1000)
+    # a run with the auxiliary loss logs both errors; the sparse-only lifter ignores the weight
+    cfg = tiny("lifter", data_file, trained, "mode=hipart", "aux_3d=0.5", "oof_folds=2", "warm_epochs=0",
+               "max_steps=2", "tag=aux")
+    train_lifter.run(cfg)
+    records = read_metrics(trained / "lifter_hipart_aux" / "metrics.jsonl")
+    assert len(records) == 2 and all(0 < r["levels_mm"] < 5000 and 0 < r["mpjpe_mm"] < 5000 for r in records)
+    with pytest.raises(ValueError, match="aux_3d"):
+        get_preset("lifter", "demo", ["aux_3d=-1"])
+
+
+def test_hide_levels_lifts_from_the_sparse_pose_alone(trained, data_file):
+    torch.manual_seed(0)
+    lifter = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2).eval()
+    model = HiPART(train_tokenizer.load_tokenizer(trained / "tokenizer.pt"),
+                   train_prior.load_prior(trained / "prior.pt"), lifter, device="cpu")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=6)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"]
+    dense, fine, _, _, shown = model.densify_and_lift(x_s, vis)
+    *levels, hidden = model.densify_and_lift(x_s, vis, hide_levels=True)
+    assert torch.equal(levels[0], dense) and torch.equal(levels[1], fine)  # still generated and returned
+    off = [torch.zeros(6, 48, dtype=torch.bool), torch.zeros(6, 96, dtype=torch.bool)]
+    alone = lifter([x_s, torch.zeros(6, 48, 2), torch.zeros(6, 96, 2)], [vis, *off])
+    torch.testing.assert_close(hidden, alone - alone[:, :1])
+    assert not torch.allclose(hidden, shown)
