@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from skeletok.data.sets.actions import action_from_name
-from skeletok.data.sets.build import assemble_dataset
+from skeletok.data.sets.assemble import assemble_dataset
 from skeletok.data.sets.fileformat import save_dataset
 from skeletok.data.sets.h36m_2d import LAYOUTS_2D, load_h36m_2d, load_videopose3d_dict, select_subjects
 from skeletok.data.sets.h36m_smpl import SmplVertices
