@@ -7,7 +7,9 @@ fits the level regressors the way ``train-prior`` does (on the prior's own train
 split for ``prior.pt``, the other folds for ``prior_fold<k>.pt``) and writes them into the exports in place
 (atomically), checking that the refitted joint regressor equals the stored one (same data, same poses).
 
-Run: ``python scripts/add_level_regressors.py RUN_DIR [--data FILE]`` (``--data``: default the priors' own file).
+Run: ``python scripts/add_level_regressors.py RUN_DIR [--data FILE] [--densifier-steps N]`` (``--data``: default the
+priors' own file; ``--densifier-steps N``: also fit the learned level map of ``train-prior densifier_steps=N``,
+`recipes.hipart.densifier`, on the same items).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's `rec
 from recipes.hipart.checkpoint import atomic_save
 from recipes.hipart.data import Selected, sequence_folds, train_set_of
 from recipes.hipart.config import PriorConfig
-from recipes.hipart.train_prior import fit_regressors
+from recipes.hipart.train_prior import densifier_export, fit_regressors
 
 
-def add_level_regressors(run_dir: Path, data: str | None = None) -> list[Path]:
-    """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir``; returns the files written."""
+def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps: int = 0) -> list[Path]:
+    """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir`` (with ``densifier_steps > 0`` also
+    the learned level map that ``train-prior densifier_steps=N`` would export); returns the files written."""
     written = []
     for path in sorted(run_dir.glob("prior*.pt")):
         payload = torch.load(path, map_location="cpu", weights_only=False)
@@ -46,6 +49,9 @@ def add_level_regressors(run_dir: Path, data: str | None = None) -> list[Path]:
                              f"{(stored - regressors['joint']).abs().max():.2e}; pass the prior's training data")
         payload["extra"]["level_regressors"] = {"dense": regressors["dense"].tolist(),
                                                 "fine": regressors["fine"].tolist()}
+        if densifier_steps:
+            payload["extra"]["level_densifier"] = densifier_export(items, steps=densifier_steps, seed=cfg.seed)
+            payload["config"]["densifier_steps"] = densifier_steps
         atomic_save(payload, path)
         written.append(path)
     if not written:
@@ -57,8 +63,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--densifier-steps", type=int, default=0,
+                        help="also fit the learned level map (recipes.hipart.densifier) for this many batches")
     args = parser.parse_args()
-    for path in add_level_regressors(args.run_dir, args.data):
+    for path in add_level_regressors(args.run_dir, args.data, args.densifier_steps):
         print(f"level regressors added to {path}")
 
 

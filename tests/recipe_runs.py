@@ -15,7 +15,7 @@ from skeletok.data.sets.fileformat import save_dataset
 
 TINY = {
     "tokenizer": ["dim=16", "depth=1", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16"],
-    "prior": ["dim=16", "depth=1", "heads=2", "dropout=0.0"],
+    "prior": ["dim=16", "depth=1", "heads=2", "dropout=0.0", "densifier_steps=20"],
     "lifter": ["dim=16", "depth=1", "heads=2"],
 }
 

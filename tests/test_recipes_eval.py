@@ -203,7 +203,8 @@ def test_predict_is_deterministic_and_respects_visibility(run_dir):
     dense, fine = dense + centre, fine + centre
     if model.snap is not None:
         dense, fine = snap_levels(dense, fine, x, vis, joint_regressor=model.prior.joint_regressor,
-                                  dense_regressor=model.snap[0], fine_regressor=model.snap[1], detail=model.snap[2])
+                                  dense_regressor=model.snap[0], fine_regressor=model.snap[1], detail=model.snap[2],
+                                  densifier=model.snap[3])
     torch.testing.assert_close(dense, a.dense_2d)
     torch.testing.assert_close(fine, a.fine_2d)
     hyp = model.predict(x, vis, temperature=1.0, num_hypotheses=4, generator=torch.Generator().manual_seed(1))

@@ -3,6 +3,7 @@ generation, mean +- std over seeds, leave-one-source-out data."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -106,11 +107,11 @@ def test_snapping_through_generation_and_the_lifter_export(tmp_path):
     sparse = torch.randn(2, 17, 2, generator=g) * 0.1
     vis = torch.ones(2, 17, dtype=torch.bool)
     plain = generate_centred(prior, tok, sparse, vis, regressor=joint)
-    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(w_dense, w_fine, 0.0))
+    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(w_dense, w_fine, 0.0, None))
     torch.testing.assert_close(snapped[1], regress_levels(w_fine, sparse), atol=1e-5, rtol=0)
     assert not torch.allclose(plain[1], snapped[1])
     with pytest.raises(ValueError, match="joint regressor"):
-        generate_centred(prior, tok, sparse, vis, snap=(w_dense, w_fine, 0.0))
+        generate_centred(prior, tok, sparse, vis, snap=(w_dense, w_fine, 0.0, None))
     from recipes.hipart.train_lifter import snap_of
     assert snap_of(prior, None) is None
     with pytest.raises(ValueError, match="level regressors"):
@@ -222,6 +223,22 @@ def test_mean_and_std_over_seeds_and_ordering():
     assert "| hipart | 100.0 +- 5.0 |" in text and "2/3" in text and "keypoint-level proxies" in text
     with pytest.raises(ValueError, match="at least one report"):
         aggregate_reports([])
+
+
+def test_seeds_command_aggregates_run_directories(tmp_path, capsys):
+    from recipes.hipart.seeds import main
+
+    for k, (s, h) in enumerate([(100, 95), (110, 100)]):
+        (tmp_path / f"seed{k}").mkdir()
+        report = {"mpjpe_mm": {"sparse_only": s, "hipart": h, "oracle": 90.0}, "meta": {"split": "test"}}
+        (tmp_path / f"seed{k}" / "report.json").write_text(json.dumps(report))
+    assert main(["--out", str(tmp_path / "agg"), str(tmp_path / "seed0"), str(tmp_path / "seed1")]) == 0
+    agg = json.loads((tmp_path / "agg" / "report.json").read_text())
+    assert agg["mpjpe_mm"]["hipart"]["mean"] == pytest.approx(97.5) and agg["ordering"]["clean"] == 2
+    assert "| hipart | 97.5 +- 3.5 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "agg"), str(tmp_path / "nothing")])
+    assert "no report in" in capsys.readouterr().err
 
 
 def test_leave_one_source_out(tmp_path):

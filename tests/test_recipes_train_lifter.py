@@ -74,7 +74,8 @@ def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(tra
     plain = train_lifter.generate_levels(prior, tok, x_s, vis)
     snapped = train_lifter.generate_levels(prior, tok, x_s, vis, snap=0.25)
     expect = snap_levels(*plain, x_s, vis, joint_regressor=prior.joint_regressor,
-                         dense_regressor=prior.dense_regressor, fine_regressor=prior.fine_regressor, detail=0.25)
+                         dense_regressor=prior.dense_regressor, fine_regressor=prior.fine_regressor, detail=0.25,
+                         densifier=prior.level_densifier)
     torch.testing.assert_close(snapped, expect)
     for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
         (tmp_path / f).write_bytes((trained / f).read_bytes())

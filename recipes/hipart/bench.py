@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 
 from .presets import get_preset
+from .densifier import LevelDensifier
 from .fast import FROZEN, check_dtype, parse_options
 from .inference import HiPART
 from .launch import add_command, command_main
@@ -95,6 +96,10 @@ def build_models(preset: str = "demo", *, compile: bool = False, compile_options
                             ("dense_regressor", torch.randn(96, 33, generator=g) * 0.1),
                             ("fine_regressor", torch.randn(192, 33, generator=g) * 0.1)):
             prior.register_buffer(name, value, persistent=False)
+        if prior_cfg.densifier_steps:  # and the learned level map, random weights of the trained size
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                prior.level_densifier = LevelDensifier().eval().requires_grad_(False)
     return (HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, compile_options=compile_options,
                    dtype=dtype, snap_detail=snap),
             sparse_only.eval())

@@ -186,18 +186,24 @@ class PriorConfig(RunConfig):
             dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
             levels (`LifterConfig.oof_folds`). ``folds = 0`` trains the prior of the run on every training take.
+        densifier_steps: > 0 also fits a learned level map on the prior's clean training poses for that many
+            batches (`recipes.hipart.densifier.LevelDensifier`, exported with the prior), which snapping then uses
+            in place of the affine level regressors; 0 = the affine map only.
     """
 
     tokenizer: str = ""
     tokens: Literal["precompute", "online"] = "precompute"
     folds: int = 0
     fold: int = 0
+    densifier_steps: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("folds", self.folds)
         if self.folds and not 0 <= self.fold < self.folds:
             raise ValueError(f"fold must lie in [0, folds={self.folds}), got {self.fold}")
+        if self.densifier_steps < 0:
+            raise ValueError(f"densifier_steps must be >= 0 (0 = no learned level map), got {self.densifier_steps}")
     dim: int = 128
     depth: int = 12
     heads: int = 8

@@ -84,10 +84,11 @@ def tokenizer_demo() -> TokenizerConfig:
 @_register("prior")
 def prior_demo() -> PriorConfig:
     """Small HiARM (D2=64, L2=3, dropout 0.1) with the paper's optimiser and batch 64, 3 epochs (1,509 steps),
-    cosine; occlusion augmentation up to the range the evaluation sweeps (masks and crops up to 0.4)."""
+    cosine; occlusion augmentation up to the range the evaluation sweeps (masks and crops up to 0.4); exported
+    with a learned level map of 3,000 batches (``densifier_steps``, `recipes.hipart.densifier`) for snapping."""
     return _build("prior", **_DEMO_RUN, epochs=3, batch_size=64, optimizer="adamw", lr=1e-3,
                   weight_decay=0.03, warmup_steps=20, schedule="cosine", dim=64, depth=3, heads=4,
-                  dropout=0.1, **_DEMO_OCCLUSION)
+                  dropout=0.1, densifier_steps=3000, **_DEMO_OCCLUSION)
 
 
 @_register("lifter")
@@ -99,11 +100,13 @@ def lifter_demo() -> LifterConfig:
     from scratch with out-of-fold levels 105.1 / 130.9 / 97.6, from scratch with the run's prior's levels
     105.1 / 115.7 / 97.6, warm-started with the run's prior's levels 95.2 / 96.6 / 81.6, warm-started with
     out-of-fold levels 95.2 / 95.1 / 81.6 (mask 0.4: 138.9 / 140.0 against 144.1 with the run's prior). The
-    generated levels are snapped onto the observed joints (``snap_levels=True, snap_detail=1.0``: HiPART 94.3
-    against 95.4 mm unsnapped on validation, 138.2 against 139.4 at mask 0.4; recipes/hipart/README.md)."""
+    generated levels are snapped onto the observed joints (``snap_levels=True``: HiPART 94.3 against 95.4 mm
+    unsnapped on validation, 138.2 against 139.4 at mask 0.4), with the prior's learned level map and none of the
+    tokens' own detail (``snap_detail=0.0``: 95.1 mm against 97.4 with the affine map and the whole detail, 95.2
+    with the learned map and the whole detail; recipes/hipart/README.md)."""
     return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.65, dim=48, depth=2, heads=4, level_dropout=0.5,
-                  oof_folds=2, warm_epochs=2, snap_levels=True, snap_detail=1.0, **_DEMO_OCCLUSION)
+                  oof_folds=2, warm_epochs=2, snap_levels=True, snap_detail=0.0, **_DEMO_OCCLUSION)
 
 
 # --- full: every frame of the default data; about 2 hours on two CPU cores, minutes on a GPU ---------------
@@ -125,19 +128,19 @@ def tokenizer_full() -> TokenizerConfig:
 
 @_register("prior")
 def prior_full() -> PriorConfig:
-    """HiARM at D2=96, L2=6, dropout 0.1, 3 epochs of batch 128."""
+    """HiARM at D2=96, L2=6, dropout 0.1, 3 epochs of batch 128, with the demo's learned level map."""
     return _build("prior", **_FULL_RUN, epochs=3, batch_size=128, optimizer="adamw", lr=1e-3,
                   weight_decay=0.03, warmup_steps=200, schedule="cosine", dim=96, depth=6, heads=4,
-                  dropout=0.1, **_DEMO_OCCLUSION)
+                  dropout=0.1, densifier_steps=3000, **_DEMO_OCCLUSION)
 
 
 @_register("lifter")
 def lifter_full() -> LifterConfig:
     """Lifter at D=64, 3 blocks, 3 epochs of batch 128 after a 3-epoch sparse-only start, out-of-fold levels
-    (2 folds), level dropout 0.5, levels snapped onto the observed joints."""
+    (2 folds), level dropout 0.5, levels snapped onto the observed joints with the learned level map (as the demo)."""
     return _build("lifter", **_FULL_RUN, epochs=3, batch_size=128, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.7, dim=64, depth=3, heads=4, level_dropout=0.5,
-                  oof_folds=2, warm_epochs=3, snap_levels=True, snap_detail=1.0, **_DEMO_OCCLUSION)
+                  oof_folds=2, warm_epochs=3, snap_levels=True, snap_detail=0.0, **_DEMO_OCCLUSION)
 
 
 def get_preset(stage: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:

@@ -6,15 +6,20 @@ ddof = 1; 0 for one seed). Keys missing from some report are kept with the seeds
 kept when all seeds agree; pictures and other lists are dropped. `format_aggregate` lays out the headline tables
 (clean MPJPE / P-MPJPE, test groups, occlusion sweeps) as ``mean +- std``, and `ordering` counts in how many seeds
 HiPART is at or below the sparse-only lifter in each cell.
+
+Aggregate runs evaluated one by one (e.g. lifters retrained in seed runs' directories)::
+
+    python -m recipes.hipart.seeds --out runs/demo3_new runs/demo3_new/seed0 runs/demo3_new/seed1 runs/demo3_new/seed2
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
 
-__all__ = ["aggregate_reports", "ordering", "format_aggregate", "write_aggregate"]
+__all__ = ["aggregate_reports", "ordering", "format_aggregate", "write_aggregate", "main"]
 
 
 def _is_number(value) -> bool:
@@ -114,3 +119,22 @@ def write_aggregate(agg: dict, out: str | Path) -> tuple[Path, Path]:
     js.write_text(json.dumps(agg, indent=2) + "\n")
     md.write_text(format_aggregate(agg))
     return js, md
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Aggregate ``RUN/report.json`` of the given run directories into ``--out/report.{json,md}``; print the table."""
+    parser = argparse.ArgumentParser(description="mean +- std over seeds of HiPART reports")
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories holding report.json (one per seed)")
+    parser.add_argument("--out", type=Path, required=True, help="where report.json and report.md are written")
+    args = parser.parse_args(argv)
+    missing = [str(run / "report.json") for run in args.runs if not (run / "report.json").is_file()]
+    if missing:
+        parser.error(f"no report in {', '.join(missing)}; run `skeletok hipart evaluate --run RUN` first")
+    agg = aggregate_reports([json.loads((run / "report.json").read_text()) for run in args.runs])
+    write_aggregate(agg, args.out)
+    print(format_aggregate(agg))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -68,8 +68,9 @@ def lifter_kwargs(cfg: LifterConfig) -> dict:
 
 
 def snap_of(prior: HierarchicalARPrior, detail: float | None) -> tuple | None:
-    """The ``snap`` argument of `recipes.hipart.centring.generate_centred` for ``prior``: its level regressors and
-    ``detail``, or ``None`` when ``detail`` is ``None`` (no snapping).
+    """The ``snap`` argument of `recipes.hipart.centring.generate_centred` for ``prior``: its level regressors,
+    ``detail`` and its learned level map (``None`` when its export has none), or ``None`` when ``detail`` is ``None``
+    (no snapping).
 
     Raises:
         ValueError: when snapping is asked of a prior whose export has no level regressors.
@@ -80,7 +81,7 @@ def snap_of(prior: HierarchicalARPrior, detail: float | None) -> tuple | None:
         raise ValueError("snap_levels needs a prior exported with its level regressors (extra['level_regressors']); "
                          "retrain the prior with this version of `skeletok hipart train-prior`, or set "
                          "snap_levels=false")
-    return prior.dense_regressor, prior.fine_regressor, float(detail)
+    return prior.dense_regressor, prior.fine_regressor, float(detail), getattr(prior, "level_densifier", None)
 
 
 @torch.no_grad()

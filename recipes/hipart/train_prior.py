@@ -23,7 +23,10 @@ Joint regressor: the export also carries the ``(17, 96)`` weights of `recipes.hi
 fitted on the training poses (``extra["joint_regressor"]``); `load_prior` attaches them to the prior as the
 buffer ``joint_regressor``, which generation uses to place the levels when the pelvis is hidden; and the level
 regressors (``extra["level_regressors"]``: affine maps from the sparse pose to the dense and fine poses), which
-snapping (`recipes.hipart.centring.snap_levels`, ``train-lifter snap_levels=true``) uses.
+snapping (`recipes.hipart.centring.snap_levels`, ``train-lifter snap_levels=true``) uses. With
+``densifier_steps > 0`` also a learned level map (``extra["level_densifier"]``, `recipes.hipart.densifier`), fitted on
+the same clean training poses, which `load_prior` attaches as the submodule ``level_densifier`` and snapping then
+uses in place of the affine regressors.
 
 Out-of-fold priors: ``folds=K fold=k`` trains on the training takes outside fold k only
 (`recipes.hipart.data.sequence_folds`) and writes ``run_dir/prior_fold<k>.pt`` (and ``run_dir/prior_fold<k>/``).
@@ -38,6 +41,7 @@ from pathlib import Path
 import torch
 
 from .centring import clean_centre, encode_centred, fit_joint_regressor, fit_level_regressor, observed_centre
+from .densifier import LevelDensifier, fit_densifier
 from .checkpoint import load_exported
 from .config import PriorConfig
 from .data import (Attached, Selected, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
@@ -49,8 +53,8 @@ from .train_tokenizer import load_tokenizer
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["NAME", "prior_name", "prior_kwargs", "encode_dataset", "fit_regressors", "run", "load_prior", "add_parser",
-           "main"]
+__all__ = ["NAME", "prior_name", "prior_kwargs", "encode_dataset", "clean_poses", "fit_regressors", "densifier_export",
+           "run", "load_prior", "add_parser", "main"]
 
 NAME = "prior"
 
@@ -87,19 +91,35 @@ def encode_dataset(tokenizer: HierarchicalPoseTokenizer, dataset, *, batch_size:
 
 
 @torch.no_grad()
-def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tensor]:
-    """The point regressors of generation, fitted on up to ``max_samples`` evenly spaced clean training poses:
-    ``joint`` ``(17, 96)`` (`fit_joint_regressor`, sparse from fine) and the level regressors ``dense``
-    ``(96, 33)`` and ``fine`` ``(192, 33)`` (`fit_level_regressor`, dense/fine from sparse; `snap_levels`)."""
+def clean_poses(dataset, *, max_samples: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Up to ``max_samples`` evenly spaced clean training poses of ``dataset``, centred on the clean pelvis:
+    ``sparse (m, 17, 2)``, ``dense (m, 48, 2)``, ``fine (m, 96, 2)``."""
     idx = torch.linspace(0, len(dataset) - 1, min(len(dataset), max_samples)).round().long().unique().tolist()
     cols: dict[str, list[torch.Tensor]] = {"sparse": [], "dense": [], "fine": []}
     for batch in ordered_batches(Selected(dataset, idx), 1024):
         centre = clean_centre(batch["sparse_2d_clean"])
         for key, name in (("sparse", "sparse_2d_clean"), ("dense", "dense_2d"), ("fine", "fine_2d")):
             cols[key].append(batch[name] - centre)
-    sparse, dense, fine = (torch.cat(cols[k]) for k in ("sparse", "dense", "fine"))
+    return tuple(torch.cat(cols[k]) for k in ("sparse", "dense", "fine"))
+
+
+def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tensor]:
+    """The point regressors of generation, fitted on up to ``max_samples`` evenly spaced clean training poses:
+    ``joint`` ``(17, 96)`` (`fit_joint_regressor`, sparse from fine) and the level regressors ``dense``
+    ``(96, 33)`` and ``fine`` ``(192, 33)`` (`fit_level_regressor`, dense/fine from sparse; `snap_levels`)."""
+    sparse, dense, fine = clean_poses(dataset, max_samples=max_samples)
     return {"joint": fit_joint_regressor(fine, sparse), "dense": fit_level_regressor(sparse, dense),
             "fine": fit_level_regressor(sparse, fine)}
+
+
+def densifier_export(dataset, *, steps: int, seed: int, max_samples: int = 50_000) -> dict:
+    """A `recipes.hipart.densifier.LevelDensifier` fitted (``steps`` batches, ``seed``) on up to ``max_samples``
+    clean training poses of ``dataset``, as the export's ``extra["level_densifier"]`` (``kwargs``, ``state_dict``)."""
+    sparse, dense, fine = clean_poses(dataset, max_samples=max_samples)
+    model = fit_densifier(sparse, torch.cat((dense, fine), dim=1), steps=steps, seed=seed)
+    kwargs = dict(num_joints=model.num_joints, num_points=model.num_points, hidden=model.mlp[0].out_features,
+                  depth=(len(model.mlp) - 1) // 2)
+    return {"kwargs": kwargs, "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
 
 
 def _step(tokenizer: HierarchicalPoseTokenizer | None):
@@ -162,6 +182,8 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     regressors = fit_regressors(clean)
     extra["joint_regressor"] = regressors["joint"].tolist()
     extra["level_regressors"] = {"dense": regressors["dense"].tolist(), "fine": regressors["fine"].tolist()}
+    if cfg.densifier_steps:
+        extra["level_densifier"] = densifier_export(clean, steps=cfg.densifier_steps, seed=cfg.seed)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
 
 
@@ -176,6 +198,10 @@ def load_prior(path: str | Path, *, map_location="cpu") -> HierarchicalARPrior:
     for name, value in weights.items():
         if value is not None:
             model.register_buffer(name, torch.tensor(value, dtype=torch.float32), persistent=False)
+    if "level_densifier" in extra:
+        densifier = LevelDensifier(**extra["level_densifier"]["kwargs"])
+        densifier.load_state_dict(extra["level_densifier"]["state_dict"])
+        model.level_densifier = densifier.to(map_location).eval()
     return model.requires_grad_(False)
 
 
