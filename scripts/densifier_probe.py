@@ -1,7 +1,7 @@
 """Probe of issue 8: how well can the dense and fine levels be predicted from the clean sparse pose at all, and does
 a lifter gain from levels that good?
 
-HiPART's generated levels (tokenizer + prior, snapped) miss the true points by 11-13 px on unseen takes, the affine
+HiPART's generated levels (tokenizer + prior, snapped) miss the true points by 9-13 px on unseen takes, the affine
 map of the 17 joints (`recipes.hipart.centring.fit_level_regressor`) by about 7 px. This script fits a direct
 *densifier* instead: the affine map plus an MLP on the pelvis-centred, scale-normalised joints that regresses the
 remaining residual of all 144 level points (L1 loss), and then trains the recipe's lifter (`skeletok.HierarchicalLifter`,

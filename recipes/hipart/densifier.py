@@ -4,7 +4,7 @@ Snapping (`recipes.hipart.centring.snap_levels`) rebuilds HiPART's generated lev
 map*; by default the affine one (`recipes.hipart.centring.fit_level_regressor`, about 7 px per point on unseen
 takes of the demo data). `LevelDensifier` is that affine map plus a residual MLP on the pose's shape, trained with an
 L1 loss on the same clean training poses: on the demo's validation takes it misses the true points by about 4 px
-(``scripts/densifier_probe.py``), against 11-13 px for the tokenizer's decoding of the prior's tokens. The prior
+(``scripts/densifier_probe.py``), against 9-13 px for the affine map plus the tokens' own detail. The prior
 exports it beside the affine regressors when ``PriorConfig.densifier_steps > 0`` (fitted on the prior's own
 training items, so an out-of-fold prior carries an out-of-fold densifier), and snapping then uses it as its map.
 
