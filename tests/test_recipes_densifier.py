@@ -49,6 +49,9 @@ def test_a_new_densifier_is_its_affine_map_and_the_map_is_translation_equivarian
     torch.testing.assert_close(model(sparse[:5] + shift), model(sparse[:5]) + shift, atol=1e-5, rtol=0)
     collapsed = torch.zeros(2, 17, 2)  # every joint on one point: finite, on that point's affine image
     assert torch.isfinite(model(collapsed)).all()
+    with torch.no_grad():  # a caller under no_grad still gets a trained MLP
+        trained = fit_densifier(sparse, points, steps=5, hidden=16)
+    assert trained.mlp[-1].weight.abs().sum() > 0
 
 
 def test_bad_input_is_refused_with_what_was_expected():

@@ -196,15 +196,16 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
     """
     joints = torch.einsum("jk,bkc->bjc", joint_regressor.to(fine), fine)
     seen = sparse_2d if visible is None else torch.where(visible[..., None], sparse_2d, joints)
-    if densifier is None:
-        both = torch.cat((dense_regressor, fine_regressor))  # one map to the 48 + 96 points
+    level_map = densifier
+    if level_map is None:  # the affine map: one map to the 48 + 96 points
+        both = torch.cat((dense_regressor, fine_regressor))
 
-        def densifier(s):
-            return regress_levels(both, s)
+        def level_map(poses):
+            return regress_levels(both, poses)
 
-    levels = densifier(seen)
+    levels = level_map(seen)
     if detail:
-        levels = levels + detail * (torch.cat((dense, fine), dim=1) - densifier(joints))
+        levels = levels + detail * (torch.cat((dense, fine), dim=1) - level_map(joints))
     return levels[:, :dense.shape[1]], levels[:, dense.shape[1]:]
 
 

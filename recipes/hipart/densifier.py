@@ -119,11 +119,12 @@ def fit_densifier(sparse: torch.Tensor, points: torch.Tensor, *, steps: int = 30
     opt = torch.optim.AdamW(model.mlp.parameters(), lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     model.train()
-    for _ in range(steps):
-        i = torch.randint(0, len(features), (batch_size,), generator=gen)
-        loss = (model.mlp(features[i]) - target[i]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+    with torch.enable_grad():  # also when the caller runs under no_grad
+        for _ in range(steps):
+            i = torch.randint(0, len(features), (batch_size,), generator=gen)
+            loss = (model.mlp(features[i]) - target[i]).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
     return model.eval().requires_grad_(False)

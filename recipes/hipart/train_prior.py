@@ -41,11 +41,11 @@ from pathlib import Path
 import torch
 
 from .centring import clean_centre, encode_centred, fit_joint_regressor, fit_level_regressor, observed_centre
-from .densifier import LevelDensifier, fit_densifier
 from .checkpoint import load_exported
 from .config import PriorConfig
 from .data import (Attached, Selected, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
                    train_set_of)
+from .densifier import LevelDensifier, fit_densifier
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
