@@ -3,9 +3,10 @@ a lifter gain from levels that good?
 
 HiPART's generated levels (tokenizer + prior, snapped) miss the true points by 9-13 px on unseen takes, the affine
 map of the 17 joints (`recipes.hipart.centring.fit_level_regressor`) by about 7 px. This script fits a direct
-*densifier* instead: the affine map plus an MLP on the pelvis-centred, scale-normalised joints that regresses the
-remaining residual of all 144 level points (L1 loss), and then trains the recipe's lifter (`skeletok.HierarchicalLifter`,
-the ``demo`` preset's width and depth, Adam, batch 64) on clean input with the levels from
+*densifier* instead (`recipes.hipart.densifier.fit_densifier`: the affine map plus an MLP on the pelvis-centred,
+scale-normalised joints that regresses the remaining residual of all 144 level points, L1 loss), and then trains
+the recipe's lifter (`skeletok.HierarchicalLifter`, the ``demo`` preset's width and depth, Adam, batch 64) on clean
+input with the levels from
 
 - ``sparse``: no levels (the sparse-only baseline);
 - ``affine``: the affine map of the joints (no learned detail);
@@ -38,8 +39,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's `recipes` package
 
-from recipes.hipart.centring import fit_level_regressor, regress_levels
+from recipes.hipart.centring import regress_levels
 from recipes.hipart.data import make_dataset, sequence_folds
+from recipes.hipart.densifier import fit_densifier
 from recipes.hipart.train_lifter import warm_start
 from skeletok.lifter import HierarchicalLifter
 
@@ -61,45 +63,6 @@ def load(path: str, split: str, random_views: float, draws: int) -> dict:
     out = {k: torch.cat(v) for k, v in cols.items()}
     out["levels"] = torch.cat((out.pop("dense_2d"), out.pop("fine_2d")), dim=1)
     return out
-
-
-def _features(sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pelvis-centred joints divided by the pose's size ``(n, 34)``, and that size ``(n, 1)``."""
-    centred = sparse - sparse[:, :1]
-    size = centred.flatten(1).norm(dim=1, keepdim=True) / 4
-    return centred.flatten(1) / size, size
-
-
-def fit_densifier(sparse: torch.Tensor, levels: torch.Tensor, *, steps: int, seed: int):
-    """Affine map + residual MLP from ``sparse (n, 17, 2)`` to ``levels (n, 144, 2)``; returns the predict function."""
-    torch.manual_seed(seed)
-    wd = fit_level_regressor(sparse, levels[:, :48])
-    wf = fit_level_regressor(sparse, levels[:, 48:])
-
-    def affine(s):
-        return torch.cat((regress_levels(wd, s), regress_levels(wf, s)), dim=1)
-
-    x, size = _features(sparse)
-    target = (levels - affine(sparse)) / size[:, :, None]
-    net = torch.nn.Sequential(torch.nn.Linear(34, 512), torch.nn.GELU(), torch.nn.Linear(512, 512), torch.nn.GELU(),
-                              torch.nn.Linear(512, levels.shape[1] * 2))
-    opt = torch.optim.AdamW(net.parameters(), 1e-3, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(steps):
-        i = torch.randint(0, len(x), (256,))
-        loss = (net(x[i]).unflatten(1, (-1, 2)) - target[i]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    net.eval()
-
-    @torch.no_grad()
-    def predict(s):
-        f, sz = _features(s)
-        return affine(s) + net(f).unflatten(1, (-1, 2)) * sz[:, :, None]
-
-    return predict, affine
 
 
 def _lifter(points: tuple[int, ...]) -> HierarchicalLifter:
@@ -135,10 +98,14 @@ def probe(tr: dict, va: dict, fold: torch.Tensor, *, seed: int, densifier_steps:
           steps: int) -> dict:
     """One seed: the levels of every source, their errors, and every lifter's validation MPJPE."""
     s_tr, s_va = tr["sparse_2d_clean"], va["sparse_2d_clean"]
-    full, affine = fit_densifier(s_tr, tr["levels"], steps=densifier_steps, seed=seed)
+    full = fit_densifier(s_tr, tr["levels"], steps=densifier_steps, seed=seed)
+
+    def affine(s):  # the densifier's own affine part: the level regressors alone
+        return regress_levels(full.affine, s)
+
     oof = torch.zeros_like(tr["levels"])
     for k in fold.unique().tolist():
-        fit, _ = fit_densifier(s_tr[fold != k], tr["levels"][fold != k], steps=densifier_steps, seed=seed + 1 + k)
+        fit = fit_densifier(s_tr[fold != k], tr["levels"][fold != k], steps=densifier_steps, seed=seed + 1 + k)
         oof[fold == k] = fit(s_tr[fold == k])
     levels = {"affine": (affine(s_tr), affine(s_va)), "mlp_oof": (oof, full(s_va)),
               "mlp_in": (full(s_tr), full(s_va)), "oracle": (tr["levels"], va["levels"])}

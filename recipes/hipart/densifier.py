@@ -28,6 +28,8 @@ from .centring import fit_level_regressor, regress_levels
 
 __all__ = ["LevelDensifier", "fit_densifier"]
 
+KWARGS = ("num_joints", "num_points", "hidden", "depth")  # what rebuilds a LevelDensifier (see `kwargs`)
+
 _PELVIS = H36M_17.index("pelvis")
 
 
@@ -59,7 +61,7 @@ class LevelDensifier(nn.Module):
         if min(num_joints, num_points, hidden, depth) < 1:
             raise ValueError(f"num_joints, num_points, hidden and depth must be >= 1, got {num_joints}, "
                              f"{num_points}, {hidden}, {depth}")
-        self.num_joints, self.num_points = num_joints, num_points
+        self.num_joints, self.num_points, self.hidden, self.depth = num_joints, num_points, hidden, depth
         self.register_buffer("affine", torch.zeros(2 * num_points, 2 * (num_joints - 1) + 1))
         layers: list[nn.Module] = []
         width = 2 * num_joints
@@ -70,6 +72,10 @@ class LevelDensifier(nn.Module):
         self.mlp = nn.Sequential(*layers)
         nn.init.zeros_(self.mlp[-1].weight)  # starts as the affine map
         nn.init.zeros_(self.mlp[-1].bias)
+
+    def kwargs(self) -> dict:
+        """The constructor arguments that rebuild this module (for an export)."""
+        return {k: getattr(self, k) for k in KWARGS}
 
     def residual_target(self, sparse: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """What the MLP is trained to output for ``sparse (b, j, 2)`` and its true ``points (b, n, 2)``:

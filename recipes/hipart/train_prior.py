@@ -117,9 +117,7 @@ def densifier_export(dataset, *, steps: int, seed: int, max_samples: int = 50_00
     clean training poses of ``dataset``, as the export's ``extra["level_densifier"]`` (``kwargs``, ``state_dict``)."""
     sparse, dense, fine = clean_poses(dataset, max_samples=max_samples)
     model = fit_densifier(sparse, torch.cat((dense, fine), dim=1), steps=steps, seed=seed)
-    kwargs = dict(num_joints=model.num_joints, num_points=model.num_points, hidden=model.mlp[0].out_features,
-                  depth=(len(model.mlp) - 1) // 2)
-    return {"kwargs": kwargs, "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
+    return {"kwargs": model.kwargs(), "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
 
 
 def _step(tokenizer: HierarchicalPoseTokenizer | None):
