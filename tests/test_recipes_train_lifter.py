@@ -3,6 +3,7 @@ levels, confidence, the auxiliary 3D loss, level dropout, hidden levels (tiny ru
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,39 @@ def test_lifter_generates_online(trained, data_file, tmp_path):
     train_lifter.run(cfg)
     records = read_metrics(tmp_path / "lifter_hipart" / "metrics.jsonl")
     assert len(records) == 2 and all(0 < r["mpjpe_mm"] < 5000 for r in records)
+
+
+def test_lifter_generates_levels_for_each_epochs_occlusion_draw(trained, data_file, tmp_path):
+    from recipes.hipart.data import EpochDraws, occlusion_of, train_set_of
+
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "generated=epoch", "oof_folds=0", "epochs=2",
+               "warm_epochs=0", "mask_ratio=0.6", "occlusion_prob=1.0", f"tokenizer={trained / 'tokenizer.pt'}",
+               f"prior={trained / 'prior.pt'}")
+    dataset = train_set_of(cfg, data_file, occlusion=occlusion_of(cfg))
+    prior = train_prior.load_prior(trained / "prior.pt")
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    made = train_lifter._precomputed(cfg, dataset, [prior], tok, "cpu", None, None)
+    assert isinstance(made, EpochDraws) and len(made.draws) == 2 and len(made) == len(dataset)
+    for epoch in (0, 1, 2):  # epoch e serves the levels generated from the dataset's own draw of epoch e % 2
+        made.set_epoch(epoch)
+        dataset.set_epoch(epoch % 2)
+        item, source = made[5], dataset[5]
+        assert torch.equal(item["sparse_visible"], source["sparse_visible"])
+        torch.testing.assert_close(item["sparse_2d"], source["sparse_2d"])
+        dense, fine = train_lifter.generate_levels(prior, tok, source["sparse_2d"][None], source["sparse_visible"][None])
+        torch.testing.assert_close(item["fine_hat"], fine[0], atol=1e-5, rtol=0)
+    made.set_epoch(0)
+    first = torch.stack([made[i]["sparse_visible"] for i in range(len(made))])
+    made.set_epoch(1)
+    second = torch.stack([made[i]["sparse_visible"] for i in range(len(made))])
+    assert (first != second).any()  # two epochs, two occlusion draws (once would repeat epoch 0's)
+    once = train_lifter._precomputed(dataclasses.replace(cfg, generated="once"), dataset, [prior], tok, "cpu", None,
+                                     None)
+    assert not isinstance(once, EpochDraws)
+    train_lifter.run(dataclasses.replace(cfg, max_steps=5))
+    assert len(read_metrics(tmp_path / "lifter_hipart" / "metrics.jsonl")) == 5
+    with pytest.raises(ValueError, match="EpochDraws"):
+        EpochDraws([])
 
 
 def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(trained, data_file, tmp_path):

@@ -227,8 +227,9 @@ class LifterConfig(RunConfig):
             ``oracle`` (ground-truth dense and fine).
         tokenizer, prior: frozen stage-1/2 weights for ``hipart``; empty = ``run_dir/{tokenizer,prior}.pt``.
         generated: ``once`` (generate the dense/fine levels for the whole training set once, with argmax,
-            from one occlusion draw, and train on that fixed set: the practical choice on CPU) or ``online``
-            (generate for every batch from that epoch's occluded input).
+            from one occlusion draw, and train on that fixed set: the practical choice on CPU), ``epoch``
+            (precompute them for each epoch's own occlusion draw, as the other lifters see: ``epochs`` times the
+            generation) or ``online`` (generate for every batch from that epoch's occluded input).
         dim, depth, heads, dropout: spatial transformer (depth/heads are our choice; the paper gives none).
         mask_ratio, crop_ratio, noise_px, occlusion_prob: occlusion augmentation of the sparse input.
         inputs: the sparse input (and the prior's condition in ``hipart`` mode): ``ground_truth`` (the projected
@@ -291,7 +292,7 @@ class LifterConfig(RunConfig):
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
     tokenizer: str = ""
     prior: str = ""
-    generated: Literal["once", "online"] = "once"
+    generated: Literal["once", "epoch", "online"] = "once"
     dim: int = 128
     depth: int = 4
     heads: int = 8

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from .config import RunConfig
 from .distributed import DistInfo, barrier
 
-__all__ = ["INPUTS", "resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of", "sequence_folds", "Indexed",
-           "Attached", "Selected", "TensorItems", "ordered_batches"]
+__all__ = ["INPUTS", "resolve_data", "require_levels", "dataset_meta", "occlusion_of", "make_dataset", "train_set_of",
+           "sequence_folds", "Indexed", "Attached", "Selected", "TensorItems", "EpochDraws", "ordered_batches"]
 
 
 def resolve_data(cfg: RunConfig, info: DistInfo) -> Path:
@@ -246,6 +246,29 @@ class TensorItems(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return {name: value[i] for name, value in self.tensors.items()}
+
+
+class EpochDraws(Dataset):
+    """Precomputed training sets, one per epoch: epoch ``e`` serves ``draws[e % len(draws)]`` (`set_epoch`), so a
+    precomputed set can follow the per-epoch occlusion draws of the dataset it was made from.
+
+    Raises:
+        ValueError: when there are no draws or they differ in length.
+    """
+
+    def __init__(self, draws: list[Dataset]):
+        if not draws or len({len(d) for d in draws}) != 1:
+            raise ValueError(f"EpochDraws needs >= 1 draws of one length, got lengths {[len(d) for d in draws]}")
+        self.draws, self.current = list(draws), draws[0]
+
+    def __len__(self) -> int:
+        return len(self.current)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.current[i]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.current = self.draws[int(epoch) % len(self.draws)]
 
 
 def ordered_batches(dataset: Dataset, batch_size: int, num_workers: int = 0):

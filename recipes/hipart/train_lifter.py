@@ -36,11 +36,12 @@ import dataclasses
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from .centring import generate_centred, visible_parts
 from .checkpoint import load_exported
 from .config import LifterConfig
-from .data import (TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
+from .data import (EpochDraws, TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
                    train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
@@ -187,13 +188,14 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
 @torch.no_grad()
 def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
                 prior_of_item: torch.Tensor | None = None, confidence: bool = False,
-                snap: float | None = None) -> TensorItems:
-    """Generate the levels (and with ``confidence`` their scores) of every training item once (epoch 0's occlusion
-    draw). Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when ``prior_of_item`` is None)."""
+                snap: float | None = None, epoch: int = 0) -> TensorItems:
+    """Generate the levels (and with ``confidence`` their scores) of every training item once, from epoch
+    ``epoch``'s occlusion draw. Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when
+    ``prior_of_item`` is None)."""
     keep = ("sparse_2d", "sparse_visible", "sparse_3d") + (("dense_3d", "fine_3d") if getattr(dataset, "levels_3d", False) else ())
     made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
-    dataset.set_epoch(0)
+    dataset.set_epoch(epoch)
     start = 0
     for batch in ordered_batches(dataset, 512):
         b = batch["sparse_2d"].shape[0]
@@ -212,6 +214,15 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
         for key, out in zip(made, outs):
             columns[key].append(out)
     return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
+
+
+def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of_item, snap) -> Dataset:
+    """The training set with its generated levels: one occlusion draw for every epoch (``generated=once``) or
+    each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
+    draws = 1 if cfg.generated == "once" else max(1, cfg.epochs)
+    made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, cfg.confidence, snap, epoch=e)
+            for e in range(draws)]
+    return made[0] if draws == 1 else EpochDraws(made)
 
 
 def warm_start(model: HierarchicalLifter, source: HierarchicalLifter) -> HierarchicalLifter:
@@ -288,8 +299,9 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
             extra.update(snap_levels=True, snap_detail=float(snap))
         if cfg.oof_folds:
-            if cfg.generated != "once":
-                raise ValueError("oof_folds needs generated=once (out-of-fold levels are generated once per sample)")
+            if cfg.generated == "online":
+                raise ValueError("oof_folds needs generated=once or generated=epoch (out-of-fold levels are "
+                                 "precomputed per sample)")
             paths = [run_dir / f"prior_fold{k}.pt" for k in range(cfg.oof_folds)]
             for k, path in enumerate(paths):
                 if not path.is_file():
@@ -298,10 +310,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             priors = [load_prior(path).to(info.device) for path in paths]
             fold_of = torch.from_numpy(sequence_folds(data, cfg.oof_folds, seed=cfg.seed))
             prior_of_item = fold_of[train_set.item_sequence].clamp_min(0)
-            train_set = _precompute(train_set, priors, tokenizer, info.device, prior_of_item, cfg.confidence, snap)
+            train_set = _precomputed(cfg, train_set, priors, tokenizer, info.device, prior_of_item, snap)
             extra.update(oof_priors=[str(p) for p in paths])
-        elif cfg.generated == "once":
-            train_set = _precompute(train_set, [prior], tokenizer, info.device, confidence=cfg.confidence, snap=snap)
+        elif cfg.generated in ("once", "epoch"):
+            train_set = _precomputed(cfg, train_set, [prior], tokenizer, info.device, None, snap)
         else:
             generator = (prior, tokenizer)
     kwargs = lifter_kwargs(cfg)
