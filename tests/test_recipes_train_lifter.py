@@ -262,3 +262,40 @@ def test_hide_levels_lifts_from_the_sparse_pose_alone(trained, data_file):
     alone = lifter([x_s, torch.zeros(6, 48, 2), torch.zeros(6, 96, 2)], [vis, *off])
     torch.testing.assert_close(hidden, alone - alone[:, :1])
     assert not torch.allclose(hidden, shown)
+
+
+def test_level_min_visible_hides_the_levels_of_mostly_guessed_poses(trained, data_file, tmp_path):
+    levels = [torch.zeros(3, 17, 2), torch.zeros(3, 48, 2), torch.zeros(3, 96, 2)]
+    vis = torch.ones(3, 17, dtype=torch.bool)
+    vis[1, :12] = False  # 5 joints seen
+    vis[2, :6] = False  # 11 joints seen
+    gated = train_lifter.few_joints_hidden(levels, [vis, None, None], 6)
+    assert gated[0] is vis
+    assert gated[1].tolist() == [[True] * 48, [False] * 48, [True] * 48]
+    assert gated[2][:, 0].tolist() == [True, False, True]
+    part = torch.ones(3, 96, dtype=torch.bool)
+    part[0, :10] = False  # points already hidden stay hidden
+    assert train_lifter.few_joints_hidden(levels, [vis, None, part], 12)[2].sum(1).tolist() == [86, 0, 0]
+    assert train_lifter.few_joints_hidden(levels, [vis, None, None], 0) == [vis, None, None]
+    # inference: a gate above every sample's count is hide_levels; a gate of 0 shows the levels
+    torch.manual_seed(0)
+    lifter = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2).eval()
+    tok, prior = train_tokenizer.load_tokenizer(trained / "tokenizer.pt"), train_prior.load_prior(trained / "prior.pt")
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="test"), batch_size=6)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"].clone()
+    vis[:3, :13] = False  # three samples see 4 joints, three see all 17
+    hidden = HiPART(tok, prior, lifter, device="cpu").densify_and_lift(x_s, vis, hide_levels=True)[-1]
+    shown = HiPART(tok, prior, lifter, device="cpu").densify_and_lift(x_s, vis)[-1]
+    gated = HiPART(tok, prior, lifter, device="cpu", level_min_visible=5).densify_and_lift(x_s, vis)[-1]
+    torch.testing.assert_close(gated[:3], hidden[:3])
+    torch.testing.assert_close(gated[3:], shown[3:])
+    assert not torch.allclose(gated[:3], shown[:3])
+    # training with the gate records it in the export, and HiPART.load applies it
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "level_min_visible=9", "oof_folds=0", "warm_epochs=0",
+               "max_steps=2", f"tokenizer={trained / 'tokenizer.pt'}", f"prior={trained / 'prior.pt'}")
+    train_lifter.run(cfg)
+    for f in ("tokenizer.pt", "prior.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    assert HiPART.load(tmp_path, device="cpu").level_min_visible == 9
+    with pytest.raises(ValueError, match="level_min_visible"):
+        get_preset("lifter", "demo", ["level_min_visible=18"])

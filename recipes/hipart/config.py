@@ -267,6 +267,9 @@ class LifterConfig(RunConfig):
         gate_levels: ``hipart`` mode only: the generated points of a part with a hidden joint are hidden from the
             lifter (`recipes.hipart.centring.visible_parts`), in training and at inference, so it lifts guessed
             body parts from the sparse pose alone. False shows every generated point (the paper).
+        level_min_visible: ``hipart`` mode only: a sample that sees fewer than this many of its 17 joints is lifted
+            with its generated levels hidden (in training and at inference; `train_lifter.few_joints_hidden`): the
+            levels then densify mostly the prior's guesses. 0 (default) always shows them (the paper).
         tag: suffix of the exported name (``lifter_<mode>_<tag>.pt``); empty for ``lifter_<mode>.pt``.
     """
 
@@ -279,6 +282,7 @@ class LifterConfig(RunConfig):
     snap_levels: bool = False
     snap_detail: float = 0.0
     gate_levels: bool = False
+    level_min_visible: int = 0
     tag: str = ""
 
     def __post_init__(self) -> None:
@@ -290,6 +294,8 @@ class LifterConfig(RunConfig):
             raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
+        if not 0 <= self.level_min_visible <= 17:
+            raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {self.level_min_visible}")
     tokenizer: str = ""
     prior: str = ""
     generated: Literal["once", "epoch", "online"] = "once"

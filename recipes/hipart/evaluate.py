@@ -108,7 +108,8 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
                    split: str = "test", max_samples: int = 2000, noise_px: float = 5.0, seed: int = 0,
                    temperature: float = 1.0, hypothesis_samples: int = 250, batch_size: int = 512,
                    device: str = "auto", pictures: bool = True, progress: bool = True,
-                   inputs: str = "ground_truth", hide_levels: bool = False, det_min_score: float = 0.0) -> dict:
+                   inputs: str = "ground_truth", hide_levels: bool = False, det_min_score: float = 0.0,
+                   level_min_visible: int | None = None) -> dict:
     """Evaluate the run in ``run_dir`` and write the report; returns the report dict (see `recipes.hipart.report`).
 
     Args:
@@ -135,6 +136,9 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
             ``report["meta"]``. Use the value the lifters were trained with (their configs' ``det_min_score``).
         hide_levels: ablation: the HiPART lifter lifts with the generated dense and fine levels hidden
             (`recipes.hipart.inference.HiPART.densify_and_lift`); recorded in ``report["meta"]``.
+        level_min_visible: ``None`` (default): the HiPART lifter's own setting (`LifterConfig.level_min_visible`);
+            else lift the samples that see fewer joints than this with their generated levels hidden (to choose
+            the setting on validation); recorded in ``report["meta"]``.
 
     Raises:
         FileNotFoundError: a model file or the dataset is missing.
@@ -149,6 +153,10 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     out = Path(out) if out else run_dir
     dev = pick_device(device)
     model = HiPART.load(run_dir, device=dev)
+    if level_min_visible is not None:
+        if not (isinstance(level_min_visible, int) and 0 <= level_min_visible <= 17):
+            raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {level_min_visible!r}")
+        model.level_min_visible = level_min_visible
     lifters = {"hipart": model.lifter}
     for mode in ("sparse_only", "oracle"):
         path = run_dir / f"lifter_{mode}.pt"
@@ -226,7 +234,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     report["timings_s"]["evaluate"] = time.perf_counter() - tic
     report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs,
                       **({"det_min_score": float(det_min_score)} if inputs == "detections" else {}), "samples": n,
-                      "hide_levels": bool(hide_levels),
+                      "hide_levels": bool(hide_levels), "level_min_visible": model.level_min_visible,
                       "device": str(dev),
                       "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
                       "hypotheses": list(HYPOTHESES), "hypothesis_samples": int(hyp_sel.numel()),
@@ -279,13 +287,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hide-levels", action="store_true",
                         help="ablation: the HiPART lifter lifts with its generated dense/fine levels hidden (what it "
                         "does from the sparse pose alone); the prior's 2D errors are still reported")
+    parser.add_argument("--level-min-visible", type=int, default=None,
+                        help="hide the generated levels of samples that see fewer joints than this (default: the "
+                        "HiPART lifter's own level_min_visible; choose it on val)")
 
 
 def _run(args: argparse.Namespace) -> int:
     report = run_evaluation(args.run, data=args.data, out=args.out, split=args.split, max_samples=args.max_samples,
                             noise_px=args.noise_px, seed=args.seed, temperature=args.temperature,
                             hypothesis_samples=args.hypothesis_samples, device=args.device, inputs=args.inputs,
-                            hide_levels=args.hide_levels, det_min_score=args.det_min_score)
+                            hide_levels=args.hide_levels, det_min_score=args.det_min_score,
+                            level_min_visible=args.level_min_visible)
     print(format_markdown(report))
     return 0
 

@@ -24,7 +24,7 @@ from .centring import generate_centred
 from .checkpoint import load_exported
 from .distributed import pick_device
 from .fast import FROZEN, Compiled, autocast, check_dtype
-from .train_lifter import gated_visibility, part_ids_of, snap_of
+from .train_lifter import few_joints_hidden, gated_visibility, part_ids_of, snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -87,12 +87,15 @@ class HiPART:
             export, since a lifter must be lifted with the levels it was trained on).
         gate_levels: hide the generated points of parts with a hidden joint from the lifter
             (`recipes.hipart.train_lifter.gated_visibility`; set by `load` from the lifter's export).
+        level_min_visible: hide the generated levels of samples that see fewer joints than this
+            (`recipes.hipart.train_lifter.few_joints_hidden`; set by `load` from the lifter's export; 0 = never).
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
                  compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
-                 snap_detail: float | None = None, gate_levels: bool = False):
+                 snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0):
         self.data_file = data_file
+        self.level_min_visible = int(level_min_visible)
         self.snap = snap_of(prior, snap_detail)
         self.gate = part_ids_of(tokenizer) if gate_levels else None
         self.device = device if isinstance(device, torch.device) else pick_device(device)
@@ -136,7 +139,8 @@ class HiPART:
                    lifter.requires_grad_(False), device=device, data_file=str(extra.get("data_file", "")),
                    compile=compile, compile_options=compile_options, dtype=dtype,
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
-                   gate_levels=bool(extra.get("gate_levels", False)))
+                   gate_levels=bool(extra.get("gate_levels", False)),
+                   level_min_visible=int(extra.get("level_min_visible", 0)))
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -184,6 +188,7 @@ class HiPART:
             shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
         else:
             shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
+            shown = few_joints_hidden([sparse_2d, dense, fine], [visibility, *shown], self.level_min_visible)[1:]
         with autocast(self.device, self.dtype):
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
         return dense, fine, q_s, q_d, joints

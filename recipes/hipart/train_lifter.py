@@ -52,8 +52,8 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "gated_visibility", "part_ids_of", "generate_levels",
-           "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
+__all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "few_joints_hidden", "gated_visibility",
+           "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
 
@@ -141,6 +141,18 @@ def _drop_levels(levels: list, visibility: list, rate: float, training: bool) ->
     return [visibility[0], *(k if v is None else k & v for k, v in zip(kept, visibility[1:]))]
 
 
+def few_joints_hidden(levels: list, visibility: list, min_visible: int) -> list:
+    """``visibility`` of the lifter's ``levels`` (``[sparse, dense, fine]``; ``None`` = all shown) with the
+    generated levels hidden for every sample that sees fewer than ``min_visible`` of its sparse joints
+    (``visibility[0]``; `LifterConfig.level_min_visible`): with most of the body guessed by the prior, the lifter
+    reads the sparse pose alone. ``min_visible <= 0`` changes nothing."""
+    if min_visible <= 0:
+        return visibility
+    enough = visibility[0].sum(-1) >= min_visible  # (b,)
+    shown = [enough[:, None].expand(x.shape[:2]) for x in levels[1:]]
+    return [visibility[0], *(k if v is None else k & v for k, v in zip(shown, visibility[1:]))]
+
+
 def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
     """``[visible, dense_shown (b, 48), fine_shown (b, 96)]``: the generated points of parts with a hidden joint
     hidden (`recipes.hipart.centring.visible_parts`; ``part_ids`` = the tokenizer's dense and fine part ids)."""
@@ -160,7 +172,7 @@ def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, tor
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
           level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
-          gate: tuple[torch.Tensor, torch.Tensor] | None = None):
+          gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0):
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
@@ -171,6 +183,7 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
         if mode == "hipart":
             if gate is not None:
                 visibility = gated_visibility(batch["sparse_visible"], gate)
+            visibility = few_joints_hidden(levels, visibility, min_visible)
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
         if aux_3d <= 0 or mode == "sparse_only":
@@ -292,6 +305,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         tokenizer = load_tokenizer(tok_path).to(info.device)
         prior = load_prior(prior_path).to(info.device)
         extra.update(tokenizer_file=str(tok_path), prior_file=str(prior_path))
+        if cfg.level_min_visible:
+            extra.update(level_min_visible=int(cfg.level_min_visible))
         if cfg.gate_levels:
             gate = part_ids_of(tokenizer)  # refuses a tokenizer without parts before any training
             extra.update(gate_levels=True)
@@ -323,7 +338,8 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         start = warm_lifter(cfg, info=info)
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
-    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate)
+    step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate,
+                 cfg.level_min_visible if cfg.mode == "hipart" else 0)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
