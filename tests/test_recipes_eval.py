@@ -20,6 +20,7 @@ from recipes.hipart.demo import run_demo
 from recipes.hipart.evaluate import main as evaluate_main
 from recipes.hipart.evaluate import CROP_RATIOS, HYPOTHESES, MASK_RATIOS, run_evaluation, sample_hypotheses
 from recipes.hipart.inference import HiPART
+from recipes.hipart.presets import get_preset
 from recipes.hipart.report import GROUPS, METHODS, OCCLUSION_PROTOCOL, REQUIRED_KEYS, validate_report
 from skeletok.cli import main
 from skeletok.data.sets.build import build_default_dataset
@@ -174,6 +175,9 @@ def test_evaluate_val_split_and_a_split_without_frames(run_dir, tmp_path, capsys
                          hypothesis_samples=4, temperature=0.0, pictures=False, progress=False)
     arrays = load_dataset(val)
     assert rep["meta"]["split"] == "val"
+    assert rep["meta"]["level_min_visible"] == get_preset("lifter", "demo").level_min_visible  # the lifter's own
+    with pytest.raises(ValueError, match="level_min_visible must be a joint count in \\[0, 17\\], got 18"):
+        run_evaluation(run_dir, data=val, split="val", out=tmp_path / "bad", level_min_visible=18, progress=False)
     assert rep["meta"]["samples"] == min(16, len(make_dataset(val, split="val")))
     assert 0 < int((arrays["split"] == SPLIT_CODES["val"]).sum()) < len(arrays["split"])
     for name in ("clean", "mask"):  # temperature 0: every hypothesis is the argmax one
