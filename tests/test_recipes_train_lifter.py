@@ -74,7 +74,8 @@ def test_lifter_generates_levels_for_each_epochs_occlusion_draw(trained, data_fi
         item, source = made[5], dataset[5]
         assert torch.equal(item["sparse_visible"], source["sparse_visible"])
         torch.testing.assert_close(item["sparse_2d"], source["sparse_2d"])
-        dense, fine = train_lifter.generate_levels(prior, tok, source["sparse_2d"][None], source["sparse_visible"][None])
+        dense, fine = train_lifter.generate_levels(prior, tok, source["sparse_2d"][None],
+                                                   source["sparse_visible"][None])
         torch.testing.assert_close(item["fine_hat"], fine[0], atol=1e-5, rtol=0)
     made.set_epoch(0)
     first = torch.stack([made[i]["sparse_visible"] for i in range(len(made))])

@@ -41,8 +41,8 @@ from torch.utils.data import Dataset
 from .centring import generate_centred, visible_parts
 from .checkpoint import load_exported
 from .config import LifterConfig
-from .data import (EpochDraws, TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data, sequence_folds,
-                   train_set_of)
+from .data import (EpochDraws, TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data,
+                   sequence_folds, train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .loop import configure_threads, export_stage, seed_all, train
@@ -53,7 +53,8 @@ from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "few_joints_hidden", "gated_visibility",
-           "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
+           "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter",
+           "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
 
@@ -130,15 +131,19 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).norm(dim=-1).mean()
 
 
+def _hide_samples(levels: list, visibility: list, keep: torch.Tensor) -> list:
+    """``visibility`` of ``levels`` with the generated levels (all but the first) of the samples where ``keep``
+    ``(b,)`` is False hidden; points already hidden stay hidden."""
+    shown = [keep[:, None].expand(x.shape[:2]) for x in levels[1:]]
+    return [visibility[0], *(k if v is None else k & v for k, v in zip(shown, visibility[1:]))]
+
+
 def _drop_levels(levels: list, visibility: list, rate: float, training: bool) -> list:
     """Hide the generated levels of a random ``rate`` of the samples (training only): the lifter learns to
     fall back on the sparse pose instead of trusting generated points blindly. Points already hidden stay hidden."""
     if rate <= 0 or not training:
         return visibility
-    b = levels[0].shape[0]
-    keep = torch.rand(b, device=levels[0].device) >= rate
-    kept = [keep[:, None].expand(b, x.shape[1]) for x in levels[1:]]
-    return [visibility[0], *(k if v is None else k & v for k, v in zip(kept, visibility[1:]))]
+    return _hide_samples(levels, visibility, torch.rand(levels[0].shape[0], device=levels[0].device) >= rate)
 
 
 def few_joints_hidden(levels: list, visibility: list, min_visible: int) -> list:
@@ -148,9 +153,7 @@ def few_joints_hidden(levels: list, visibility: list, min_visible: int) -> list:
     reads the sparse pose alone. ``min_visible <= 0`` changes nothing."""
     if min_visible <= 0:
         return visibility
-    enough = visibility[0].sum(-1) >= min_visible  # (b,)
-    shown = [enough[:, None].expand(x.shape[:2]) for x in levels[1:]]
-    return [visibility[0], *(k if v is None else k & v for k, v in zip(shown, visibility[1:]))]
+    return _hide_samples(levels, visibility, visibility[0].sum(-1) >= min_visible)
 
 
 def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
