@@ -27,6 +27,7 @@ __all__ = [
     "PriorConfig",
     "LifterConfig",
     "STAGES",
+    "check_level_min_visible",
     "apply_overrides",
     "save_config",
     "config_from_dict",
@@ -111,6 +112,16 @@ class RunConfig:
         det_min_score = getattr(self, "det_min_score", 0.0)  # stages with detections as input
         if not (math.isfinite(det_min_score) and det_min_score >= 0):
             raise ValueError(f"det_min_score must be a finite score >= 0, got {det_min_score}")
+
+
+def check_level_min_visible(value: int) -> int:
+    """``value`` as `LifterConfig.level_min_visible` (a count of the 17 joints).
+
+    Raises:
+        ValueError: when it is not an int in [0, 17]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 17:
+        raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {value!r}")
+    return value
 
 
 def _check_folds(name: str, folds: int) -> None:
@@ -294,8 +305,7 @@ class LifterConfig(RunConfig):
             raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
-        if not 0 <= self.level_min_visible <= 17:
-            raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {self.level_min_visible}")
+        check_level_min_visible(self.level_min_visible)
     tokenizer: str = ""
     prior: str = ""
     generated: Literal["once", "epoch", "online"] = "once"

@@ -22,6 +22,7 @@ from einops import rearrange, repeat
 
 from .centring import generate_centred
 from .checkpoint import load_exported
+from .config import check_level_min_visible
 from .distributed import pick_device
 from .fast import FROZEN, Compiled, autocast, check_dtype
 from .train_lifter import few_joints_hidden, gated_visibility, part_ids_of, snap_of
@@ -95,7 +96,7 @@ class HiPART:
                  compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
                  snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0):
         self.data_file = data_file
-        self.level_min_visible = int(level_min_visible)
+        self.level_min_visible = level_min_visible
         self.snap = snap_of(prior, snap_detail)
         self.gate = part_ids_of(tokenizer) if gate_levels else None
         self.device = device if isinstance(device, torch.device) else pick_device(device)
@@ -109,6 +110,18 @@ class HiPART:
         # folded into it
         self._compiled = Compiled(self._pipeline, name="the HiPART pipeline", enabled=self.compile,
                                   options=self.compile_options)
+
+    @property
+    def level_min_visible(self) -> int:
+        """Samples seeing fewer joints than this are lifted with their generated levels hidden (0 = never).
+
+        Raises:
+            ValueError: on assigning anything but an int in [0, 17]."""
+        return self._level_min_visible
+
+    @level_min_visible.setter
+    def level_min_visible(self, value: int) -> None:
+        self._level_min_visible = check_level_min_visible(value)
 
     @property
     def compile_active(self) -> bool:

@@ -235,7 +235,7 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
 def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of_item, snap) -> Dataset:
     """The training set with its generated levels: one occlusion draw for every epoch (``generated=once``) or
     each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
-    draws = 1 if cfg.generated == "once" else max(1, cfg.epochs)
+    draws = 1 if cfg.generated == "once" else cfg.epochs
     made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, cfg.confidence, snap, epoch=e)
             for e in range(draws)]
     return made[0] if draws == 1 else EpochDraws(made)
@@ -342,7 +342,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
     step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate,
-                 cfg.level_min_visible if cfg.mode == "hipart" else 0)
+                 cfg.level_min_visible)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
