@@ -129,7 +129,7 @@ def test_gated_lifter_hides_guessed_parts_in_training_and_inference(trained, dat
     for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
         (tmp_path / f).write_bytes((trained / f).read_bytes())
     train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "gate_levels=true", "max_steps=1",
-                          "warm_epochs=0"))
+                          "warm_epochs=0", "level_min_visible=0"))  # the per-part gate alone
     model = HiPART.load(tmp_path, device="cpu")
     assert model.gate is not None
     batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=4)))
