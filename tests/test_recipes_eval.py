@@ -190,7 +190,7 @@ def test_evaluate_val_split_and_a_split_without_frames(run_dir, tmp_path, capsys
 
 def test_predict_is_deterministic_and_respects_visibility(run_dir):
     model = HiPART.load(run_dir)
-    model.level_min_visible = 0  # the sampling itself: a gate would hide the levels of these partly seen poses
+    model.level_min_visible = 0  # the levels reach the lifter, so a hidden joint's value could leak through them
     g = torch.Generator().manual_seed(0)
     x = torch.rand(5, 17, 2, generator=g) * 1.2 - 0.6
     vis = torch.ones(5, 17, dtype=torch.bool)
