@@ -21,18 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = [
-    "RunConfig",
-    "TokenizerConfig",
-    "PriorConfig",
-    "LifterConfig",
-    "STAGES",
-    "check_level_min_visible",
-    "apply_overrides",
-    "save_config",
-    "config_from_dict",
-    "stage_of",
-]
+__all__ = ["RunConfig", "TokenizerConfig", "PriorConfig", "LifterConfig", "STAGES", "check_level_min_visible",
+           "apply_overrides", "save_config", "config_from_dict", "stage_of"]
 
 Schedule = Literal["cosine", "constant", "step"]
 Optimizer = Literal["adamw", "adam"]
@@ -115,10 +105,8 @@ class RunConfig:
 
 
 def check_level_min_visible(value: int) -> int:
-    """``value`` as `LifterConfig.level_min_visible` (a count of the 17 joints).
-
-    Raises:
-        ValueError: when it is not an int in [0, 17]."""
+    """``value`` if it is a count of the 17 joints (an int in [0, 17], `LifterConfig.level_min_visible`), else
+    ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 17:
         raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {value!r}")
     return value
