@@ -12,7 +12,7 @@ import torch
 
 from recipes.hipart.centring import (fit_joint_regressor, fit_level_regressor, generate_centred, observed_centre,
                                      point_confidence, regress_levels, snap_levels, solve_translation)
-from recipes.hipart.cross_source import format_table, leave_one_out
+from recipes.hipart.cross_source import format_table, leave_one_out, run_cross_source, split_sources
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
 from recipes.hipart.train_lifter import _precompute
@@ -256,6 +256,13 @@ def test_leave_one_source_out(tmp_path):
     row = {"test_samples": 48, "mpjpe_mm": {"sparse_only": 100.0, "hipart": 90.0, "oracle": 80.0},
            "p_mpjpe_mm": {}, "mask_0.4_mpjpe_mm": {"sparse_only": 150.0, "hipart": 140.0}}
     assert "| seq1 | 48 | 100.0 | 90.0 | 80.0 | 150.0 | 140.0 | - |" in format_table({"seq1": row})
+    # `--sources a b key=value`: argparse hands the overrides to --sources; they go back to the overrides
+    assert split_sources(["seq1", "threads=2", "seq2", "x=1"], ["y=2"]) == (["seq1", "seq2"], ["threads=2", "x=1", "y=2"])
+    assert split_sources(["x=1"], []) == (None, ["x=1"]) and split_sources(None, ["y=2"]) == (None, ["y=2"])
+    # an unknown source is refused before any fold trains
+    with pytest.raises(ValueError, match=r"\['mocap'\] are not in .* its sources are"):
+        run_cross_source(tmp_path / "cs", sources=["seq1", "mocap"], overrides=[f"data={data}"], progress=False)
+    assert not (tmp_path / "cs").exists()
 
 
 def test_warm_start_copies_the_sparse_lifter_into_the_hierarchical_one():

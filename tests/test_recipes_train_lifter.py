@@ -144,6 +144,46 @@ def test_gated_lifter_hides_guessed_parts_in_training_and_inference(trained, dat
     torch.testing.assert_close(root_relative(model.lifter([x_s, dense, moved], shown)), joints)
 
 
+def test_gate_shows_guessed_parts_the_prior_is_sure_of():
+    # 2 samples; parts of the 96 fine points: the first 48 on the right wrist's bone, the rest on the head's
+    wrist, head = H36M_17.index("right_wrist"), H36M_17.index("head")
+    bone = {b: i for i, b in enumerate(H36M_17.parts)}
+    part = lambda child: bone[(H36M_17.parents[child], child)]  # noqa: E731
+    ids = torch.tensor([part(wrist)] * 48 + [part(head)] * 48)
+    vis = torch.ones(2, 17, dtype=torch.bool)
+    vis[:, wrist] = False
+    logp = torch.tensor([[-0.2] * 48 + [-3.0] * 48, [-0.9] * 48 + [-0.1] * 48])
+    plain = train_lifter.gated_visibility(vis, (ids[:48], ids))
+    assert not plain[2][:, :48].any() and plain[2][:, 48:].all()  # the wrist's bone is guessed: hidden
+    sure = train_lifter.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), -0.5)
+    assert sure[2][0].all()  # sample 0: the guessed wrist scores -0.2 > -0.5: shown
+    assert not sure[2][1, :48].any() and sure[2][1, 48:].all()  # sample 1: -0.9 <= -0.5: still hidden
+    assert sure[2][:, 48:].all()  # seen parts stay shown whatever their score
+    never = train_lifter.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(never, plain))  # 0 (the default) shows no guess
+
+
+def test_guess_threshold_travels_from_training_to_inference(trained, data_file, tmp_path):
+    from recipes.hipart.inference import HiPART, root_relative
+
+    for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
+        (tmp_path / f).write_bytes((trained / f).read_bytes())
+    with pytest.raises(ValueError, match="guess_min_logp"):
+        tiny("lifter", data_file, tmp_path, "guess_min_logp=0.5")
+    train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "gate_levels=true", "max_steps=1",
+                          "warm_epochs=0", "level_min_visible=0", "guess_min_logp=-0.6"))
+    model = HiPART.load(tmp_path, device="cpu")
+    assert model.guess_min_logp == -0.6
+    batch = next(iter(torch.utils.data.DataLoader(make_dataset(data_file, split="train"), batch_size=8)))
+    x_s, vis = batch["sparse_2d"], batch["sparse_visible"].clone()
+    vis[:, H36M_17.index("left_knee")] = False
+    dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
+    conf = model._densify(x_s, vis, 0.0, None, True, confidence=True)[4]
+    shown = train_lifter.gated_visibility(vis, model.gate, conf, -0.6)
+    assert torch.equal(shown[2], train_lifter.gated_visibility(vis, model.gate)[2] | (conf[1] > -0.6))
+    torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
+
+
 def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):
     import importlib.util
 

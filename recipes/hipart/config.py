@@ -266,6 +266,9 @@ class LifterConfig(RunConfig):
         gate_levels: ``hipart`` mode only: the generated points of a part with a hidden joint are hidden from the
             lifter (`recipes.hipart.centring.visible_parts`), in training and at inference, so it lifts guessed
             body parts from the sparse pose alone. False shows every generated point (the paper).
+        guess_min_logp: with ``gate_levels``, a guessed part (one with a hidden joint) is shown after all when the
+            mean log-probability of its tokens (`recipes.hipart.centring.point_confidence`) is above this: the
+            prior's guesses are used where it is sure of them. 0 (default) hides every guessed part.
         level_min_visible: ``hipart`` mode only: a sample that sees fewer than this many of its 17 joints is lifted
             with its generated levels hidden (in training and at inference; `train_lifter.few_joints_hidden`): the
             levels then densify mostly the prior's guesses. 0 (default) always shows them (the paper).
@@ -281,6 +284,7 @@ class LifterConfig(RunConfig):
     snap_levels: bool = False
     snap_detail: float = 0.0
     gate_levels: bool = False
+    guess_min_logp: float = 0.0
     level_min_visible: int = 0
     tag: str = ""
 
@@ -294,6 +298,8 @@ class LifterConfig(RunConfig):
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
         check_level_min_visible(self.level_min_visible)
+        if not self.guess_min_logp <= 0:
+            raise ValueError(f"guess_min_logp is a log-probability threshold, <= 0; got {self.guess_min_logp}")
     tokenizer: str = ""
     prior: str = ""
     generated: Literal["once", "epoch", "online"] = "once"

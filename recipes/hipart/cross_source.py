@@ -30,7 +30,7 @@ from .launch import add_command, command_main
 from skeletok.data.sets.fileformat import SPLIT_CODES, load_dataset, save_dataset
 from skeletok.data.sets.splits import frame_sources
 
-__all__ = ["leave_one_out", "run_cross_source", "format_table", "add_parser", "main"]
+__all__ = ["leave_one_out", "run_cross_source", "split_sources", "format_table", "add_parser", "main"]
 
 METHODS = ("sparse_only", "hipart", "oracle")
 
@@ -90,6 +90,9 @@ def run_cross_source(out: str | Path = "runs/cross_source", *, preset: str = "de
     rest = [item for item in overrides if item.split("=", 1)[0].strip() != "data"]
     available = sorted(set(frame_sources(load_dataset(data)).tolist()))
     chosen = list(sources) if sources else available
+    unknown = [s for s in chosen if s not in available]
+    if unknown:  # before any training: a typo must not cost the folds before it
+        raise ValueError(f"sources {unknown} are not in {data}; its sources are {available}")
     results = {}
     for source in chosen:
         held = leave_one_out(data, source, out / f"data_without_{source}.npz")
@@ -120,8 +123,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides applied to every stage")
 
 
+def split_sources(sources: list[str] | None, overrides: list[str]) -> tuple[list[str] | None, list[str]]:
+    """``(sources, overrides)`` with the ``key=value`` items that ``--sources a b key=value`` swallowed (argparse
+    gives every word after ``--sources`` to it) moved back to the overrides, in order."""
+    if not sources:
+        return sources, list(overrides)
+    moved = [s for s in sources if "=" in s]
+    return [s for s in sources if "=" not in s] or None, [*moved, *overrides]
+
+
 def _run(args: argparse.Namespace) -> int:
-    results = run_cross_source(args.out, preset=args.preset, sources=args.sources, overrides=args.overrides,
+    sources, overrides = split_sources(args.sources, args.overrides)
+    results = run_cross_source(args.out, preset=args.preset, sources=sources, overrides=overrides,
                                eval_samples=args.eval_samples)
     print(format_table(results))
     return 0

@@ -233,6 +233,7 @@ def run_evaluation(run_dir: str | Path, *, data: str | Path | None = None, out: 
     report["meta"] = {"run": str(run_dir), "data": str(data), "split": split, "inputs": inputs,
                       **({"det_min_score": float(det_min_score)} if inputs == "detections" else {}), "samples": n,
                       "hide_levels": bool(hide_levels), "level_min_visible": model.level_min_visible,
+                      "gate_levels": model.gate is not None, "guess_min_logp": model.guess_min_logp,
                       "device": str(dev),
                       "noise_px": noise_px, "seed": seed, "temperature": float(temperature),
                       "hypotheses": list(HYPOTHESES), "hypothesis_samples": int(hyp_sel.numel()),

@@ -88,14 +88,18 @@ class HiPART:
             export, since a lifter must be lifted with the levels it was trained on).
         gate_levels: hide the generated points of parts with a hidden joint from the lifter
             (`recipes.hipart.train_lifter.gated_visibility`; set by `load` from the lifter's export).
+        guess_min_logp: with ``gate_levels``, show the guessed parts whose tokens' mean log-probability is above
+            this after all (`recipes.hipart.config.LifterConfig.guess_min_logp`; set by `load`; 0 = none).
         level_min_visible: hide the generated levels of samples that see fewer joints than this
             (`recipes.hipart.train_lifter.few_joints_hidden`; set by `load` from the lifter's export; 0 = never).
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
                  compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
-                 snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0):
+                 snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0,
+                 guess_min_logp: float = 0.0):
         self.data_file = data_file
+        self.guess_min_logp = float(guess_min_logp)
         self.level_min_visible = level_min_visible
         self.snap = snap_of(prior, snap_detail)
         self.gate = part_ids_of(tokenizer) if gate_levels else None
@@ -153,7 +157,8 @@ class HiPART:
                    compile=compile, compile_options=compile_options, dtype=dtype,
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
                    gate_levels=bool(extra.get("gate_levels", False)),
-                   level_min_visible=int(extra.get("level_min_visible", 0)))
+                   level_min_visible=int(extra.get("level_min_visible", 0)),
+                   guess_min_logp=float(extra.get("guess_min_logp", 0.0)))
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -194,13 +199,15 @@ class HiPART:
         """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
         argmax pipeline that ``compile=True`` compiles into one graph."""
         scored = self.lifter.point_confidence
-        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored)
+        guesses = self.gate is not None and self.guess_min_logp < 0  # the gate reads the prior's confidence
+        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
         if hide_levels:
             shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
         else:
-            shown = [None, None] if self.gate is None else gated_visibility(visibility, self.gate)[1:]
+            shown = ([None, None] if self.gate is None else
+                     gated_visibility(visibility, self.gate, out[4] if guesses else None, self.guess_min_logp)[1:])
             shown = few_joints_hidden([sparse_2d, dense, fine], [visibility, *shown], self.level_min_visible)[1:]
         with autocast(self.device, self.dtype):
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())

@@ -156,10 +156,18 @@ def few_joints_hidden(levels: list, visibility: list, min_visible: int) -> list:
     return _hide_samples(levels, visibility, visibility[0].sum(-1) >= min_visible)
 
 
-def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor],
+                     confidence: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     min_logp: float = 0.0) -> list[torch.Tensor]:
     """``[visible, dense_shown (b, 48), fine_shown (b, 96)]``: the generated points of parts with a hidden joint
-    hidden (`recipes.hipart.centring.visible_parts`; ``part_ids`` = the tokenizer's dense and fine part ids)."""
-    return [visible, visible_parts(visible, part_ids[0]), visible_parts(visible, part_ids[1])]
+    hidden (`recipes.hipart.centring.visible_parts`; ``part_ids`` = the tokenizer's dense and fine part ids),
+    except, with ``confidence`` (``(b, 48)``, ``(b, 96)`` log-probabilities, `recipes.hipart.centring.
+    point_confidence`), the points whose part's tokens score above ``min_logp`` (`LifterConfig.guess_min_logp`;
+    0 = none, log-probabilities being <= 0)."""
+    shown = [visible_parts(visible, ids) for ids in part_ids]
+    if confidence is not None and min_logp < 0:
+        shown = [s | (c > min_logp) for s, c in zip(shown, confidence)]
+    return [visible, *shown]
 
 
 def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,17 +183,20 @@ def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, tor
 
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
           level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
-          gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0):
+          gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0, guess_min_logp: float = 0.0):
+    guesses = gate is not None and guess_min_logp < 0  # the gate reads the prior's confidence
+
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
             out = generate_levels(*generator, batch["sparse_2d"], batch["sparse_visible"],
-                                  return_confidence=confidence, snap=snap)
+                                  return_confidence=confidence or guesses, snap=snap)
             batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
             if gate is not None:
-                visibility = gated_visibility(batch["sparse_visible"], gate)
+                scores = (batch["dense_conf"], batch["fine_conf"]) if guesses else None
+                visibility = gated_visibility(batch["sparse_visible"], gate, scores, guess_min_logp)
             visibility = few_joints_hidden(levels, visibility, min_visible)
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
@@ -236,7 +247,8 @@ def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of
     """The training set with its generated levels: one occlusion draw for every epoch (``generated=once``) or
     each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
     draws = 1 if cfg.generated == "once" else cfg.epochs
-    made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, cfg.confidence, snap, epoch=e)
+    scored = cfg.confidence or (cfg.gate_levels and cfg.guess_min_logp < 0)
+    made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, scored, snap, epoch=e)
             for e in range(draws)]
     return made[0] if draws == 1 else EpochDraws(made)
 
@@ -312,7 +324,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             extra.update(level_min_visible=int(cfg.level_min_visible))
         if cfg.gate_levels:
             gate = part_ids_of(tokenizer)  # refuses a tokenizer without parts before any training
-            extra.update(gate_levels=True)
+            extra.update(gate_levels=True, guess_min_logp=float(cfg.guess_min_logp))
         if snap is not None:
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
             extra.update(snap_levels=True, snap_detail=float(snap))
@@ -342,7 +354,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
     step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate,
-                 cfg.level_min_visible)
+                 cfg.level_min_visible, cfg.guess_min_logp)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
