@@ -103,16 +103,17 @@ def lifter_demo() -> LifterConfig:
     95.4 mm unsnapped on validation, 138.2 against 139.4 at mask 0.4), with the prior's learned level map and none
     of the tokens' own detail (``snap_detail=0.0``: 95.1 mm against 97.4 with the affine map and the whole detail,
     95.2 with the learned map and the whole detail), generated for every epoch's own occlusion draw
-    (``generated="epoch"``: 3-seed validation mean lower in all 17 cells by 0.4-2.8 mm). The levels are shown only
-    for poses whose 17 joints are all seen (``level_min_visible=17``) and never dropped otherwise
-    (``level_dropout=0``): 3-seed validation mean 94.6 mm clean and at or below the sparse-only lifter in all 17
-    cells, against 96.4 mm with half the samples' levels dropped and a gate at 5 seen joints (session 9), 92.7 mm
-    clean but 255.7 at mask 0.8 with no dropout and that gate; recipes/hipart/README.md, "Levels for fully seen
-    poses only")."""
+    (``generated="epoch"``: 3-seed validation mean lower in all 17 cells by 0.4-2.8 mm). The points of a part with
+    a hidden joint are hidden (``gate_levels=True``), a pose seeing fewer than 12 joints is lifted with all its levels
+    hidden (``level_min_visible=12``), no level dropout (``level_dropout=0``): 3-seed validation mean 92.8 mm clean
+    and below the sparse-only lifter in all 17 cells and all 3 seeds, against 94.6 mm with the levels shown only for
+    fully seen poses (session 10), 92.6 mm but 242.4 at mask 0.8 (sparse only 237.4) with the part gate alone, and
+    96.4 mm with half the samples' levels dropped and a gate at 5 seen joints (session 9); recipes/hipart/README.md,
+    "Levels of the seen parts")."""
     return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.65, dim=48, depth=2, heads=4, level_dropout=0.0,
                   oof_folds=2, warm_epochs=2, snap_levels=True, snap_detail=0.0, generated="epoch",
-                  level_min_visible=17, **_DEMO_OCCLUSION)
+                  gate_levels=True, level_min_visible=12, **_DEMO_OCCLUSION)
 
 
 # --- full: every frame of the default data; about 2 hours on two CPU cores, minutes on a GPU ---------------
@@ -144,11 +145,12 @@ def prior_full() -> PriorConfig:
 def lifter_full() -> LifterConfig:
     """Lifter at D=64, 3 blocks, 3 epochs of batch 128 after a 3-epoch sparse-only start, out-of-fold levels
     (2 folds), levels snapped onto the observed joints with the learned level map, generated for every epoch's
-    occlusion draw and shown only for poses whose 17 joints are all seen, no level dropout (as the demo)."""
+    occlusion draw, the points of parts with a hidden joint hidden and every level hidden below 12 seen joints, no
+    level dropout (as the demo)."""
     return _build("lifter", **_FULL_RUN, epochs=3, batch_size=128, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.7, dim=64, depth=3, heads=4, level_dropout=0.0,
                   oof_folds=2, warm_epochs=3, snap_levels=True, snap_detail=0.0, generated="epoch",
-                  level_min_visible=17, **_DEMO_OCCLUSION)
+                  gate_levels=True, level_min_visible=12, **_DEMO_OCCLUSION)
 
 
 def get_preset(stage: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
