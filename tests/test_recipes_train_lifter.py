@@ -182,6 +182,14 @@ def test_guess_threshold_travels_from_training_to_inference(trained, data_file, 
     shown = train_lifter.gated_visibility(vis, model.gate, conf, -0.6)
     assert torch.equal(shown[2], train_lifter.gated_visibility(vis, model.gate)[2] | (conf[1] > -0.6))
     torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
+    # the presets' combination: seen parts shown, every level hidden below 12 seen joints
+    model.guess_min_logp, model.level_min_visible = 0.0, 12
+    vis[:4, :6] = False  # samples 0-3 see 11 joints, 4-7 see 16
+    dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
+    shown = train_lifter.gated_visibility(vis, model.gate)
+    assert shown[2][4:].any() and not shown[2][4:].all()  # 16 seen: the seen parts' points only
+    shown = [vis, *(torch.where(torch.arange(8)[:, None] < 4, False, k) for k in shown[1:])]
+    torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
 
 
 def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):
