@@ -168,8 +168,10 @@ def test_guess_threshold_travels_from_training_to_inference(trained, data_file, 
 
     for f in ("tokenizer.pt", "prior.pt", "prior_fold0.pt", "prior_fold1.pt"):
         (tmp_path / f).write_bytes((trained / f).read_bytes())
-    with pytest.raises(ValueError, match="guess_min_logp"):
+    with pytest.raises(ValueError, match="guess_min_logp must be a log-probability threshold <= 0.*got 0.5"):
         tiny("lifter", data_file, tmp_path, "guess_min_logp=0.5")
+    with pytest.raises(ValueError, match="below 0 only with gate_levels=true.*got -0.5, gate_levels=False"):
+        tiny("lifter", data_file, tmp_path, "gate_levels=false", "guess_min_logp=-0.5")
     train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=hipart", "gate_levels=true", "max_steps=1",
                           "warm_epochs=0", "level_min_visible=0", "guess_min_logp=-0.6"))
     model = HiPART.load(tmp_path, device="cpu")

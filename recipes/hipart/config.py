@@ -266,9 +266,8 @@ class LifterConfig(RunConfig):
         gate_levels: ``hipart`` mode only: the generated points of a part with a hidden joint are hidden from the
             lifter (`recipes.hipart.centring.visible_parts`), in training and at inference, so it lifts guessed
             body parts from the sparse pose alone. False shows every generated point (the paper).
-        guess_min_logp: with ``gate_levels``, a guessed part (one with a hidden joint) is shown after all when the
-            mean log-probability of its tokens (`recipes.hipart.centring.point_confidence`) is above this: the
-            prior's guesses are used where it is sure of them. 0 (default) hides every guessed part.
+        guess_min_logp: with ``gate_levels``, also show a guessed part (one with a hidden joint) whose tokens' mean
+            log-probability (`recipes.hipart.centring.point_confidence`) is above this; 0 (default): none.
         level_min_visible: ``hipart`` mode only: a sample that sees fewer than this many of its 17 joints is lifted
             with its generated levels hidden (in training and at inference; `train_lifter.few_joints_hidden`): the
             levels then densify mostly the prior's guesses. 0 (default) always shows them (the paper).
@@ -298,8 +297,9 @@ class LifterConfig(RunConfig):
         if self.warm_epochs < 0:
             raise ValueError(f"warm_epochs must be >= 0, got {self.warm_epochs}")
         check_level_min_visible(self.level_min_visible)
-        if not self.guess_min_logp <= 0:
-            raise ValueError(f"guess_min_logp is a log-probability threshold, <= 0; got {self.guess_min_logp}")
+        if not self.guess_min_logp <= 0 or (self.guess_min_logp < 0 and not self.gate_levels):
+            raise ValueError(f"guess_min_logp must be a log-probability threshold <= 0, below 0 only with "
+                             f"gate_levels=true; got {self.guess_min_logp}, gate_levels={self.gate_levels}")
     tokenizer: str = ""
     prior: str = ""
     generated: Literal["once", "epoch", "online"] = "once"
