@@ -175,10 +175,7 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
         model, sparse_only = build_models(preset, compile=compile, compile_options=compile_options, dtype=dtype)
     fast = compile or dtype != "fp32"
     # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings
-    reference = (HiPART(model.tokenizer, model.prior, model.lifter, device="cpu",
-                        snap_detail=model.snap[2] if model.snap else None, gate_levels=model.gate is not None,
-                        level_min_visible=model.level_min_visible, guess_min_logp=model.guess_min_logp)
-                 if fast else model)
+    reference = model.reference() if fast else model
     result: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
                     "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),

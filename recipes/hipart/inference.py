@@ -25,7 +25,7 @@ from .checkpoint import load_exported
 from .config import check_level_min_visible
 from .distributed import pick_device
 from .fast import FROZEN, Compiled, autocast, check_dtype
-from .train_lifter import few_joints_hidden, gated_visibility, part_ids_of, snap_of
+from .train_lifter import gate_reads_scores, lifted_visibility, part_ids_of, snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -127,6 +127,13 @@ class HiPART:
     def level_min_visible(self, value: int) -> None:
         self._level_min_visible = check_level_min_visible(value)
 
+    def reference(self) -> "HiPART":
+        """The same modules and level settings (snapping, gates) in the default pipeline: fp32, eager; the
+        reference that the opt-in ``compile`` and ``dtype`` are checked against (`recipes.hipart.bench`)."""
+        return HiPART(self.tokenizer, self.prior, self.lifter, device=self.device, data_file=self.data_file,
+                      snap_detail=self.snap[2] if self.snap else None, gate_levels=self.gate is not None,
+                      level_min_visible=self.level_min_visible, guess_min_logp=self.guess_min_logp)
+
     @property
     def compile_active(self) -> bool:
         """Whether the argmax pipeline runs compiled (False without ``compile`` or after compiling failed)."""
@@ -199,16 +206,15 @@ class HiPART:
         """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
         argmax pipeline that ``compile=True`` compiles into one graph."""
         scored = self.lifter.point_confidence
-        guesses = self.gate is not None and self.guess_min_logp < 0  # the gate reads the prior's confidence
+        guesses = gate_reads_scores(self.gate, self.guess_min_logp)
         out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
         if hide_levels:
             shown = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in (dense, fine)]
         else:
-            shown = ([None, None] if self.gate is None else
-                     gated_visibility(visibility, self.gate, out[4] if guesses else None, self.guess_min_logp)[1:])
-            shown = few_joints_hidden([sparse_2d, dense, fine], [visibility, *shown], self.level_min_visible)[1:]
+            shown = lifted_visibility([sparse_2d, dense, fine], [visibility, None, None], self.gate,
+                                      out[4] if guesses else None, self.guess_min_logp, self.level_min_visible)[1:]
         with autocast(self.device, self.dtype):
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
         return dense, fine, q_s, q_d, joints

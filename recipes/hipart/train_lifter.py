@@ -53,6 +53,7 @@ from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "few_joints_hidden", "gated_visibility",
+           "gate_reads_scores", "lifted_visibility",
            "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter",
            "add_parser", "main"]
 
@@ -170,6 +171,23 @@ def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.
     return [visible, *shown]
 
 
+def gate_reads_scores(gate, min_logp: float) -> bool:
+    """Whether the part gate reads the prior's point confidence: a gate (``gate_levels``, or its `part_ids_of`)
+    with a threshold below 0 (`LifterConfig.guess_min_logp`)."""
+    return bool(gate) and min_logp < 0
+
+
+def lifted_visibility(levels: list, visibility: list, gate: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      scores: tuple[torch.Tensor, torch.Tensor] | None = None, min_logp: float = 0.0,
+                      min_visible: int = 0) -> list:
+    """``visibility`` of the HiPART lifter's ``levels`` (``[sparse, dense, fine]``) as it reads them, in training
+    and at inference alike: with ``gate`` (`part_ids_of`) the `gated_visibility` of the sparse joints (``scores``,
+    ``min_logp``: its sure guesses), then `few_joints_hidden` below ``min_visible`` seen joints."""
+    if gate is not None:
+        visibility = gated_visibility(visibility[0], gate, scores, min_logp)
+    return few_joints_hidden(levels, visibility, min_visible)
+
+
 def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
     """The tokenizer's ``(dense_part_ids (48,), fine_part_ids (96,))``.
 
@@ -184,7 +202,7 @@ def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, tor
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
           level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
           gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0, guess_min_logp: float = 0.0):
-    guesses = gate is not None and guess_min_logp < 0  # the gate reads the prior's confidence
+    guesses = gate_reads_scores(gate, guess_min_logp)
 
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
@@ -194,10 +212,8 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
             batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
-            if gate is not None:
-                scores = (batch["dense_conf"], batch["fine_conf"]) if guesses else None
-                visibility = gated_visibility(batch["sparse_visible"], gate, scores, guess_min_logp)
-            visibility = few_joints_hidden(levels, visibility, min_visible)
+            scores = (batch["dense_conf"], batch["fine_conf"]) if guesses else None
+            visibility = lifted_visibility(levels, visibility, gate, scores, guess_min_logp, min_visible)
             visibility = _drop_levels(levels, visibility, level_dropout, net.training)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
         if aux_3d <= 0 or mode == "sparse_only":
@@ -247,7 +263,7 @@ def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of
     """The training set with its generated levels: one occlusion draw for every epoch (``generated=once``) or
     each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
     draws = 1 if cfg.generated == "once" else cfg.epochs
-    scored = cfg.confidence or (cfg.gate_levels and cfg.guess_min_logp < 0)
+    scored = cfg.confidence or gate_reads_scores(cfg.gate_levels, cfg.guess_min_logp)
     made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, scored, snap, epoch=e)
             for e in range(draws)]
     return made[0] if draws == 1 else EpochDraws(made)
