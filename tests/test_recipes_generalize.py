@@ -123,7 +123,7 @@ def test_snapping_through_generation_and_the_lifter_export(tmp_path):
 
 def test_gated_points_are_those_of_parts_with_a_hidden_joint():
     from recipes.hipart.centring import visible_parts
-    from recipes.hipart.train_lifter import _drop_levels
+    from recipes.hipart.level_gates import drop_levels
 
     part_ids = torch.arange(96) % len(H36M_17.parts)
     vis = torch.ones(2, 17, dtype=torch.bool)
@@ -135,7 +135,7 @@ def test_gated_points_are_those_of_parts_with_a_hidden_joint():
     assert with_knee.sum() > 0 and torch.equal(shown[1], ~with_knee)  # thigh and shin points hidden, no others
     levels = [torch.zeros(2, 17, 2), torch.zeros(2, 48, 2), torch.zeros(2, 96, 2)]
     torch.manual_seed(0)
-    dropped = _drop_levels(levels, [vis, torch.ones(2, 48, dtype=torch.bool), shown], 0.5, True)
+    dropped = drop_levels(levels, [vis, torch.ones(2, 48, dtype=torch.bool), shown], 0.5, True)
     assert not (dropped[2] & ~shown).any()  # level dropout never shows a gated point again
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from recipes.hipart import train_lifter, train_prior, train_tokenizer
+from recipes.hipart import level_gates, train_lifter, train_prior, train_tokenizer
 from recipes.hipart.data import make_dataset
 from recipes.hipart.inference import HiPART
 from recipes.hipart.presets import get_preset
@@ -61,7 +61,8 @@ def test_lifter_generates_levels_for_each_epochs_occlusion_draw(trained, data_fi
     from recipes.hipart.data import EpochDraws, occlusion_of, train_set_of
 
     cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "generated=epoch", "oof_folds=0", "epochs=2",
-               "warm_epochs=0", "mask_ratio=0.6", "occlusion_prob=1.0", f"tokenizer={trained / 'tokenizer.pt'}",
+               "warm_epochs=0", "mask_ratio=0.6", "occlusion_prob=1.0", "level_min_visible=0",
+               f"tokenizer={trained / 'tokenizer.pt'}",
                f"prior={trained / 'prior.pt'}")
     dataset = train_set_of(cfg, data_file, occlusion=occlusion_of(cfg))
     prior = train_prior.load_prior(trained / "prior.pt")
@@ -89,6 +90,31 @@ def test_lifter_generates_levels_for_each_epochs_occlusion_draw(trained, data_fi
     assert len(read_metrics(tmp_path / "lifter_hipart" / "metrics.jsonl")) == 5
     with pytest.raises(ValueError, match="EpochDraws"):
         EpochDraws([])
+
+
+def test_precompute_runs_the_prior_only_where_its_tokens_reach_the_lifter(trained, data_file, tmp_path):
+    from recipes.hipart.data import occlusion_of, train_set_of
+
+    cfg = tiny("lifter", data_file, tmp_path, "mode=hipart", "mask_ratio=0.6", "occlusion_prob=0.6")
+    dataset = train_set_of(cfg, data_file, occlusion=occlusion_of(cfg))
+    prior = train_prior.load_prior(trained / "prior.pt")
+    tok = train_tokenizer.load_tokenizer(trained / "tokenizer.pt")
+    made = train_lifter._precompute(dataset, [prior], tok, "cpu", snap=0.0, min_visible=12).tensors
+    vis = made["sparse_visible"]
+    seen = vis.sum(-1)
+    need = train_lifter.token_rows(vis, snap=0.0, scored=False, min_visible=12)
+    assert torch.equal(need, (seen >= 12) & (seen < 17))
+    assert need.any() and (seen == 17).any() and (seen < 12).any()
+    dense, fine = train_lifter.generate_levels(prior, tok, made["sparse_2d"], vis, snap=0.0)
+    lifted = seen >= 12  # the levels the lifter reads equal those of the prior run on every sample
+    torch.testing.assert_close(made["fine_hat"][lifted], fine[lifted], atol=1e-5, rtol=0)
+    torch.testing.assert_close(made["dense_hat"][lifted], dense[lifted], atol=1e-5, rtol=0)
+    assert not made["fine_hat"][~lifted].any()  # hidden from the lifter: never generated
+    assert (made["fine_hat"][seen == 17] - fine[seen == 17]).abs().max() < 1e-5  # the level map, no prior
+    # tokens reach the lifter wherever the decoded detail is kept, confidence is read, or no gate hides them
+    assert train_lifter.token_rows(vis, snap=0.5, scored=False, min_visible=0).all()
+    assert train_lifter.token_rows(vis, snap=None, scored=False, min_visible=0).all()
+    assert train_lifter.token_rows(vis, snap=0.0, scored=True, min_visible=0).all()
 
 
 def test_snapped_levels_from_the_priors_regressors_in_training_and_inference(trained, data_file, tmp_path):
@@ -136,7 +162,7 @@ def test_gated_lifter_hides_guessed_parts_in_training_and_inference(trained, dat
     x_s, vis = batch["sparse_2d"], batch["sparse_visible"].clone()
     vis[:, H36M_17.index("right_wrist")] = False
     dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
-    shown = train_lifter.gated_visibility(vis, model.gate)
+    shown = level_gates.gated_visibility(vis, model.gate)
     assert not shown[2].all() and shown[2].any()
     torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
     # the lifter never reads a hidden part's points: moving them changes nothing
@@ -153,13 +179,13 @@ def test_gate_shows_guessed_parts_the_prior_is_sure_of():
     vis = torch.ones(2, 17, dtype=torch.bool)
     vis[:, wrist] = False
     logp = torch.tensor([[-0.2] * 48 + [-3.0] * 48, [-0.9] * 48 + [-0.1] * 48])
-    plain = train_lifter.gated_visibility(vis, (ids[:48], ids))
+    plain = level_gates.gated_visibility(vis, (ids[:48], ids))
     assert not plain[2][:, :48].any() and plain[2][:, 48:].all()  # the wrist's bone is guessed: hidden
-    sure = train_lifter.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), -0.5)
+    sure = level_gates.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), -0.5)
     assert sure[2][0].all()  # sample 0: the guessed wrist scores -0.2 > -0.5: shown
     assert not sure[2][1, :48].any() and sure[2][1, 48:].all()  # sample 1: -0.9 <= -0.5: still hidden
     assert sure[2][:, 48:].all()  # seen parts stay shown whatever their score
-    never = train_lifter.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), 0.0)
+    never = level_gates.gated_visibility(vis, (ids[:48], ids), (logp[:, :48], logp), 0.0)
     assert all(torch.equal(a, b) for a, b in zip(never, plain))  # 0 (the default) shows no guess
 
 
@@ -181,14 +207,14 @@ def test_guess_threshold_travels_from_training_to_inference(trained, data_file, 
     vis[:, H36M_17.index("left_knee")] = False
     dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
     conf = model._densify(x_s, vis, 0.0, None, True, confidence=True)[4]
-    shown = train_lifter.gated_visibility(vis, model.gate, conf, -0.6)
-    assert torch.equal(shown[2], train_lifter.gated_visibility(vis, model.gate)[2] | (conf[1] > -0.6))
+    shown = level_gates.gated_visibility(vis, model.gate, conf, -0.6)
+    assert torch.equal(shown[2], level_gates.gated_visibility(vis, model.gate)[2] | (conf[1] > -0.6))
     torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
     # the presets' combination: seen parts shown, every level hidden below 12 seen joints
     model.guess_min_logp, model.level_min_visible = 0.0, 12
     vis[:4, :6] = False  # samples 0-3 see 11 joints, 4-7 see 16
     dense, fine, _, _, joints = model.densify_and_lift(x_s, vis)
-    shown = train_lifter.gated_visibility(vis, model.gate)
+    shown = level_gates.gated_visibility(vis, model.gate)
     assert shown[2][4:].any() and not shown[2][4:].all()  # 16 seen: the seen parts' points only
     shown = [vis, *(torch.where(torch.arange(8)[:, None] < 4, False, k) for k in shown[1:])]
     torch.testing.assert_close(joints, root_relative(model.lifter([x_s, dense, fine], shown)))
@@ -228,13 +254,33 @@ def test_level_dropout_hides_generated_levels_of_a_fraction_of_samples():
     torch.manual_seed(0)
     levels = [torch.zeros(4000, 17, 2), torch.zeros(4000, 48, 2), torch.zeros(4000, 96, 2)]
     vis = [torch.ones(4000, 17, dtype=torch.bool), None, None]
-    assert train_lifter._drop_levels(levels, vis, 0.5, training=False) is vis
-    assert train_lifter._drop_levels(levels, vis, 0.0, training=True) is vis
-    out = train_lifter._drop_levels(levels, vis, 0.5, training=True)
+    assert level_gates.drop_levels(levels, vis, 0.5, training=False) is vis
+    assert level_gates.drop_levels(levels, vis, 0.0, training=True) is vis
+    out = level_gates.drop_levels(levels, vis, 0.5, training=True)
     assert out[0] is vis[0]
     dense_kept, fine_kept = out[1].all(1), out[2].all(1)
     assert torch.equal(dense_kept, fine_kept) and torch.equal(out[1].any(1), dense_kept)  # whole levels per sample
     assert 0.45 < dense_kept.float().mean() < 0.55
+
+
+def test_partial_level_dropout_hides_only_partly_seen_samples():
+    torch.manual_seed(0)
+    n = 4000
+    levels = [torch.zeros(n, 17, 2), torch.zeros(n, 48, 2), torch.zeros(n, 96, 2)]
+    seen = torch.ones(n, 17, dtype=torch.bool)
+    seen[n // 2:, 3] = False  # the second half misses a knee
+    fine = torch.ones(n, 96, dtype=torch.bool)
+    fine[:, :10] = False  # already hidden points stay hidden
+    out = level_gates.drop_levels(levels, [seen, None, fine], 0.5, True, partial=True)
+    kept = out[1].all(1)
+    assert kept[: n // 2].all()  # fully seen samples keep their levels
+    assert 0.45 < kept[n // 2:].float().mean() < 0.55
+    assert torch.equal(out[2], fine & kept[:, None]) and not out[2][:, :10].any()
+    assert level_gates.drop_levels(levels, [seen, None, None], 0.5, False, partial=True)[1] is None
+    with pytest.raises(ValueError, match="partial_level_dropout"):
+        get_preset("lifter", "demo", ["partial_level_dropout=1.5"])
+    with pytest.raises(ValueError, match="level_dropout"):
+        get_preset("lifter", "demo", ["level_dropout=-0.1"])
 
 
 def test_wrappers_fetch_batches_like_single_items(data_file):
@@ -320,14 +366,14 @@ def test_level_min_visible_hides_the_levels_of_mostly_guessed_poses(trained, dat
     vis = torch.ones(3, 17, dtype=torch.bool)
     vis[1, :12] = False  # 5 joints seen
     vis[2, :6] = False  # 11 joints seen
-    gated = train_lifter.few_joints_hidden(levels, [vis, None, None], 6)
+    gated = level_gates.few_joints_hidden(levels, [vis, None, None], 6)
     assert gated[0] is vis
     assert gated[1].tolist() == [[True] * 48, [False] * 48, [True] * 48]
     assert gated[2][:, 0].tolist() == [True, False, True]
     part = torch.ones(3, 96, dtype=torch.bool)
     part[0, :10] = False  # points already hidden stay hidden
-    assert train_lifter.few_joints_hidden(levels, [vis, None, part], 12)[2].sum(1).tolist() == [86, 0, 0]
-    assert train_lifter.few_joints_hidden(levels, [vis, None, None], 0) == [vis, None, None]
+    assert level_gates.few_joints_hidden(levels, [vis, None, part], 12)[2].sum(1).tolist() == [86, 0, 0]
+    assert level_gates.few_joints_hidden(levels, [vis, None, None], 0) == [vis, None, None]
     # inference: a gate above every sample's count is hide_levels; a gate of 0 shows the levels
     torch.manual_seed(0)
     lifter = HierarchicalLifter(level_points=(17, 48, 96), dim=16, depth=1, heads=2).eval()

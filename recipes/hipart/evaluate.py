@@ -36,9 +36,10 @@ occluded sparse input (a bound on what better generated levels could give).
 Groups: each sample is ``seen_action`` when its action label occurs in the same file's ``train`` split, else
 ``unseen_action`` (no file key needed; a file without a train split has only ``unseen_action``).
 
-Hypotheses (`recipes.hipart.hypotheses`): on clean input (``clean``) and at mask 0.4 (``mask``), HiPART draws N = 1,
-5, 20 hypotheses per sample (tokens sampled from the prior at ``--temperature``, seeded by ``--seed``; each
-densified and lifted by the hipart lifter) on ``--hypothesis-samples`` evenly spaced samples of the evaluated ones.
+Hypotheses (`recipes.hipart.hypotheses`): on clean input (``clean``) and at mask 0.2 (``mask``, `HYPOTHESIS_MASK`),
+HiPART draws N = 1, 5, 20 hypotheses per sample (tokens sampled from the prior at ``--temperature``, seeded by
+``--seed``; each densified and lifted by the hipart lifter) on ``--hypothesis-samples`` evenly spaced samples of the
+evaluated ones.
 ``mean_of_n``: MPJPE of the average 3D pose of the N hypotheses; ``best_of_n``: per sample the smallest MPJPE among
 the N, averaged; ``per_hypothesis``: the MPJPE of single hypotheses, averaged over the N. At temperature 0 every
 hypothesis is the argmax one.

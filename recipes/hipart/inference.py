@@ -25,7 +25,8 @@ from .checkpoint import load_exported
 from .config import check_level_min_visible
 from .distributed import pick_device
 from .fast import FROZEN, Compiled, autocast, check_dtype
-from .train_lifter import gate_reads_scores, lifted_visibility, part_ids_of, snap_of
+from .level_gates import gate_reads_scores, lifted_visibility, part_ids_of
+from .train_lifter import snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -87,11 +88,11 @@ class HiPART:
             joints with this detail weight (`recipes.hipart.centring.snap_levels`; set by `load` from the lifter's
             export, since a lifter must be lifted with the levels it was trained on).
         gate_levels: hide the generated points of parts with a hidden joint from the lifter
-            (`recipes.hipart.train_lifter.gated_visibility`; set by `load` from the lifter's export).
+            (`recipes.hipart.level_gates.gated_visibility`; set by `load` from the lifter's export).
         guess_min_logp: with ``gate_levels``, show the guessed parts whose tokens' mean log-probability is above
             this after all (`recipes.hipart.config.LifterConfig.guess_min_logp`; set by `load`; 0 = none).
         level_min_visible: hide the generated levels of samples that see fewer joints than this
-            (`recipes.hipart.train_lifter.few_joints_hidden`; set by `load` from the lifter's export; 0 = never).
+            (`recipes.hipart.level_gates.few_joints_hidden`; set by `load` from the lifter's export; 0 = never).
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",

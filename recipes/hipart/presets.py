@@ -108,8 +108,9 @@ def lifter_demo() -> LifterConfig:
     hidden (``level_min_visible=12``), no level dropout (``level_dropout=0``): 3-seed validation mean 92.8 mm clean
     and below the sparse-only lifter in all 17 cells and all 3 seeds, against 94.6 mm with the levels shown only for
     fully seen poses (session 10), 92.6 mm but 242.4 at mask 0.8 (sparse only 237.4) with the part gate alone, and
-    96.4 mm with half the samples' levels dropped and a gate at 5 seen joints (session 9); recipes/hipart/README.md,
-    "Levels of the seen parts")."""
+    96.4 mm with half the samples' levels dropped and a gate at 5 seen joints (session 9); no
+    ``partial_level_dropout`` (0.25: 0.6 mm worse over the 17 cells, session 12); recipes/hipart/README.md,
+    "Levels of the seen parts", "More no-level training")."""
     return _build("lifter", **_DEMO_RUN, epochs=2, batch_size=64, optimizer="adam", lr=2e-3,
                   schedule="step", step_epochs=1, gamma=0.65, dim=48, depth=2, heads=4, level_dropout=0.0,
                   oof_folds=2, warm_epochs=2, snap_levels=True, snap_detail=0.0, generated="epoch",

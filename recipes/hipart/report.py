@@ -15,7 +15,7 @@ evaluated (frame, camera) samples):
   the paper's per-action layout (Protocol #1 MPJPE, #2 P-MPJPE): one column per action, ``null`` for an action
   the split lacks, ``Avg`` the mean over the evaluated actions (as the papers average per-action errors);
 - ``hypotheses.{clean,mask}.{samples, argmax, mean_of_n.<N>, best_of_n.<N>, per_hypothesis.<N>}`` for ``N`` in
-  ``"1"``, ``"5"``, ``"20"``: HiPART on clean input and at mask ratio ``meta.hypothesis_mask`` (0.4), tokens sampled
+  ``"1"``, ``"5"``, ``"20"``: HiPART on clean input and at mask ratio ``meta.hypothesis_mask`` (0.2), tokens sampled
   at ``meta.temperature``, on ``samples`` evenly spaced samples: MPJPE of the average pose of N hypotheses,
   per-sample minimum MPJPE over the N (averaged), MPJPE of single hypotheses (averaged over the N), and the argmax
   (one-answer) MPJPE on the same samples;

@@ -38,13 +38,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from .centring import generate_centred, visible_parts
+from .centring import generate_centred, snap_levels
 from .checkpoint import load_exported
 from .config import LifterConfig
 from .data import (EpochDraws, TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data,
                    sequence_folds, train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
+from .level_gates import (drop_levels, few_joints_hidden, gate_reads_scores, gated_visibility,  # noqa: F401
+                          lifted_visibility, part_ids_of)
 from .loop import configure_threads, export_stage, seed_all, train
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
@@ -112,6 +114,18 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
     return (out[0], out[1], *out[4]) if return_confidence else (out[0], out[1])
 
 
+@torch.no_grad()
+def mapped_levels(prior: HierarchicalARPrior, sparse_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What `generate_levels` with ``snap=0`` gives for fully seen poses, without running the prior: the prior's
+    level map (`recipes.hipart.centring.snap_levels`) of the ``(b, 17, 2)`` joints, ``dense (b, 48, 2)`` and
+    ``fine (b, 96, 2)``."""
+    dense_map, fine_map, _, densifier = snap_of(prior, 0.0)
+    b = sparse_2d.shape[0]
+    return snap_levels(sparse_2d.new_zeros(b, 48, 2), sparse_2d.new_zeros(b, 96, 2), sparse_2d, None,
+                       joint_regressor=prior.joint_regressor, dense_regressor=dense_map, fine_regressor=fine_map,
+                       densifier=densifier)
+
+
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """The lifter's ``(levels, visibility)`` for ``mode`` from a batch.
 
@@ -132,76 +146,10 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).norm(dim=-1).mean()
 
 
-def _hide_samples(levels: list, visibility: list, keep: torch.Tensor) -> list:
-    """``visibility`` of ``levels`` with the generated levels (all but the first) of the samples where ``keep``
-    ``(b,)`` is False hidden; points already hidden stay hidden."""
-    shown = [keep[:, None].expand(x.shape[:2]) for x in levels[1:]]
-    return [visibility[0], *(k if v is None else k & v for k, v in zip(shown, visibility[1:]))]
-
-
-def _drop_levels(levels: list, visibility: list, rate: float, training: bool) -> list:
-    """Hide the generated levels of a random ``rate`` of the samples (training only): the lifter learns to
-    fall back on the sparse pose instead of trusting generated points blindly. Points already hidden stay hidden."""
-    if rate <= 0 or not training:
-        return visibility
-    return _hide_samples(levels, visibility, torch.rand(levels[0].shape[0], device=levels[0].device) >= rate)
-
-
-def few_joints_hidden(levels: list, visibility: list, min_visible: int) -> list:
-    """``visibility`` of the lifter's ``levels`` (``[sparse, dense, fine]``; ``None`` = all shown) with the
-    generated levels hidden for every sample that sees fewer than ``min_visible`` of its sparse joints
-    (``visibility[0]``; `LifterConfig.level_min_visible`): with most of the body guessed by the prior, the lifter
-    reads the sparse pose alone. ``min_visible <= 0`` changes nothing."""
-    if min_visible <= 0:
-        return visibility
-    return _hide_samples(levels, visibility, visibility[0].sum(-1) >= min_visible)
-
-
-def gated_visibility(visible: torch.Tensor, part_ids: tuple[torch.Tensor, torch.Tensor],
-                     confidence: tuple[torch.Tensor, torch.Tensor] | None = None,
-                     min_logp: float = 0.0) -> list[torch.Tensor]:
-    """``[visible, dense_shown (b, 48), fine_shown (b, 96)]``: the generated points of parts with a hidden joint
-    hidden (`recipes.hipart.centring.visible_parts`; ``part_ids`` = the tokenizer's dense and fine part ids),
-    except, with ``confidence`` (``(b, 48)``, ``(b, 96)`` log-probabilities, `recipes.hipart.centring.
-    point_confidence`), the points whose part's tokens score above ``min_logp`` (`LifterConfig.guess_min_logp`;
-    0 = none, log-probabilities being <= 0)."""
-    shown = [visible_parts(visible, ids) for ids in part_ids]
-    if confidence is not None and min_logp < 0:
-        shown = [s | (c > min_logp) for s, c in zip(shown, confidence)]
-    return [visible, *shown]
-
-
-def gate_reads_scores(gate, min_logp: float) -> bool:
-    """Whether the part gate reads the prior's point confidence: a gate (``gate_levels``, or its `part_ids_of`)
-    with a threshold below 0 (`LifterConfig.guess_min_logp`)."""
-    return bool(gate) and min_logp < 0
-
-
-def lifted_visibility(levels: list, visibility: list, gate: tuple[torch.Tensor, torch.Tensor] | None = None,
-                      scores: tuple[torch.Tensor, torch.Tensor] | None = None, min_logp: float = 0.0,
-                      min_visible: int = 0) -> list:
-    """``visibility`` of the HiPART lifter's ``levels`` (``[sparse, dense, fine]``) as it reads them, in training
-    and at inference alike: with ``gate`` (`part_ids_of`) the `gated_visibility` of the sparse joints (``scores``,
-    ``min_logp``: its sure guesses), then `few_joints_hidden` below ``min_visible`` seen joints."""
-    if gate is not None:
-        visibility = gated_visibility(visibility[0], gate, scores, min_logp)
-    return few_joints_hidden(levels, visibility, min_visible)
-
-
-def part_ids_of(tokenizer: HierarchicalPoseTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """The tokenizer's ``(dense_part_ids (48,), fine_part_ids (96,))``.
-
-    Raises:
-        ValueError: for a tokenizer without part-structured points (``projection="dense"``)."""
-    ids = (tokenizer.dense_part_ids, tokenizer.fine_part_ids)
-    if any(i is None for i in ids):
-        raise ValueError("gate_levels needs a tokenizer whose points have parts (projection='part')")
-    return ids
-
-
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
           level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
-          gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0, guess_min_logp: float = 0.0):
+          gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0, guess_min_logp: float = 0.0,
+          partial_dropout: float = 0.0):
     guesses = gate_reads_scores(gate, guess_min_logp)
 
     def step(net: torch.nn.Module, batch: dict):
@@ -214,7 +162,8 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
         if mode == "hipart":
             scores = (batch["dense_conf"], batch["fine_conf"]) if guesses else None
             visibility = lifted_visibility(levels, visibility, gate, scores, guess_min_logp, min_visible)
-            visibility = _drop_levels(levels, visibility, level_dropout, net.training)
+            visibility = drop_levels(levels, visibility, level_dropout, net.training)
+            visibility = drop_levels(levels, visibility, partial_dropout, net.training, partial=True)
         scores = {"confidence": [None, batch["dense_conf"], batch["fine_conf"]]} if confidence else {}
         if aux_3d <= 0 or mode == "sparse_only":
             loss = mpjpe_loss(net(levels, visibility, **scores).float(), batch["sparse_3d"])
@@ -229,12 +178,26 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
 
 
 @torch.no_grad()
+def token_rows(visible: torch.Tensor, *, snap: float | None, scored: bool, min_visible: int) -> torch.Tensor:
+    """``(b,)`` bool: the samples whose lifted levels depend on the prior's tokens. Not those seeing fewer than
+    ``min_visible`` joints (their levels are hidden, `few_joints_hidden`), nor, when the levels are snapped with
+    no detail (``snap == 0``) and no scores are read (``scored`` False), the fully seen ones (their levels are
+    the level map of the observed joints, `recipes.hipart.centring.snap_levels`)."""
+    need = visible.sum(-1) >= min_visible
+    if snap == 0 and not scored:
+        need &= ~visible.all(-1)
+    return need
+
+
+@torch.no_grad()
 def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
                 prior_of_item: torch.Tensor | None = None, confidence: bool = False,
-                snap: float | None = None, epoch: int = 0) -> TensorItems:
+                snap: float | None = None, epoch: int = 0, min_visible: int = 0) -> TensorItems:
     """Generate the levels (and with ``confidence`` their scores) of every training item once, from epoch
     ``epoch``'s occlusion draw. Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when
-    ``prior_of_item`` is None)."""
+    ``prior_of_item`` is None). Only the `token_rows` run the prior: the fully seen samples whose levels are the
+    level map of their joints get it without tokens, those seeing fewer than ``min_visible`` joints zeros (the
+    lifter never reads them)."""
     keep = ("sparse_2d", "sparse_visible", "sparse_3d") + (("dense_3d", "fine_3d") if getattr(dataset, "levels_3d", False) else ())
     made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
@@ -245,13 +208,20 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
         which = torch.zeros(b, dtype=torch.long) if prior_of_item is None else prior_of_item[start:start + b]
         start += b
         outs = [torch.zeros(b, 48, 2), torch.zeros(b, 96, 2), torch.zeros(b, 48), torch.zeros(b, 96)][:len(made)]
+        visible = batch["sparse_visible"]
+        need = token_rows(visible, snap=snap, scored=confidence, min_visible=min_visible)
+        mapped = ~need & visible.all(-1) & (visible.sum(-1) >= min_visible)
         for k in which.unique().tolist():
-            sel = which == k
-            got = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
-                                  batch["sparse_visible"][sel].to(device), return_confidence=confidence,
-                                  snap=snap)
-            for out, value in zip(outs, got):
-                out[sel] = value.cpu()
+            sel = (which == k) & need
+            if sel.any():
+                got = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
+                                      visible[sel].to(device), return_confidence=confidence, snap=snap)
+                for out, value in zip(outs, got):
+                    out[sel] = value.cpu()
+            sel = (which == k) & mapped
+            if sel.any():
+                for out, value in zip(outs, mapped_levels(priors[k], batch["sparse_2d"][sel].to(device))):
+                    out[sel] = value.cpu()
         for key in keep:
             columns[key].append(batch[key])
         for key, out in zip(made, outs):
@@ -264,8 +234,8 @@ def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of
     each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
     draws = 1 if cfg.generated == "once" else cfg.epochs
     scored = cfg.confidence or gate_reads_scores(cfg.gate_levels, cfg.guess_min_logp)
-    made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, scored, snap, epoch=e)
-            for e in range(draws)]
+    made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, scored, snap, epoch=e,
+                        min_visible=cfg.level_min_visible) for e in range(draws)]
     return made[0] if draws == 1 else EpochDraws(made)
 
 
@@ -370,7 +340,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
     step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate,
-                 cfg.level_min_visible, cfg.guess_min_logp)
+                 cfg.level_min_visible, cfg.guess_min_logp, cfg.partial_level_dropout)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
