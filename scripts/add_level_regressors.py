@@ -7,9 +7,10 @@ fits the level regressors the way ``train-prior`` does (on the prior's own train
 split for ``prior.pt``, the other folds for ``prior_fold<k>.pt``) and writes them into the exports in place
 (atomically), checking that the refitted joint regressor equals the stored one (same data, same poses).
 
-Run: ``python scripts/add_level_regressors.py RUN_DIR [--data FILE] [--densifier-steps N]`` (``--data``: default the
-priors' own file; ``--densifier-steps N``: also fit the learned level map of ``train-prior densifier_steps=N``,
-`recipes.hipart.densifier`, on the same items).
+Run: ``python scripts/add_level_regressors.py RUN_DIR [--data FILE] [--densifier-steps N [--densifier-lr LR]]``
+(``--data``: default the priors' own file; ``--densifier-steps N``: also fit the learned level map of ``train-prior
+densifier_steps=N densifier_lr=LR``, `recipes.hipart.densifier`, on the same items, replacing the stored one: the
+way to try another level map on a trained run without retraining its priors).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from recipes.hipart.config import PriorConfig
 from recipes.hipart.train_prior import densifier_export, fit_regressors
 
 
-def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps: int = 0) -> list[Path]:
+def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps: int = 0,
+                         densifier_lr: float = 1e-3) -> list[Path]:
     """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir`` (with ``densifier_steps > 0`` also
     the learned level map that ``train-prior densifier_steps=N`` would export); returns the files written."""
     written = []
@@ -50,8 +52,9 @@ def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps
         payload["extra"]["level_regressors"] = {"dense": regressors["dense"].tolist(),
                                                 "fine": regressors["fine"].tolist()}
         if densifier_steps:
-            payload["extra"]["level_densifier"] = densifier_export(items, steps=densifier_steps, seed=cfg.seed)
-            payload["config"]["densifier_steps"] = densifier_steps
+            payload["extra"]["level_densifier"] = densifier_export(items, steps=densifier_steps, seed=cfg.seed,
+                                                                   lr=densifier_lr)
+            payload["config"].update(densifier_steps=densifier_steps, densifier_lr=densifier_lr)
         atomic_save(payload, path)
         written.append(path)
     if not written:
@@ -65,8 +68,9 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--densifier-steps", type=int, default=0,
                         help="also fit the learned level map (recipes.hipart.densifier) for this many batches")
+    parser.add_argument("--densifier-lr", type=float, default=1e-3, help="peak learning rate of that level map")
     args = parser.parse_args()
-    for path in add_level_regressors(args.run_dir, args.data, args.densifier_steps):
+    for path in add_level_regressors(args.run_dir, args.data, args.densifier_steps, args.densifier_lr):
         print(f"level regressors added to {path}")
 
 

@@ -185,9 +185,9 @@ class PriorConfig(RunConfig):
             dealt into K folds by near-duplicate group, `skeletok.data.sets.splits.take_folds`) and export
             ``run_dir/prior_fold<fold>.pt``: the out-of-fold priors that generate the hipart lifter's training
             levels (`LifterConfig.oof_folds`). ``folds = 0`` trains the prior of the run on every training take.
-        densifier_steps: > 0 also fits a learned level map on the prior's clean training poses for that many
-            batches (`recipes.hipart.densifier.LevelDensifier`, exported with the prior), which snapping then uses
-            in place of the affine level regressors; 0 = the affine map only.
+        densifier_steps, densifier_lr: > 0 also fits a learned level map on the prior's clean training poses for
+            that many batches at that peak learning rate (`recipes.hipart.densifier.fit_densifier`, exported with
+            the prior), which snapping then uses in place of the affine level regressors; 0 = the affine map only.
     """
 
     tokenizer: str = ""
@@ -195,14 +195,16 @@ class PriorConfig(RunConfig):
     folds: int = 0
     fold: int = 0
     densifier_steps: int = 0
+    densifier_lr: float = 1e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("folds", self.folds)
         if self.folds and not 0 <= self.fold < self.folds:
             raise ValueError(f"fold must lie in [0, folds={self.folds}), got {self.fold}")
-        if self.densifier_steps < 0:
-            raise ValueError(f"densifier_steps must be >= 0 (0 = no learned level map), got {self.densifier_steps}")
+        if self.densifier_steps < 0 or not self.densifier_lr > 0:
+            raise ValueError(f"densifier_steps must be >= 0 (0 = no learned level map) and densifier_lr > 0, got "
+                             f"{self.densifier_steps} and {self.densifier_lr}")
     dim: int = 128
     depth: int = 12
     heads: int = 8
@@ -358,11 +360,10 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...] = ())
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:
             raise ValueError(f"override {item!r}: expected key=value; valid keys for {cls.__name__}: {names}")
-        key, raw = item.split("=", 1)
-        key = key.strip()
+        key, raw = (part.strip() for part in item.split("=", 1))
         if key not in hints:
             raise ValueError(f"unknown override key {key!r} for {cls.__name__}; valid keys: {names}")
-        changes[key] = _parse_value(cls, key, raw.strip(), hints[key])
+        changes[key] = _parse_value(cls, key, raw, hints[key])
     return dataclasses.replace(cfg, **changes)
 
 
@@ -376,8 +377,7 @@ def config_from_dict(stage: str, values: dict) -> RunConfig:
         raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
     cls = STAGES[stage]
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
+    if unknown := sorted(set(values) - names):
         raise ValueError(f"config for stage {stage!r} has unknown keys {unknown}; valid keys: {sorted(names)}")
     return cls(**values)
 

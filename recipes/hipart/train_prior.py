@@ -112,11 +112,12 @@ def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tenso
             "fine": fit_level_regressor(sparse, fine)}
 
 
-def densifier_export(dataset, *, steps: int, seed: int, max_samples: int = 50_000) -> dict:
-    """A `recipes.hipart.densifier.LevelDensifier` fitted (``steps`` batches, ``seed``) on up to ``max_samples``
-    clean training poses of ``dataset``, as the export's ``extra["level_densifier"]`` (``kwargs``, ``state_dict``)."""
+def densifier_export(dataset, *, steps: int, seed: int, lr: float = 1e-3, max_samples: int = 50_000) -> dict:
+    """A `recipes.hipart.densifier.LevelDensifier` fitted (``steps`` batches at peak learning rate ``lr``, ``seed``)
+    on up to ``max_samples`` clean training poses of ``dataset``, as the export's ``extra["level_densifier"]``
+    (``kwargs``, ``state_dict``)."""
     sparse, dense, fine = clean_poses(dataset, max_samples=max_samples)
-    model = fit_densifier(sparse, torch.cat((dense, fine), dim=1), steps=steps, seed=seed)
+    model = fit_densifier(sparse, torch.cat((dense, fine), dim=1), steps=steps, seed=seed, lr=lr)
     return {"kwargs": model.kwargs(), "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
 
 
@@ -181,7 +182,8 @@ def run(cfg: PriorConfig, *, resume: bool = False, info: DistInfo | None = None)
     extra["joint_regressor"] = regressors["joint"].tolist()
     extra["level_regressors"] = {"dense": regressors["dense"].tolist(), "fine": regressors["fine"].tolist()}
     if cfg.densifier_steps:
-        extra["level_densifier"] = densifier_export(clean, steps=cfg.densifier_steps, seed=cfg.seed)
+        extra["level_densifier"] = densifier_export(clean, steps=cfg.densifier_steps, seed=cfg.seed,
+                                                     lr=cfg.densifier_lr)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
 
 
