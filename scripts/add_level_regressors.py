@@ -31,7 +31,7 @@ from recipes.hipart.train_prior import densifier_export, fit_regressors
 
 
 def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps: int = 0,
-                         densifier_lr: float = 1e-3) -> list[Path]:
+                         densifier_lr: float = PriorConfig.densifier_lr) -> list[Path]:
     """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir`` (with ``densifier_steps > 0`` also
     the learned level map that ``train-prior densifier_steps=N`` would export); returns the files written."""
     written = []
@@ -68,7 +68,8 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--densifier-steps", type=int, default=0,
                         help="also fit the learned level map (recipes.hipart.densifier) for this many batches")
-    parser.add_argument("--densifier-lr", type=float, default=1e-3, help="peak learning rate of that level map")
+    parser.add_argument("--densifier-lr", type=float, default=PriorConfig.densifier_lr,
+                        help="peak learning rate of that level map")
     args = parser.parse_args()
     for path in add_level_regressors(args.run_dir, args.data, args.densifier_steps, args.densifier_lr):
         print(f"level regressors added to {path}")

@@ -168,6 +168,16 @@ def regress_levels(weights: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
     return (x @ weights.to(x).T).unflatten(1, (-1, 2)) + pelvis
 
 
+def map_levels(poses: torch.Tensor, *, dense_regressor: torch.Tensor, fine_regressor: torch.Tensor,
+               densifier=None) -> torch.Tensor:
+    """The level map ``L`` of `snap_levels`: the ``(b, 48 + 96, 2)`` dense and fine points of sparse poses
+    ``(b, 17, 2)``, by ``densifier`` (a learned map, `recipes.hipart.densifier.LevelDensifier`) or, when it is
+    ``None``, the affine level regressors (``(96, 33)``, ``(192, 33)``, `fit_level_regressor`)."""
+    if densifier is not None:
+        return densifier(poses)
+    return regress_levels(torch.cat((dense_regressor, fine_regressor)), poses)
+
+
 def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor, visible: torch.Tensor | None, *,
                 joint_regressor: torch.Tensor, dense_regressor: torch.Tensor, fine_regressor: torch.Tensor,
                 detail: float = 0.0, densifier=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,16 +206,10 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
     """
     joints = torch.einsum("jk,bkc->bjc", joint_regressor.to(fine), fine)
     seen = sparse_2d if visible is None else torch.where(visible[..., None], sparse_2d, joints)
-    level_map = densifier
-    if level_map is None:  # the affine map: one map to the 48 + 96 points
-        both = torch.cat((dense_regressor, fine_regressor))
-
-        def level_map(poses):
-            return regress_levels(both, poses)
-
-    levels = level_map(seen)
+    maps = dict(dense_regressor=dense_regressor, fine_regressor=fine_regressor, densifier=densifier)
+    levels = map_levels(seen, **maps)
     if detail:
-        levels = levels + detail * (torch.cat((dense, fine), dim=1) - level_map(joints))
+        levels = levels + detail * (torch.cat((dense, fine), dim=1) - map_levels(joints, **maps))
     return levels[:, :dense.shape[1]], levels[:, dense.shape[1]:]
 
 

@@ -46,10 +46,8 @@ class RunConfig:
         lr: peak learning rate.
         weight_decay: decoupled (AdamW) or L2 (Adam) weight decay.
         warmup_steps: linear warm-up iterations from 0 to ``lr``.
-        schedule: ``cosine`` (to 0 over the epochs), ``constant``, or ``step`` (x ``gamma`` every
-            ``step_epochs`` epochs).
-        step_epochs: period of the ``step`` schedule, epochs.
-        gamma: factor of the ``step`` schedule.
+        schedule: ``cosine`` (to 0 over the epochs), ``constant``, or ``step`` (x ``gamma`` every ``step_epochs``).
+        step_epochs, gamma: period (epochs) and factor of the ``step`` schedule.
         grad_clip: max gradient norm (0 = off).
         num_workers: DataLoader workers.
         log_every: steps between ``metrics.jsonl`` records.
@@ -58,9 +56,8 @@ class RunConfig:
         progress: show tqdm progress bars (rank 0 only).
         threads: torch intra-op CPU threads (0 = torch's default). On a busy shared CPU, 1 is often several
             times faster than the default, which spins threads against the other processes.
-        random_views: fraction of the training items filmed by a random virtual camera of their own
-            (Human3.6M-like heights, distances and focal lengths, kept on the subject;
-            `skeletok.data.HierarchicalPoseDataset`); validation and test keep the file's cameras.
+        random_views: fraction of the training items filmed by a random virtual camera of their own, aimed at the
+            subject (Human3.6M-like rigs, `skeletok.data.HierarchicalPoseDataset`); val and test keep the file's.
     """
 
     data: str = ""
@@ -97,9 +94,7 @@ class RunConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma}")
-        for name in ("random_views", "level_dropout", "partial_level_dropout"):  # the last two: lifters only
-            if not 0 <= getattr(self, name, 0.0) <= 1:
-                raise ValueError(f"{name} must be a fraction in [0, 1], got {getattr(self, name)}")
+        _check_fractions(self, "random_views")
         det_min_score = getattr(self, "det_min_score", 0.0)  # stages with detections as input
         if not (math.isfinite(det_min_score) and det_min_score >= 0):
             raise ValueError(f"det_min_score must be a finite score >= 0, got {det_min_score}")
@@ -110,6 +105,12 @@ def check_level_min_visible(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 17:
         raise ValueError(f"level_min_visible must be a joint count in [0, 17], got {value!r}")
     return value
+
+
+def _check_fractions(cfg: RunConfig, *names: str) -> None:
+    for name in names:
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {getattr(cfg, name)}")
 
 
 def _check_folds(name: str, folds: int) -> None:
@@ -295,8 +296,7 @@ class LifterConfig(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_folds("oof_folds", self.oof_folds)
-        if not 0.0 <= self.snap_detail <= 1.0:
-            raise ValueError(f"snap_detail must be in [0, 1], got {self.snap_detail}")
+        _check_fractions(self, "level_dropout", "partial_level_dropout", "snap_detail")
         if not self.aux_3d >= 0:
             raise ValueError(f"aux_3d must be >= 0, got {self.aux_3d}")
         if self.warm_epochs < 0:

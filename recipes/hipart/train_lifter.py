@@ -38,15 +38,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from .centring import generate_centred, snap_levels
+from .centring import generate_centred, map_levels
 from .checkpoint import load_exported
 from .config import LifterConfig
 from .data import (EpochDraws, TensorItems, occlusion_of, ordered_batches, require_levels, resolve_data,
                    sequence_folds, train_set_of)
 from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
-from .level_gates import (drop_levels, few_joints_hidden, gate_reads_scores, gated_visibility,  # noqa: F401
-                          lifted_visibility, part_ids_of)
+from .level_gates import drop_levels, gate_reads_scores, lifted_visibility, part_ids_of
+from .level_gates import few_joints_hidden, gated_visibility  # noqa: F401 (imported from here before session 12)
 from .loop import configure_threads, export_stage, seed_all, train
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
@@ -117,13 +117,11 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
 @torch.no_grad()
 def mapped_levels(prior: HierarchicalARPrior, sparse_2d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """What `generate_levels` with ``snap=0`` gives for fully seen poses, without running the prior: the prior's
-    level map (`recipes.hipart.centring.snap_levels`) of the ``(b, 17, 2)`` joints, ``dense (b, 48, 2)`` and
+    level map (`recipes.hipart.centring.map_levels`) of the ``(b, 17, 2)`` joints, ``dense (b, 48, 2)`` and
     ``fine (b, 96, 2)``."""
     dense_map, fine_map, _, densifier = snap_of(prior, 0.0)
-    b = sparse_2d.shape[0]
-    return snap_levels(sparse_2d.new_zeros(b, 48, 2), sparse_2d.new_zeros(b, 96, 2), sparse_2d, None,
-                       joint_regressor=prior.joint_regressor, dense_regressor=dense_map, fine_regressor=fine_map,
-                       densifier=densifier)
+    levels = map_levels(sparse_2d, dense_regressor=dense_map, fine_regressor=fine_map, densifier=densifier)
+    return levels[:, :dense_map.shape[0] // 2], levels[:, dense_map.shape[0] // 2:]
 
 
 def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
@@ -177,7 +175,6 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
     return step
 
 
-@torch.no_grad()
 def token_rows(visible: torch.Tensor, *, snap: float | None, scored: bool, min_visible: int) -> torch.Tensor:
     """``(b,)`` bool: the samples whose lifted levels depend on the prior's tokens. Not those seeing fewer than
     ``min_visible`` joints (their levels are hidden, `few_joints_hidden`), nor, when the levels are snapped with
@@ -210,7 +207,7 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
         outs = [torch.zeros(b, 48, 2), torch.zeros(b, 96, 2), torch.zeros(b, 48), torch.zeros(b, 96)][:len(made)]
         visible = batch["sparse_visible"]
         need = token_rows(visible, snap=snap, scored=confidence, min_visible=min_visible)
-        mapped = ~need & visible.all(-1) & (visible.sum(-1) >= min_visible)
+        mapped = ~need & visible.all(-1)  # fully seen poses are never below min_visible (<= 17)
         for k in which.unique().tolist():
             sel = (which == k) & need
             if sel.any():

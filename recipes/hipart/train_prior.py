@@ -112,7 +112,7 @@ def fit_regressors(dataset, *, max_samples: int = 5000) -> dict[str, torch.Tenso
             "fine": fit_level_regressor(sparse, fine)}
 
 
-def densifier_export(dataset, *, steps: int, seed: int, lr: float = 1e-3, max_samples: int = 50_000) -> dict:
+def densifier_export(dataset, *, steps: int, seed: int, lr: float, max_samples: int = 50_000) -> dict:
     """A `recipes.hipart.densifier.LevelDensifier` fitted (``steps`` batches at peak learning rate ``lr``, ``seed``)
     on up to ``max_samples`` clean training poses of ``dataset``, as the export's ``extra["level_densifier"]``
     (``kwargs``, ``state_dict``)."""
