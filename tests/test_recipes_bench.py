@@ -14,7 +14,7 @@ import textwrap
 import pytest
 import torch
 
-from recipes.hipart.bench import run_bench
+from recipes.hipart.bench import run_bench, side_by_side
 from recipes.hipart.presets import get_preset
 from skeletok.cli import main
 
@@ -89,7 +89,8 @@ def fake_diffpose(tmp_path):
 @pytest.mark.parametrize("preset", ["demo", "h36m"])
 def test_bench_random_weights_from_the_cli(preset, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["hipart", "bench", "--preset", preset, "--batch-sizes", "2", "--min-time", "0.01",
+    jobs = ["--jobs", "2", "--threads", "2"] if preset == "demo" else []
+    assert main(["hipart", "bench", "--preset", preset, "--batch-sizes", "2", "--min-time", "0.01", *jobs,
                  "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == result
@@ -117,6 +118,23 @@ def test_bench_random_weights_from_the_cli(preset, tmp_path, capsys):
             result["flops_per_frame"]["pipeline_uncached"] / 1e9)
     else:
         assert "paper" not in result
+    # the demo's stages side by side (--jobs 2): one process with 2 threads against 2 processes with 1 thread each
+    if preset == "demo":
+        side = result["side_by_side"]
+        assert set(side) == {"prior", "lifter"}
+        for stage, row in side.items():
+            assert (row["stage"], row["jobs"], row["threads"], row["threads_per_job"]) == (stage, 2, 2, 1)
+            assert row["one_process"] > 0 and row["side_by_side"] > 0
+            assert row["ratio"] == pytest.approx(row["side_by_side"] / row["one_process"])
+    else:
+        assert "side_by_side" not in result
+
+
+def test_bench_side_by_side_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="jobs >= 2"):
+        side_by_side("demo", jobs=1)
+    with pytest.raises(ValueError, match="stage must be"):
+        side_by_side("demo", stage="decoder")
 
 
 def test_bench_peer_compares_interleaved_rounds(fake_diffpose):

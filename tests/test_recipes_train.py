@@ -217,7 +217,8 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
 
     out = tmp_path / "demo"
     args = ["hipart", "demo", "--out", str(out), f"data={data_file}", "batch_size=32", "max_steps=2", "dim=16",
-            "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu"]
+            "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu",
+            "densifier_steps=5"]
     assert main(args) == 0
     for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
         assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
@@ -228,5 +229,28 @@ def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
         payload = torch.load(out / f"lifter_{mode}.pt", map_location="cpu", weights_only=True)
         assert payload["extra"]["warm_start"] == str(out / "lifter_sparse_only_warm.pt")
     assert json.loads((out / "machine.json").read_text())["matmul_gflops_fp32"] > 0
-    assert timings["total"] >= sum(v for k, v in timings.items() if k != "total")
+    priors = ("prior", "prior_fold0", "prior_fold1", "lifter_sparse_only_warm")  # a wave's stages may overlap
+    lifters = ("lifter_hipart", "lifter_sparse_only", "lifter_oracle")
+    assert timings["wave_priors"] >= max(timings[k] for k in priors)
+    assert timings["wave_lifters"] >= max(timings[k] for k in lifters)
+    assert timings["total"] >= timings["tokenizer"] + timings["wave_priors"] + timings["wave_lifters"]
     assert "[demo] lifter_oracle:" in capsys.readouterr().out
+
+
+def test_demo_jobs_train_the_same_files_as_one_process(data_file, tmp_path):
+    """Stages side by side in 2 worker processes give, bitwise, what one process gives at the same thread count
+    (``threads=1``: each worker gets max(1, 1 // 2) = 1 thread)."""
+    from recipes.hipart.demo import run_demo
+
+    tiny = [f"data={data_file}", "batch_size=32", "max_steps=2", "dim=16", "depth=1", "heads=2", "code_dim=8",
+            "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu", "densifier_steps=5"]
+    run_demo(tmp_path / "one", overrides=[*tiny, "threads=1"], progress=False, evaluate=False, jobs=1)
+    run_demo(tmp_path / "two", overrides=[*tiny, "threads=1"], progress=False, evaluate=False, jobs=2)
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.pt"))
+    assert names == sorted(p.name for p in (tmp_path / "two").glob("*.pt")) and len(names) == 8
+    for name in names:
+        one, two = _state(tmp_path / "one" / name), _state(tmp_path / "two" / name)
+        assert one.keys() == two.keys()
+        assert all(torch.equal(one[k], two[k]) for k in one), name
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        run_demo(tmp_path / "bad", overrides=tiny, progress=False, evaluate=False, jobs=0)

@@ -4,7 +4,7 @@ Launch::
 
     skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--threads N] [--out bench.json]
                           [--peer DIFFPOSE_DIR [--rounds 5]] [--compile [--compile-options cpp_wrapper=false]]
-                          [--dtype fp32|bf16]
+                          [--dtype fp32|bf16] [--jobs N]
 
 Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
 runs on a shared machine):
@@ -31,6 +31,9 @@ weights (the speed does not depend on the weights), and two more sections descri
 
 - ``training``: samples/s of one training step (forward, loss, backward; no optimiser) of each stage at the
   preset's batch size, on random inputs of the right shapes, in the same run;
+- ``side_by_side`` (``--jobs N``): the prior's and the lifter's training step in one process with every thread
+  against N processes side by side with 1/N of the threads each (`side_by_side`; what ``skeletok hipart demo
+  --jobs N`` does with independent stages): samples/s of both and their ratio, in the same run;
 - ``paper`` (``--preset h36m``): the paper's complexity (supplementary Table 3 at L1 = 4, L2 = 12,
   D1 = D2 = 128: 2.4 M parameters, 2.24 GFLOPs) beside ours: parameters per stage and in all, FLOPs per frame of
   the pipeline with and without the cache (the paper does not say which it counts).
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -61,7 +65,7 @@ from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
-__all__ = ["PAPER_TABLE_3", "build_models", "training_throughput", "run_bench", "add_parser", "main"]
+__all__ = ["PAPER_TABLE_3", "build_models", "training_throughput", "side_by_side", "run_bench", "add_parser", "main"]
 
 # the paper's default configuration (supplementary Table 3: L1 = 4, L2 = 12, D1 = D2 = 128): 42.0 mm MPJPE
 PAPER_TABLE_3 = {"params_m": 2.4, "flops_g": 2.24, "source": "HiPART supplementary, Table 3 (L1=4, L2=12, D1=D2=128)"}
@@ -109,6 +113,36 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _training_steps(preset: str, seed: int) -> dict[str, tuple[int, object]]:
+    """Stage name -> (batch size, one training step on random inputs) for fresh random-weight models of ``preset``
+    in training mode; call the steps with gradients enabled."""
+    torch.manual_seed(seed)
+    model, sparse_only = build_models(preset)
+    tok, prior, lifter = model.tokenizer, model.prior, model.lifter
+    for module in (tok, prior, lifter, sparse_only):
+        module.requires_grad_(True).train()
+    sizes = {stage: get_preset(stage, preset).batch_size for stage in ("tokenizer", "prior", "lifter")}
+
+    def step(net, loss_of):
+        net.zero_grad(set_to_none=True)
+        loss_of().backward()
+
+    b_t, b_p, b_l = sizes["tokenizer"], sizes["prior"], sizes["lifter"]
+    x_f, x_d = torch.rand(b_t, 96, 2) - 0.5, torch.rand(b_t, 48, 2) - 0.5
+    x_s, vis = torch.rand(b_p, 17, 2) - 0.5, torch.rand(b_p, 17) > 0.2
+    q_s = torch.randint(0, prior.codebook_sparse.num_embeddings, (b_p, 16))
+    q_d = torch.randint(0, prior.codebook_dense.num_embeddings, (b_p, 16, 3))
+    levels = [torch.rand(b_l, n, 2) - 0.5 for n in (17, 48, 96)]
+    target = torch.rand(b_l, 17, 3)
+    return {
+        "tokenizer": (b_t, lambda: step(tok, lambda: tok(x_f, x_d)[-1])),
+        "prior": (b_p, lambda: step(prior, lambda: prior(x_s, vis, q_s, q_d)[2])),
+        "lifter": (b_l, lambda: step(lifter, lambda: (lifter(levels) - target).norm(dim=-1).mean())),
+        "lifter_sparse_only": (b_l, lambda: step(sparse_only,
+                                                 lambda: (sparse_only(levels[:1]) - target).norm(dim=-1).mean())),
+    }
+
+
 def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) -> dict[str, float]:
     """Samples/s of one training step (forward, loss, backward; no optimiser) of each stage of ``preset``, at the
     preset's batch size, on random inputs, with fresh random-weight models in training mode.
@@ -119,41 +153,63 @@ def training_throughput(preset: str, *, min_time_s: float = 1.0, seed: int = 0) 
         stage: what a GPU-hour estimate needs (hours = samples x epochs x FLOPs per sample / sustained FLOP/s).
     """
     with torch.inference_mode(False), torch.enable_grad():
-        torch.manual_seed(seed)
-        model, sparse_only = build_models(preset)
-        tok, prior, lifter = model.tokenizer, model.prior, model.lifter
-        for module in (tok, prior, lifter, sparse_only):
-            module.requires_grad_(True).train()
-        sizes = {stage: get_preset(stage, preset).batch_size for stage in ("tokenizer", "prior", "lifter")}
-
-        def step(net, loss_of):
-            net.zero_grad(set_to_none=True)
-            loss_of().backward()
-
-        b_t, b_p, b_l = sizes["tokenizer"], sizes["prior"], sizes["lifter"]
-        x_f, x_d = torch.rand(b_t, 96, 2) - 0.5, torch.rand(b_t, 48, 2) - 0.5
-        x_s, vis = torch.rand(b_p, 17, 2) - 0.5, torch.rand(b_p, 17) > 0.2
-        q_s = torch.randint(0, prior.codebook_sparse.num_embeddings, (b_p, 16))
-        q_d = torch.randint(0, prior.codebook_dense.num_embeddings, (b_p, 16, 3))
-        levels = [torch.rand(b_l, n, 2) - 0.5 for n in (17, 48, 96)]
-        target = torch.rand(b_l, 17, 3)
-        stages = {
-            "tokenizer": (b_t, lambda: step(tok, lambda: tok(x_f, x_d)[-1])),
-            "prior": (b_p, lambda: step(prior, lambda: prior(x_s, vis, q_s, q_d)[2])),
-            "lifter": (b_l, lambda: step(lifter, lambda: (lifter(levels) - target).norm(dim=-1).mean())),
-            "lifter_sparse_only": (b_l, lambda: step(sparse_only,
-                                                     lambda: (sparse_only(levels[:1]) - target).norm(dim=-1).mean())),
-        }
+        stages = _training_steps(preset, seed)
         out = {name: throughput(fn, items=b, min_time_s=min_time_s) for name, (b, fn) in stages.items()}
         flops = {name: count_flops(fn) / b for name, (b, fn) in stages.items()}
     return {**out, "batch_size": {name: b for name, (b, _) in stages.items()}, "flops_per_sample": flops}
+
+
+def _side_by_side_worker(preset: str, stage: str, threads: int, min_time_s: float, seed: int, barrier,
+                         results) -> None:
+    """One process of `side_by_side`: build, warm up, wait for the others, then time ``stage``'s training step."""
+    torch.set_num_threads(threads)
+    with torch.inference_mode(False), torch.enable_grad():
+        batch, fn = _training_steps(preset, seed)[stage]
+        fn(), fn()
+        barrier.wait()
+        results.put(throughput(fn, items=batch, min_time_s=min_time_s, warmup=0))
+
+
+def side_by_side(preset: str = "demo", *, stage: str = "prior", jobs: int = 2, min_time_s: float = 3.0,
+                 seed: int = 0) -> dict:
+    """Training samples/s of one stage: one process with every thread against ``jobs`` processes side by side with
+    ``1/jobs`` of the threads each (what ``skeletok hipart demo --jobs`` does), measured in the same run.
+
+    Returns:
+        ``stage``, ``jobs``, ``threads`` (every thread) and ``threads_per_job``, ``one_process`` and
+        ``side_by_side`` (samples/s, summed over the processes) and ``ratio`` = side by side / one process.
+
+    Raises:
+        ValueError: for an unknown stage or ``jobs < 2``.
+    """
+    if stage not in ("tokenizer", "prior", "lifter", "lifter_sparse_only") or jobs < 2:
+        raise ValueError(f"stage must be tokenizer, prior, lifter or lifter_sparse_only and jobs >= 2, got "
+                         f"{stage!r} and {jobs}")
+    context = get_context("spawn")
+    threads = torch.get_num_threads()
+
+    def measure(processes: int, per_process: int) -> float:
+        barrier, results = context.Barrier(processes), context.Queue()
+        workers = [context.Process(target=_side_by_side_worker, args=(preset, stage, per_process, min_time_s, seed,
+                                                                       barrier, results))
+                   for _ in range(processes)]
+        for worker in workers:
+            worker.start()
+        total = sum(results.get(timeout=600) for _ in workers)
+        for worker in workers:
+            worker.join()
+        return total
+
+    alone, side = measure(1, threads), measure(jobs, max(1, threads // jobs))
+    return {"stage": stage, "jobs": jobs, "threads": threads, "threads_per_job": max(1, threads // jobs),
+            "one_process": alone, "side_by_side": side, "ratio": side / alone}
 
 
 @torch.inference_mode()
 def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
               min_time_s: float = 1.0, seed: int = 0, threads: int | None = None, peer: str | Path | None = None,
               rounds: int = 5, compile: bool = False, compile_options: dict | None = None,
-              dtype: str = "fp32") -> dict:
+              dtype: str = "fp32", jobs: int = 0) -> dict:
     """Measure and return the benchmark dict described in the module docstring.
 
     ``threads`` sets torch's intra-op threads (default: torch's choice). At batch 1 the pipeline is bound by
@@ -225,6 +281,9 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
         result["fast"] = _agreement(model, reference, run, seed=seed)
     if not run:
         result["training"] = training_throughput(preset, min_time_s=min_time_s, seed=seed)
+        if jobs:  # the demo's stages side by side (`skeletok hipart demo --jobs`)
+            result["side_by_side"] = {stage: side_by_side(preset, stage=stage, jobs=jobs, seed=seed,
+                                                          min_time_s=min_time_s) for stage in ("prior", "lifter")}
     if not run and preset == "h36m":
         params = result["models"]["params"]
         result["paper"] = {
@@ -296,6 +355,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="inductor options over the default freezing=true cpp_wrapper=true (e.g. "
                              "cpp_wrapper=false: compiles much faster, slower at batch 1)")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="with --preset: also time the prior's and the lifter's training step in N processes side "
+                             "by side, 1/N of the threads each, against one process (default 0: off)")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                         help="opt-in: bf16 autocast of decoding and lifting (generation stays fp32: the same tokens)")
 
@@ -303,7 +365,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time,
                        threads=args.threads, peer=args.peer, rounds=args.rounds, compile=args.compile,
-                       compile_options=parse_options(args.compile_options, FROZEN), dtype=args.dtype)
+                       compile_options=parse_options(args.compile_options, FROZEN), dtype=args.dtype, jobs=args.jobs)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

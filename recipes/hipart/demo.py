@@ -3,7 +3,7 @@
 Launch::
 
     skeletok hipart demo [--out runs/demo] [--preset demo|full] [--seeds N] [--max-frames N] [--no-eval]
-                         [--eval-split test|val] [key=value ...]
+                         [--eval-split test|val] [--jobs N] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
 Steps: build the default dataset if it is missing (`skeletok.data.sets.build.build_default_dataset`; the ``demo``
@@ -20,7 +20,15 @@ deviation of every number of the reports into ``--out/report.json`` and ``--out/
 ``--eval-split val``.
 
 ``key=value`` overrides apply to every stage that has the field (e.g. ``seed=1 device=cpu``); a key no stage
-knows is an error. The demo runs in a single process (no ``torchrun``).
+knows is an error. The demo runs on one machine (no ``torchrun``). ``--jobs N`` trains independent stages side by
+side in N worker processes, each with 1/N of the CPU threads: the main prior beside the out-of-fold priors and the
+sparse-only warm start, then the three lifters; the tokenizer and the evaluation run alone with every thread.
+Small models use two cores poorly: on 2 CPU cores two one-thread processes train 1.24x the prior's and 1.40x the
+lifter's samples/s of one two-thread process (``skeletok hipart bench --preset demo --jobs 2``, forward and
+backward; recipes/hipart/README.md, "Benchmark"). The default is 2 on a CPU with at least 2 cores
+and 1 on a GPU. A stage's result depends only on its config, its seed and its thread count: with ``threads=1``,
+``--jobs 2`` and ``--jobs 1`` train the same files, bitwise (tested); with more threads the side-by-side stages
+run on fewer threads each, which moves the results by the usual run-to-run spread of another thread count.
 """
 
 from __future__ import annotations
@@ -28,7 +36,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -68,9 +79,21 @@ def split_overrides(overrides: list[str]) -> dict[str, list[str]]:
     return routed
 
 
+def default_jobs(device: torch.device) -> int:
+    """Stages trained side by side by default: 2 on a CPU with at least 2 cores, else 1."""
+    return 2 if device.type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+
+
+def _stage_job(fn, cfg) -> tuple[float, str]:
+    """One stage in a worker process: ``fn(cfg)`` (a stage's ``run``), its seconds and output path."""
+    tic = time.perf_counter()
+    path = fn(cfg, info=init_distributed(cfg.device))
+    return time.perf_counter() - tic, str(path)
+
+
 def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames: int | None | str = "preset",
              overrides: list[str] | tuple[str, ...] = (), progress: bool = True, evaluate: bool = True,
-             eval_samples: int = 1000, eval_split: str = "test") -> dict[str, float]:
+             eval_samples: int = 1000, eval_split: str = "test", jobs: int | None = None) -> dict[str, float]:
     """Build the data if needed and train the three stages and three lifters into ``out``.
 
     Args:
@@ -84,14 +107,23 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
             into ``out``.
         eval_samples: test samples the evaluation uses (evenly spaced; 0 = all).
         eval_split: the split evaluated (``test``, or ``val`` while choosing settings).
+        jobs: worker processes training independent stages side by side, each with ``1/jobs`` of the threads
+            (``None`` = `default_jobs`; 1 = every stage in this process, one after the other).
 
     Returns:
         Seconds per step: ``data``, ``tokenizer``, ``prior``, ``prior_fold<k>``, ``lifter_hipart``,
-        ``lifter_sparse_only``, ``lifter_oracle``, ``evaluate`` and ``total``; also written to
-        ``out/timings.json``. The machine's fp32 matmul GFLOP/s, measured first, goes to ``out/machine.json``.
+        ``lifter_sparse_only``, ``lifter_oracle``, ``evaluate`` and ``total``, and the wall clock of the two waves
+        of independent stages, ``wave_priors`` and ``wave_lifters`` (with ``jobs > 1`` the stages of a wave
+        overlap, so they sum to more than their wave); also written to ``out/timings.json``. The machine's
+        fp32 matmul GFLOP/s, measured first, goes to ``out/machine.json``.
+
+    Raises:
+        ValueError: for ``jobs < 1``.
     """
     from .timing import matmul_gflops
 
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be >= 1 (stages trained side by side), got {jobs}")
     out = Path(out)
     routed = split_overrides(list(overrides))
     machine = {"matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=0.5)}
@@ -114,22 +146,44 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
     configs = {stage: dataclasses.replace(cfg, data=data, progress=progress) for stage, cfg in configs.items()}
     info = init_distributed(configs["tokenizer"].device)
 
-    def timed(key: str, fn, cfg) -> None:
-        tic = time.perf_counter()
-        path = fn(cfg, info=info)
-        timings[key] = time.perf_counter() - tic
-        if progress:
-            print(f"[demo] {key}: {timings[key]:.1f} s -> {path}", flush=True)
+    jobs = jobs or default_jobs(info.device)
 
-    timed("tokenizer", train_tokenizer.run, configs["tokenizer"])
-    timed("prior", train_prior.run, configs["prior"])
+    def done(key: str, seconds: float, path) -> None:
+        timings[key] = seconds
+        if progress:
+            print(f"[demo] {key}: {seconds:.1f} s -> {path}", flush=True)
+
+    def wave(name: str, stages: list[tuple[str, object, object]]) -> None:
+        """Train independent stages: one after the other here, or side by side in ``jobs`` processes; the wave's
+        wall clock goes to ``timings["wave_<name>"]``."""
+        tic = time.perf_counter()
+        if jobs == 1 or len(stages) == 1:  # a lone stage keeps every thread
+            for key, fn, cfg in stages:
+                t0 = time.perf_counter()
+                path = fn(cfg, info=info)
+                done(key, time.perf_counter() - t0, path)
+        else:
+            threads = max(1, (stages[0][2].threads or torch.get_num_threads()) // jobs)
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = [(key, pool.submit(_stage_job, fn, dataclasses.replace(cfg, threads=threads,
+                                                                                  progress=False)))
+                           for key, fn, cfg in stages]
+                for key, future in futures:
+                    done(key, *future.result())
+        timings[f"wave_{name}"] = time.perf_counter() - tic
+
+    tic = time.perf_counter()
+    path = train_tokenizer.run(configs["tokenizer"], info=info)  # alone, with every thread
+    done("tokenizer", time.perf_counter() - tic, path)
     folds = configs["lifter"].oof_folds
-    for k in range(folds):
-        timed(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
-    if configs["lifter"].warm_epochs:
-        timed("lifter_sparse_only_warm", train_lifter.warm_lifter, configs["lifter"])
-    for mode in train_lifter.MODES:
-        timed(f"lifter_{mode}", train_lifter.run, dataclasses.replace(configs["lifter"], mode=mode))
+    priors = [("prior", train_prior.run, configs["prior"])]
+    priors += [(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
+               for k in range(folds)]
+    if configs["lifter"].warm_epochs:  # the warm start needs no prior: it trains beside them
+        priors.append(("lifter_sparse_only_warm", train_lifter.warm_lifter, configs["lifter"]))
+    wave("priors", priors)
+    wave("lifters", [(f"lifter_{mode}", train_lifter.run, dataclasses.replace(configs["lifter"], mode=mode))
+                     for mode in train_lifter.MODES])
     out.mkdir(parents=True, exist_ok=True)
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     if evaluate:
@@ -185,13 +239,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="split evaluated at the end (default test; choose settings on val)")
     parser.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
     parser.add_argument("--eval-samples", type=int, default=1000, help="test samples evaluated (0 = all)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="stages trained side by side in worker processes, each with 1/N of the threads "
+                             "(default: 2 on a CPU with >= 2 cores, 1 on a GPU)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides applied to every stage")
 
 
 def _run(args: argparse.Namespace) -> int:
     max_frames = "preset" if args.max_frames is None else (args.max_frames or None)
     kwargs = dict(preset=args.preset, max_frames=max_frames, overrides=args.overrides, evaluate=not args.no_eval,
-                  eval_samples=args.eval_samples, eval_split=args.eval_split)
+                  eval_samples=args.eval_samples, eval_split=args.eval_split, jobs=args.jobs)
     if args.seeds == 1:
         run_demo(args.out, **kwargs)
     else:
