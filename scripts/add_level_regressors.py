@@ -31,9 +31,10 @@ from recipes.hipart.train_prior import densifier_export, fit_regressors
 
 
 def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps: int = 0,
-                         densifier_lr: float = PriorConfig.densifier_lr) -> list[Path]:
+                         densifier_lr: float | None = None) -> list[Path]:
     """Fit and store the level regressors of every ``prior*.pt`` in ``run_dir`` (with ``densifier_steps > 0`` also
-    the learned level map that ``train-prior densifier_steps=N`` would export); returns the files written."""
+    the learned level map that ``train-prior densifier_steps=N densifier_lr=LR`` would export; ``densifier_lr``
+    None = the learning rate each prior was trained with); returns the files written."""
     written = []
     for path in sorted(run_dir.glob("prior*.pt")):
         payload = torch.load(path, map_location="cpu", weights_only=False)
@@ -52,9 +53,9 @@ def add_level_regressors(run_dir: Path, data: str | None = None, densifier_steps
         payload["extra"]["level_regressors"] = {"dense": regressors["dense"].tolist(),
                                                 "fine": regressors["fine"].tolist()}
         if densifier_steps:
-            payload["extra"]["level_densifier"] = densifier_export(items, steps=densifier_steps, seed=cfg.seed,
-                                                                   lr=densifier_lr)
-            payload["config"].update(densifier_steps=densifier_steps, densifier_lr=densifier_lr)
+            lr = cfg.densifier_lr if densifier_lr is None else densifier_lr
+            payload["extra"]["level_densifier"] = densifier_export(items, steps=densifier_steps, seed=cfg.seed, lr=lr)
+            payload["config"].update(densifier_steps=densifier_steps, densifier_lr=lr)
         atomic_save(payload, path)
         written.append(path)
     if not written:
@@ -68,8 +69,8 @@ def main() -> None:
     parser.add_argument("--data", default=None)
     parser.add_argument("--densifier-steps", type=int, default=0,
                         help="also fit the learned level map (recipes.hipart.densifier) for this many batches")
-    parser.add_argument("--densifier-lr", type=float, default=PriorConfig.densifier_lr,
-                        help="peak learning rate of that level map")
+    parser.add_argument("--densifier-lr", type=float, default=None,
+                        help="peak learning rate of that level map (default: the one each prior was trained with)")
     args = parser.parse_args()
     for path in add_level_regressors(args.run_dir, args.data, args.densifier_steps, args.densifier_lr):
         print(f"level regressors added to {path}")

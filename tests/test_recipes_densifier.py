@@ -98,7 +98,7 @@ def test_prior_export_carries_the_densifier_into_snapping(trained, data_file, tm
     torch.save(payload, tmp_path / "prior.pt")
     assert not hasattr(train_prior.load_prior(tmp_path / "prior.pt"), "level_densifier")
     assert train_lifter.snap_of(train_prior.load_prior(tmp_path / "prior.pt"), 0.0)[3] is None
-    script.add_level_regressors(tmp_path, densifier_steps=20)  # the script fits the one train-prior fits
+    script.add_level_regressors(tmp_path, densifier_steps=20)  # the one train-prior fits, at the prior's own lr
     prior = train_prior.load_prior(tmp_path / "prior.pt")
     for key, value in exported.level_densifier.state_dict().items():
         torch.testing.assert_close(prior.level_densifier.state_dict()[key], value)
@@ -110,12 +110,13 @@ def test_prior_export_carries_the_densifier_into_snapping(trained, data_file, tm
     dense, fine = train_lifter.generate_levels(prior, tok, x_s, vis, snap=0.0)
     torch.testing.assert_close(torch.cat((dense, fine), 1), prior.level_densifier(x_s), atol=1e-5, rtol=0)
     # another level map on the same run: the script refits it at another learning rate and records both settings
-    script.add_level_regressors(tmp_path, densifier_steps=20, densifier_lr=3e-3)
+    assert payload["config"]["densifier_lr"] == 3e-3  # the demo preset's (tests/recipe_runs.py)
+    script.add_level_regressors(tmp_path, densifier_steps=20, densifier_lr=1e-3)
     payload = torch.load(tmp_path / "prior.pt", map_location="cpu", weights_only=False)
-    assert (payload["config"]["densifier_steps"], payload["config"]["densifier_lr"]) == (20, 3e-3)
-    faster = train_prior.load_prior(tmp_path / "prior.pt").level_densifier
-    assert not torch.equal(faster.mlp[0].weight, prior.level_densifier.mlp[0].weight)
-    torch.testing.assert_close(faster.affine, prior.level_densifier.affine)  # the least-squares part is the same
+    assert (payload["config"]["densifier_steps"], payload["config"]["densifier_lr"]) == (20, 1e-3)
+    slower = train_prior.load_prior(tmp_path / "prior.pt").level_densifier
+    assert not torch.equal(slower.mlp[0].weight, prior.level_densifier.mlp[0].weight)
+    torch.testing.assert_close(slower.affine, prior.level_densifier.affine)  # the least-squares part is the same
     from recipes.hipart.presets import get_preset
 
     for bad in ("densifier_lr=0", "densifier_steps=-1"):
