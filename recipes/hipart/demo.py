@@ -144,7 +144,9 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
 
         data = str(build_default_dataset(max_frames_per_sequence=max_frames, progress=progress))
     timings["data"] = time.perf_counter() - start
-    configs = {stage: dataclasses.replace(cfg, data=data, progress=progress) for stage, cfg in configs.items()}
+    # a stage shows progress bars when both the caller and its config (``progress=false`` override) allow them
+    configs = {stage: dataclasses.replace(cfg, data=data, progress=progress and cfg.progress)
+               for stage, cfg in configs.items()}
     info = init_distributed(configs["tokenizer"].device)
 
     jobs = jobs or default_jobs(info.device)
