@@ -212,13 +212,16 @@ def test_exported_files_reject_the_wrong_class(trained):
         train_prior.load_prior(trained / "missing.pt")
 
 
+# the demo's overrides that shrink every stage to seconds (with the data file: ``data=...``)
+DEMO_TINY = ["batch_size=32", "max_steps=2", "dim=16", "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16",
+             "codebook_size_dense=16", "device=cpu", "densifier_steps=5"]
+
+
 def test_demo_command_trains_every_stage(data_file, tmp_path, capsys):
     from skeletok.cli import main
 
     out = tmp_path / "demo"
-    args = ["hipart", "demo", "--out", str(out), f"data={data_file}", "batch_size=32", "max_steps=2", "dim=16",
-            "depth=1", "heads=2", "code_dim=8", "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu",
-            "densifier_steps=5", "progress=false"]
+    args = ["hipart", "demo", "--out", str(out), f"data={data_file}", *DEMO_TINY, "progress=false"]
     assert main(args) == 0
     for name in ("tokenizer", "prior", "lifter_hipart", "lifter_sparse_only", "lifter_oracle"):
         assert (out / f"{name}.pt").is_file() and len(read_metrics(out / name / "metrics.jsonl")) == 1
@@ -244,8 +247,7 @@ def test_demo_jobs_train_the_same_files_as_one_process(data_file, tmp_path):
     (``threads=1``: each worker gets max(1, 1 // 2) = 1 thread)."""
     from recipes.hipart.demo import run_demo
 
-    tiny = [f"data={data_file}", "batch_size=32", "max_steps=2", "dim=16", "depth=1", "heads=2", "code_dim=8",
-            "codebook_size_sparse=16", "codebook_size_dense=16", "device=cpu", "densifier_steps=5"]
+    tiny = [f"data={data_file}", *DEMO_TINY]
     run_demo(tmp_path / "one", overrides=[*tiny, "threads=1"], progress=False, evaluate=False, jobs=1)
     run_demo(tmp_path / "two", overrides=[*tiny, "threads=1"], progress=False, evaluate=False, jobs=2)
     names = sorted(p.name for p in (tmp_path / "one").glob("*.pt"))

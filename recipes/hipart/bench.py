@@ -52,6 +52,7 @@ from pathlib import Path
 import torch
 
 from .presets import get_preset
+from .demo import threads_per_job
 from .densifier import LevelDensifier
 from .fast import FROZEN, check_dtype, parse_options
 from .inference import HiPART
@@ -111,6 +112,9 @@ def build_models(preset: str = "demo", *, compile: bool = False, compile_options
 
 def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+TRAINING_STAGES = ("tokenizer", "prior", "lifter", "lifter_sparse_only")  # the keys of `_training_steps`
 
 
 def _training_steps(preset: str, seed: int) -> dict[str, tuple[int, object]]:
@@ -182,11 +186,11 @@ def side_by_side(preset: str = "demo", *, stage: str = "prior", jobs: int = 2, m
     Raises:
         ValueError: for an unknown stage or ``jobs < 2``.
     """
-    if stage not in ("tokenizer", "prior", "lifter", "lifter_sparse_only") or jobs < 2:
-        raise ValueError(f"stage must be tokenizer, prior, lifter or lifter_sparse_only and jobs >= 2, got "
-                         f"{stage!r} and {jobs}")
+    if stage not in TRAINING_STAGES or jobs < 2:
+        raise ValueError(f"stage must be one of {TRAINING_STAGES} and jobs >= 2, got {stage!r} and {jobs}")
     context = get_context("spawn")
     threads = torch.get_num_threads()
+    per_job = threads_per_job(threads, jobs)
 
     def measure(processes: int, per_process: int) -> float:
         barrier, results = context.Barrier(processes), context.Queue()
@@ -200,8 +204,8 @@ def side_by_side(preset: str = "demo", *, stage: str = "prior", jobs: int = 2, m
             worker.join()
         return total
 
-    alone, side = measure(1, threads), measure(jobs, max(1, threads // jobs))
-    return {"stage": stage, "jobs": jobs, "threads": threads, "threads_per_job": max(1, threads // jobs),
+    alone, side = measure(1, threads), measure(jobs, per_job)
+    return {"stage": stage, "jobs": jobs, "threads": threads, "threads_per_job": per_job,
             "one_process": alone, "side_by_side": side, "ratio": side / alone}
 
 

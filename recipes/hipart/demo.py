@@ -47,12 +47,12 @@ import torch
 from . import train_lifter, train_prior, train_tokenizer
 from .config import STAGES, apply_overrides
 from .presets import PRESETS, get_preset
-from .distributed import init_distributed
+from .distributed import DistInfo, init_distributed
 from .evaluate import run_evaluation
 from .launch import add_command, command_main
 from .report import format_markdown
 
-__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "run_demo", "run_seeds",
+__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "run_demo", "run_seeds",
            "add_parser", "main"]
 
 # Frames kept per take (evenly spaced over the whole take) in the demo's dataset variant (sizes the run time).
@@ -85,10 +85,16 @@ def default_jobs(device: torch.device) -> int:
     return 2 if device.type == "cpu" and (os.cpu_count() or 1) >= 2 else 1
 
 
-def _stage_job(fn, cfg) -> tuple[float, str]:
-    """One stage in a worker process: ``fn(cfg)`` (a stage's ``run``), its seconds and output path."""
+def threads_per_job(threads: int, jobs: int) -> int:
+    """Threads of each of ``jobs`` stages side by side on ``threads`` threads (at least 1)."""
+    return max(1, threads // jobs)
+
+
+def _stage_job(fn, cfg, info: DistInfo | None = None) -> tuple[float, str]:
+    """One stage, here (``info``) or in a worker process (``None``: its own): ``fn(cfg)`` (a stage's ``run``), its
+    seconds and output path."""
     tic = time.perf_counter()
-    path = fn(cfg, info=init_distributed(cfg.device))
+    path = fn(cfg, info=info or init_distributed(cfg.device))
     return time.perf_counter() - tic, str(path)
 
 
@@ -162,11 +168,9 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
         tic = time.perf_counter()
         if jobs == 1 or len(stages) == 1:  # a lone stage keeps every thread
             for key, fn, cfg in stages:
-                t0 = time.perf_counter()
-                path = fn(cfg, info=info)
-                done(key, time.perf_counter() - t0, path)
+                done(key, *_stage_job(fn, cfg, info))
         else:
-            threads = max(1, (stages[0][2].threads or torch.get_num_threads()) // jobs)
+            threads = threads_per_job(stages[0][2].threads or torch.get_num_threads(), jobs)
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
                 futures = [(key, pool.submit(_stage_job, fn, dataclasses.replace(cfg, threads=threads,
                                                                                   progress=False)))
@@ -175,9 +179,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
                     done(key, *future.result())
         timings[f"wave_{name}"] = time.perf_counter() - tic
 
-    tic = time.perf_counter()
-    path = train_tokenizer.run(configs["tokenizer"], info=info)  # alone, with every thread
-    done("tokenizer", time.perf_counter() - tic, path)
+    done("tokenizer", *_stage_job(train_tokenizer.run, configs["tokenizer"], info))  # alone, with every thread
     folds = configs["lifter"].oof_folds
     priors = [("prior", train_prior.run, configs["prior"])]
     priors += [(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
