@@ -52,8 +52,8 @@ from .evaluate import run_evaluation
 from .launch import add_command, command_main
 from .report import format_markdown
 
-__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "run_demo", "run_seeds",
-           "add_parser", "main"]
+__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "run_demo",
+           "run_seeds", "add_parser", "main"]
 
 # Frames kept per take (evenly spaced over the whole take) in the demo's dataset variant (sizes the run time).
 DEMO_MAX_FRAMES = 150
