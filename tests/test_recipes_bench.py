@@ -200,3 +200,18 @@ def test_bench_compile_options_reach_the_pipeline_and_bad_ones_are_clear_errors(
     assert fast["compile_options"] == {"freezing": True, "cpp_wrapper": False} and fast["compile_active"]
     assert main(["hipart", "bench", "--compile", "--compile-options", "cpp_wrapper"]) == 2
     assert "compile options must be KEY=VALUE" in capsys.readouterr().err
+
+
+def test_bench_lazy_times_and_counts_the_lazy_pipeline_with_the_reference_answer():
+    result = run_bench(preset="demo", batch_sizes=(4,), min_time_s=0.01, lazy=True)
+    flops, fast = result["flops_per_frame"], result["fast"]
+    assert fast["lazy"] is True and fast["compile"] is False and fast["dtype"] == "fp32"
+    agreement = fast["random_input"]
+    # a quarter of the agreement poses are fully seen: no tokens there, the others' tokens and every joint the same
+    assert agreement["poses_with_tokens"] < agreement["samples"]
+    assert agreement["tokens_equal_fraction"] == agreement["poses_with_all_tokens_equal"] == 1.0
+    assert agreement["mean_joint_distance_mm"] < 1e-3
+    # the benchmark input is fully seen: the lazy pipeline is the level map and the lifter, no generation
+    assert flops["pipeline_cached"] < flops["pipeline_reference"] - flops["prior_generate_cached"]
+    assert flops["pipeline_cached"] >= flops["lifter"]
+    assert main(["hipart", "bench", "--batch-sizes", "1", "--min-time", "0.01", "--lazy", "--threads", "1"]) == 0

@@ -184,3 +184,79 @@ def test_real_compile_of_a_tiny_hipart_is_one_graph_with_the_eager_tokens():
     vis_bad[1, 3] = True
     with pytest.raises(ValueError, match="sparse_2d must be finite"):
         compiled.predict(bad, vis_bad)
+
+
+def _mixed_visibility(b: int, seed: int = 0) -> torch.Tensor:
+    """``(b, 17)``: every other pose fully seen, the rest with about 30 % of their joints hidden (at least one)."""
+    g = torch.Generator().manual_seed(seed)
+    vis = torch.rand(b, 17, generator=g) > 0.3
+    vis[1::2, 5] = False
+    vis[::2] = True
+    return vis
+
+
+def test_lazy_gives_the_default_answer_and_generates_tokens_for_partly_seen_poses_only(monkeypatch):
+    torch.manual_seed(0)
+    model, _ = build_models("demo")  # the demo preset: levels snapped, no token detail
+    lazy = model.reference(lazy=True)
+    assert lazy.lazy and not model.lazy
+    x = torch.rand(8, 17, 2) - 0.5
+    vis = _mixed_visibility(8)
+    generated = []
+    generate = model.prior.generate
+
+    def spy(x_s, visibility, **kwargs):
+        generated.append(visibility.clone())
+        return generate(x_s, visibility, **kwargs)
+
+    ref = model.predict(x, vis)
+    monkeypatch.setattr(model.prior, "generate", spy)
+    out = lazy.predict(x, vis)
+    seen = vis.all(1)
+    assert len(generated) == 1 and torch.equal(generated[0], vis[~seen])  # the prior never ran on a fully seen pose
+    torch.testing.assert_close(out.joints_3d, ref.joints_3d, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.fine_2d, ref.fine_2d, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out.dense_2d, ref.dense_2d, atol=1e-6, rtol=0)
+    assert torch.equal(out.q_s[~seen], ref.q_s[~seen]) and torch.equal(out.q_d[~seen], ref.q_d[~seen])
+    assert (out.q_s[seen] == -1).all() and (out.q_d[seen] == -1).all() and (ref.q_s >= 0).all()
+    generated.clear()
+    every = lazy.predict(x[seen], vis[seen])  # a batch of fully seen poses: no generation at all
+    assert not generated and (every.q_s == -1).all()
+    torch.testing.assert_close(every.joints_3d, ref.joints_3d[seen], atol=1e-6, rtol=0)
+    # the ablation without levels is unchanged, and bad input is still the prior's clear error
+    torch.testing.assert_close(lazy.densify_and_lift(x, vis, hide_levels=True)[-1],
+                               model.densify_and_lift(x, vis, hide_levels=True)[-1], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="NaN|finite"):
+        lazy.predict(torch.full((2, 17, 2), float("nan")))
+
+
+def test_lazy_refuses_models_whose_fully_seen_poses_read_their_tokens():
+    torch.manual_seed(0)
+    model, _ = build_models("demo")
+    parts = model.tokenizer, model.prior, model.lifter
+    for kwargs, why in ((dict(), "not snapped"), (dict(snap_detail=0.5), "detail"),
+                        (dict(snap_detail=0.0, gate_levels=True, guess_min_logp=-1.0), "guess_min_logp")):
+        with pytest.raises(ValueError, match=f"lazy=True needs .*{why}"):
+            HiPART(*parts, device="cpu", lazy=True, **kwargs)
+    confident = HierarchicalLifter(level_points=(17, 48, 96), dim=8, depth=1, heads=2, confidence=True)
+    with pytest.raises(ValueError, match="lifter reads the prior's confidence"):
+        HiPART(model.tokenizer, model.prior, confident, device="cpu", lazy=True, snap_detail=0.0)
+
+
+def test_lazy_compiled_falls_back_to_eager_with_the_same_answer(monkeypatch):
+    torch.manual_seed(0)
+    model, _ = build_models("demo")
+    monkeypatch.setattr(torch, "compile", _failing_compile("no compiler"))
+    compiled = HiPART(model.tokenizer, model.prior, model.lifter, device="cpu", compile=True, lazy=True,
+                      snap_detail=0.0)
+    x = torch.rand(6, 17, 2) - 0.5
+    vis = _mixed_visibility(6, seed=1)
+    ref = model.predict(x, vis)
+    with pytest.warns(RuntimeWarning, match="running it eagerly"):
+        out = compiled.predict(x, vis)  # a mixed batch: the whole pipeline, fully seen poses' tokens -1
+    seen = vis.all(1)
+    assert (out.q_s[seen] == -1).all() and torch.equal(out.q_s[~seen], ref.q_s[~seen])
+    torch.testing.assert_close(out.joints_3d, ref.joints_3d, atol=1e-6, rtol=0)
+    with pytest.warns(RuntimeWarning, match="fully seen poses failed"):
+        seen_only = compiled.predict(x[seen], vis[seen])  # its own graph, also falling back
+    torch.testing.assert_close(seen_only.joints_3d, ref.joints_3d[seen], atol=1e-6, rtol=0)

@@ -4,7 +4,7 @@ Launch::
 
     skeletok hipart bench [--run runs/demo | --preset demo] [--batch-sizes 1 256] [--threads N] [--out bench.json]
                           [--peer DIFFPOSE_DIR [--rounds 5]] [--compile [--compile-options cpp_wrapper=false]]
-                          [--dtype fp32|bf16] [--jobs N]
+                          [--dtype fp32|bf16] [--lazy] [--jobs N]
 
 Measures, in one process and one run (so ratios are meaningful even though absolute timings vary ~2x between
 runs on a shared machine):
@@ -20,8 +20,8 @@ runs on a shared machine):
   ``peer``: DiffPose's own H36M-CPN test path and the HiPART pipeline timed in turn on the same input for
   ``--rounds`` rounds per batch size, and the median ratio skeletok / DiffPose frames/s (`recipes.hipart.peer`).
   There are no fixed frames/s targets: a machine's speed varies too much between runs for them to mean anything.
-- with ``--compile`` and/or ``--dtype bf16`` (opt-in, `recipes.hipart.fast`), the ``pipeline`` and the ``peer``
-  comparison use those settings; ``pipeline_reference`` is then the default fp32 eager pipeline of the same run, and
+- with ``--compile``, ``--dtype bf16`` and/or ``--lazy`` (opt-in, `recipes.hipart.fast`; ``lazy``: tokens only for
+  partly seen poses, `recipes.hipart.inference.HiPART`), the ``pipeline`` and the ``peer`` comparison use them; ``pipeline_reference`` is then the default fp32 eager pipeline of the same run, and
   ``fast`` reports whether compiling took effect and how far the outputs move from the fp32 eager ones on the
   benchmark input (token agreement, mean joint distance) and, with ``--run``, on up to 2,048 test samples of the
   run's dataset (MPJPE of both, and their difference, mm).
@@ -77,11 +77,9 @@ def _parts(num_points: int, num_parts: int) -> list[int]:
     return [i * num_parts // num_points for i in range(num_points)]
 
 
-def build_models(preset: str = "demo", *, compile: bool = False, compile_options: dict | None = None,
-                 dtype: str = "fp32") -> tuple[HiPART, HierarchicalLifter]:
-    """Random-weight HiPART (with the opt-in ``compile``/``compile_options``/``dtype`` settings of `HiPART`) and
-    sparse-only lifter of
-    the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
+def build_models(preset: str = "demo", **settings) -> tuple[HiPART, HierarchicalLifter]:
+    """Random-weight HiPART (with the opt-in ``settings`` of `HiPART`: ``compile``, ``compile_options``, ``dtype``,
+    ``lazy``) and sparse-only lifter of the ``preset`` sizes (HiPART's 16 parts, 48/96 points)."""
     tok_cfg, prior_cfg = get_preset("tokenizer", preset), get_preset("prior", preset)
     lifter_cfg = get_preset("lifter", preset)
     meta = {"parts_fine": _parts(96, 16), "parts_dense": _parts(48, 16), "num_parts": 16, "num_actions": 0}
@@ -105,9 +103,7 @@ def build_models(preset: str = "demo", *, compile: bool = False, compile_options
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 prior.level_densifier = LevelDensifier().eval().requires_grad_(False)
-    return (HiPART(tokenizer, prior, lifter, device="cpu", compile=compile, compile_options=compile_options,
-                   dtype=dtype, snap_detail=snap),
-            sparse_only.eval())
+    return HiPART(tokenizer, prior, lifter, device="cpu", snap_detail=snap, **settings), sparse_only.eval()
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -213,29 +209,32 @@ def side_by_side(preset: str = "demo", *, stage: str = "prior", jobs: int = 2, m
 def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_sizes=(1, 256),
               min_time_s: float = 1.0, seed: int = 0, threads: int | None = None, peer: str | Path | None = None,
               rounds: int = 5, compile: bool = False, compile_options: dict | None = None,
-              dtype: str = "fp32", jobs: int = 0) -> dict:
+              dtype: str = "fp32", lazy: bool = False, jobs: int = 0) -> dict:
     """Measure and return the benchmark dict described in the module docstring.
 
     ``threads`` sets torch's intra-op threads (default: torch's choice). At batch 1 the pipeline is bound by
     per-operation overhead and one thread is faster (measured here: 68 against 59 frames/s). ``peer`` (a
     DiffPose snapshot directory) adds the ``peer`` comparison, ``rounds`` rounds per batch size. ``compile``,
-    ``compile_options`` and ``dtype``: the opt-in settings of `HiPART` for the pipeline (see the module docstring).
+    ``compile_options``, ``dtype`` and ``lazy``: the opt-in settings of `HiPART` for the pipeline (module docstring).
     """
     check_dtype(dtype)
     peer_fn = load_diffpose(peer) if peer else None  # a bad directory fails before any timing
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
+    settings = dict(compile=compile, compile_options=compile_options, dtype=dtype, lazy=lazy)
     if run:
         from .train_lifter import load_lifter
 
-        model = HiPART.load(run, device="cpu", compile=compile, compile_options=compile_options, dtype=dtype)
+        model = HiPART.load(run, device="cpu", **settings)
         sparse_only = load_lifter(Path(run) / "lifter_sparse_only.pt")[0]
     else:
-        model, sparse_only = build_models(preset, compile=compile, compile_options=compile_options, dtype=dtype)
-    fast = compile or dtype != "fp32"
-    # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings
+        model, sparse_only = build_models(preset, **settings)
+    fast = compile or dtype != "fp32" or lazy
+    # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings; and the fp32
+    # eager twin of the timed pipeline, whose FLOPs the counter can see (not a compiled graph's)
     reference = model.reference() if fast else model
+    twin = model.reference(lazy=lazy) if fast else model
     result: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
                     "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),
@@ -247,7 +246,7 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
     }
     tok, prior, lifter = model.tokenizer, model.prior, model.lifter
 
-    def stages(b: int) -> dict:
+    def stages(b: int, pipeline: HiPART = model) -> dict:
         x = torch.rand(b, 17, 2) * 2 - 1
         vis = torch.ones(b, 17, dtype=torch.bool)
         q_s, q_d = prior.generate(x, vis)
@@ -258,15 +257,13 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
             "tokenizer_decode": lambda: tok.decode(q_s, q_d),
             "lifter": lambda: lifter([x, dense, fine], [vis, None, None]),
             "lifter_sparse_only": lambda: sparse_only([x], [vis]),
-            "pipeline_cached": lambda: model.predict(x, vis, use_cache=True),
+            "pipeline_cached": lambda: pipeline.predict(x, vis, use_cache=True),
             "pipeline_uncached": lambda: reference.predict(x, vis, use_cache=False),
             **({"pipeline_reference": lambda: reference.predict(x, vis, use_cache=True)} if fast else {}),
         }
 
-    at_1 = stages(1)
-    for name, fn in at_1.items():  # FLOPs of the fp32 eager functions (the FLOP counter cannot see compiled code)
-        result["flops_per_frame"][name] = count_flops(at_1["pipeline_reference"] if name == "pipeline_cached" and fast
-                                                      else fn)
+    for name, fn in stages(1, twin).items():  # FLOPs of the fp32 eager functions
+        result["flops_per_frame"][name] = count_flops(fn)
     for b in batch_sizes:
         result["fps"][f"batch_{b}"] = {name: throughput(fn, items=b, min_time_s=min_time_s)
                                       for name, fn in stages(b).items()}
@@ -315,14 +312,15 @@ def _agreement(model: HiPART, reference: HiPART, run, *, seed: int, batch: int =
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, 17, 2, generator=gen) - 0.5
     vis = torch.rand(batch, 17, generator=gen) > 0.2
+    vis[::4] = True  # a quarter of the poses fully seen (``lazy`` generates no tokens for them)
     fast, ref = model.predict(x, vis), reference.predict(x, vis)
-    out = {"compile": model.compile, "compile_active": model.compile_active,
+    made = fast.q_s[:, 0] >= 0  # the poses whose tokens were generated
+    same_s, same_d = (fast.q_s == ref.q_s)[made], (fast.q_d == ref.q_d)[made]
+    out = {"compile": model.compile, "compile_active": model.compile_active, "lazy": model.lazy,
            "compile_options": model.compile_options if model.compile else None, "dtype": model.dtype,
-           "random_input": {"samples": batch,
-                            "tokens_equal_fraction": float(torch.cat([(fast.q_s == ref.q_s).flatten(),
-                                                                      (fast.q_d == ref.q_d).flatten()]).float().mean()),
-                            "poses_with_all_tokens_equal": float(((fast.q_s == ref.q_s).all(1)
-                                                                  & (fast.q_d == ref.q_d).flatten(1).all(1)).float().mean()),
+           "random_input": {"samples": batch, "poses_with_tokens": int(made.sum()),
+                            "tokens_equal_fraction": float(torch.cat([same_s.flatten(), same_d.flatten()]).float().mean()),
+                            "poses_with_all_tokens_equal": float((same_s.all(1) & same_d.flatten(1).all(1)).float().mean()),
                             "mean_joint_distance_mm": float((fast.joints_3d - ref.joints_3d).norm(dim=-1).mean() * 1000)}}
     if run:
         from skeletok.metrics import mpjpe
@@ -364,12 +362,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                              "by side, 1/N of the threads each, against one process (default 0: off)")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
                         help="opt-in: bf16 autocast of decoding and lifting (generation stays fp32: the same tokens)")
+    parser.add_argument("--lazy", action="store_true",
+                        help="opt-in: generate tokens only for partly seen poses (HiPART lazy=True; same joints)")
 
 
 def _run(args: argparse.Namespace) -> int:
     result = run_bench(run=args.run, preset=args.preset, batch_sizes=tuple(args.batch_sizes), min_time_s=args.min_time,
                        threads=args.threads, peer=args.peer, rounds=args.rounds, compile=args.compile,
-                       compile_options=parse_options(args.compile_options, FROZEN), dtype=args.dtype, jobs=args.jobs)
+                       compile_options=parse_options(args.compile_options, FROZEN), dtype=args.dtype, lazy=args.lazy,
+                       jobs=args.jobs)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -26,7 +26,7 @@ from .config import check_level_min_visible
 from .distributed import pick_device
 from .fast import FROZEN, Compiled, autocast, check_dtype
 from .level_gates import gate_reads_scores, lifted_visibility, part_ids_of
-from .train_lifter import snap_of
+from .train_lifter import mapped_levels, snap_of
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -52,8 +52,8 @@ class Prediction:
         dense_2d: ``(b, [h,] 48, 2)`` generated dense pose, normalised.
         fine_2d: ``(b, [h,] 96, 2)`` generated fine pose, normalised.
         joints_3d: ``(b, [h,] 17, 3)`` camera frame, root-relative, metres.
-        q_s: ``(b, [h,] p)`` sparse tokens.
-        q_d: ``(b, [h,] p, r)`` dense tokens.
+        q_s: ``(b, [h,] p)`` sparse tokens (-1 where `HiPART` ``lazy`` did not generate them: fully seen poses).
+        q_d: ``(b, [h,] p, r)`` dense tokens (-1 likewise).
     """
 
     sparse_2d: torch.Tensor
@@ -93,12 +93,18 @@ class HiPART:
             this after all (`recipes.hipart.config.LifterConfig.guess_min_logp`; set by `load`; 0 = none).
         level_min_visible: hide the generated levels of samples that see fewer joints than this
             (`recipes.hipart.level_gates.few_joints_hidden`; set by `load` from the lifter's export; 0 = never).
+        lazy: opt-in: generate tokens only for the poses whose answer reads them. With levels snapped and none of the
+            tokens' detail kept (``snap_detail=0``, the presets' setting) and neither the lifter nor the gate reading
+            the prior's confidence, a fully seen pose's levels are the level map of its observed joints, whatever
+            the tokens: its joints and levels are those of the default pipeline, its tokens are returned as -1 and
+            neither generated nor decoded. Partly seen poses are generated as usual (a different subset of a
+            sampled batch draws different samples). Raises ValueError for models it does not apply to.
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
                  compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
                  snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0,
-                 guess_min_logp: float = 0.0):
+                 guess_min_logp: float = 0.0, lazy: bool = False):
         self.data_file = data_file
         self.guess_min_logp = float(guess_min_logp)
         self.level_min_visible = level_min_visible
@@ -115,6 +121,23 @@ class HiPART:
         # folded into it
         self._compiled = Compiled(self._pipeline, name="the HiPART pipeline", enabled=self.compile,
                                   options=self.compile_options)
+        self.lazy = bool(lazy)
+        if self.lazy:
+            self._check_lazy()
+            # ``lazy`` on a batch of fully seen poses: level map and lifter only, one graph of its own
+            self._compiled_seen = Compiled(self._lift_seen, name="the HiPART pipeline of fully seen poses",
+                                           enabled=self.compile, options=self.compile_options)
+
+    def _check_lazy(self) -> None:
+        """Raise ValueError unless a fully seen pose's answer is independent of its tokens (see ``lazy``)."""
+        why = ("its levels are not snapped" if self.snap is None else
+               f"it keeps {self.snap[2]} of the tokens' detail (snap_detail)" if self.snap[2] else
+               "its lifter reads the prior's confidence" if self.lifter.point_confidence else
+               "its part gate reads the prior's confidence (guess_min_logp)"
+               if gate_reads_scores(self.gate, self.guess_min_logp) else "")
+        if why:
+            raise ValueError(f"lazy=True needs a model whose fully seen poses do not read their tokens, but {why}; "
+                             "use lazy=False")
 
     @property
     def level_min_visible(self) -> int:
@@ -128,12 +151,13 @@ class HiPART:
     def level_min_visible(self, value: int) -> None:
         self._level_min_visible = check_level_min_visible(value)
 
-    def reference(self) -> "HiPART":
-        """The same modules and level settings (snapping, gates) in the default pipeline: fp32, eager; the
-        reference that the opt-in ``compile`` and ``dtype`` are checked against (`recipes.hipart.bench`)."""
+    def reference(self, *, lazy: bool = False) -> "HiPART":
+        """The same modules and level settings (snapping, gates) in the default pipeline: fp32, eager (and
+        ``lazy`` if asked); the reference that the opt-in ``compile``, ``dtype`` and ``lazy`` are checked against
+        (`recipes.hipart.bench`)."""
         return HiPART(self.tokenizer, self.prior, self.lifter, device=self.device, data_file=self.data_file,
                       snap_detail=self.snap[2] if self.snap else None, gate_levels=self.gate is not None,
-                      level_min_visible=self.level_min_visible, guess_min_logp=self.guess_min_logp)
+                      level_min_visible=self.level_min_visible, guess_min_logp=self.guess_min_logp, lazy=lazy)
 
     @property
     def compile_active(self) -> bool:
@@ -142,9 +166,9 @@ class HiPART:
 
     @classmethod
     def load(cls, run_dir: str | Path, *, device: str | torch.device = "auto", compile: bool = False,
-             compile_options: dict | None = None, dtype: str = "fp32") -> "HiPART":
+             compile_options: dict | None = None, dtype: str = "fp32", lazy: bool = False) -> "HiPART":
         """Load ``tokenizer.pt``, ``prior.pt`` and ``lifter_hipart.pt`` from a run directory (``compile``,
-        ``compile_options`` and ``dtype``: see the class).
+        ``compile_options``, ``dtype`` and ``lazy``: see the class).
 
         Raises:
             FileNotFoundError: naming the missing file and the command that writes it.
@@ -166,7 +190,7 @@ class HiPART:
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
                    gate_levels=bool(extra.get("gate_levels", False)),
                    level_min_visible=int(extra.get("level_min_visible", 0)),
-                   guess_min_logp=float(extra.get("guess_min_logp", 0.0)))
+                   guess_min_logp=float(extra.get("guess_min_logp", 0.0)), lazy=lazy)
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -208,7 +232,10 @@ class HiPART:
         argmax pipeline that ``compile=True`` compiles into one graph."""
         scored = self.lifter.point_confidence
         guesses = gate_reads_scores(self.gate, self.guess_min_logp)
-        out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
+        if self.lazy:
+            out = self._densify_partly_seen(sparse_2d, visibility, temperature, generator, use_cache)
+        else:
+            out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
         dense, fine, q_s, q_d = out[:4]
         extra = {"confidence": [None, *out[4]]} if scored else {}
         if hide_levels:
@@ -218,6 +245,31 @@ class HiPART:
                                       out[4] if guesses else None, self.guess_min_logp, self.level_min_visible)[1:]
         with autocast(self.device, self.dtype):
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
+        return dense, fine, q_s, q_d, joints
+
+    def _mapped(self, sparse_2d: torch.Tensor) -> tuple:
+        """``lazy``'s answer for fully seen poses ``(b, 17, 2)``: the level map of the observed joints
+        (`recipes.hipart.train_lifter.mapped_levels`, what snapping gives them), and -1 tokens."""
+        b, p, r = sparse_2d.shape[0], self.tokenizer.num_parts, self.tokenizer.dense_per_part
+        q_s, q_d = (torch.full(shape, -1, dtype=torch.long, device=sparse_2d.device) for shape in ((b, p), (b, p, r)))
+        return (*mapped_levels(self.prior, sparse_2d), q_s, q_d)
+
+    def _densify_partly_seen(self, sparse_2d, visibility, temperature, generator, use_cache) -> tuple:
+        """``lazy`` densification: `_mapped` for every pose, then the partly seen ones generated and decoded."""
+        dense, fine, q_s, q_d = self._mapped(sparse_2d)
+        rows = (~visibility.all(1)).nonzero().squeeze(1)
+        if rows.numel():
+            made = self._densify(sparse_2d[rows], visibility[rows], temperature, generator, use_cache)
+            dense, fine, q_s, q_d = (x.index_copy(0, rows, y.to(x.dtype)) for x, y in zip((dense, fine, q_s, q_d), made))
+        return dense, fine, q_s, q_d
+
+    def _lift_seen(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
+        """``lazy``'s whole pipeline for a batch of fully seen poses (compiled on its own with ``compile``)."""
+        dense, fine, q_s, q_d = self._mapped(sparse_2d)
+        shown = lifted_visibility([sparse_2d, dense, fine], [visibility, None, None], self.gate, None,
+                                  self.guess_min_logp, self.level_min_visible)[1:]
+        with autocast(self.device, self.dtype):
+            joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown]).float())
         return dense, fine, q_s, q_d, joints
 
     def _runs_compiled(self, temperature: float, use_cache: bool, hide_levels: bool = False) -> bool:
@@ -249,8 +301,17 @@ class HiPART:
         Raises:
             ValueError: on bad shapes or NaN/inf at visible joints (the prior's checks).
         """
+        if self.lazy and not hide_levels:
+            visibility = self.prior.check_condition(sparse_2d, visibility)
+            if bool(visibility.all()):
+                return self._compiled_seen(sparse_2d, visibility)
         if self._runs_compiled(temperature, use_cache, hide_levels):
-            return self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))
+            out = self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))
+            if self.lazy:  # a mixed batch runs the whole compiled graph; its fully seen poses' tokens read as -1
+                seen = visibility.all(1)
+                out = (*out[:2], out[2].masked_fill(seen[:, None], -1), out[3].masked_fill(seen[:, None, None], -1),
+                       out[4])
+            return out
         return self._pipeline(sparse_2d, visibility, temperature, generator, use_cache, hide_levels)
 
     @torch.inference_mode()
