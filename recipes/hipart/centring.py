@@ -180,7 +180,7 @@ def map_levels(poses: torch.Tensor, *, dense_regressor: torch.Tensor, fine_regre
 
 def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor, visible: torch.Tensor | None, *,
                 joint_regressor: torch.Tensor, dense_regressor: torch.Tensor, fine_regressor: torch.Tensor,
-                detail: float = 0.0, densifier=None) -> tuple[torch.Tensor, torch.Tensor]:
+                detail: float = 0.0, densifier=None, imputer=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Make generated levels agree with the observed joints.
 
     Decoded tokens reproduce a pose only to the tokenizer's quantisation error, also where the sparse input says
@@ -200,12 +200,17 @@ def snap_levels(dense: torch.Tensor, fine: torch.Tensor, sparse_2d: torch.Tensor
         detail: weight of the generated pose's detail beyond its joints, in ``[0, 1]``.
         densifier: a learned level map ``(b, 17, 2) -> (b, 144, 2)`` (`recipes.hipart.densifier.LevelDensifier`)
             used as ``L`` in place of the affine regressors; ``None`` = the affine map.
+        imputer: ``(sparse_2d, visible) -> (b, 17, 2)`` guessing the hidden joints from the seen ones
+            (`recipes.hipart.imputation.JointImputer`) in place of the generated pose's joints; ``None`` = those.
 
     Returns:
         ``dense (b, 48, 2)``, ``fine (b, 96, 2)`` snapped.
     """
     joints = torch.einsum("jk,bkc->bjc", joint_regressor.to(fine), fine)
-    seen = sparse_2d if visible is None else torch.where(visible[..., None], sparse_2d, joints)
+    if visible is None:
+        seen = sparse_2d
+    else:
+        seen = torch.where(visible[..., None], sparse_2d, joints if imputer is None else imputer(sparse_2d, visible))
     maps = dict(dense_regressor=dense_regressor, fine_regressor=fine_regressor, densifier=densifier)
     levels = map_levels(seen, **maps)
     if detail:
@@ -265,9 +270,9 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
         regressor: ``(17, 96)`` joint regressor (`fit_joint_regressor`); where the pelvis is hidden, the levels
             are placed by `solve_translation` over the visible joints instead of at the fallback centre.
         decode: ``(q_s, q_d) -> (dense, fine)`` in place of ``tokenizer.decode`` (e.g. a compiled one).
-        snap: ``(dense_regressor, fine_regressor, detail, densifier)``: rebuild the placed levels from the observed
-            joints (`snap_levels`; needs ``regressor``; ``densifier`` may be ``None``, the affine map); ``None``
-            returns the decoded levels as they are.
+        snap: ``(dense_regressor, fine_regressor, detail, densifier[, imputer])``: rebuild the placed levels from
+            the observed joints (`snap_levels`; needs ``regressor``; ``densifier`` and ``imputer`` may be ``None`` or
+            the latter left out: the affine map, the generated pose's joints); ``None`` returns the decoded levels.
         return_confidence: also return `point_confidence` of the generated points.
 
     Under ``torch.compile`` the prior's `generate_unchecked` runs (its checks are data-dependent and would split the
@@ -295,7 +300,7 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
             raise ValueError("snapping the levels needs the joint regressor of the prior's export")
         dense, fine = snap_levels(dense, fine, sparse_2d, visible, joint_regressor=regressor,
                                   dense_regressor=snap[0], fine_regressor=snap[1], detail=snap[2],
-                                  densifier=snap[3])
+                                  densifier=snap[3], imputer=snap[4] if len(snap) > 4 else None)
     if return_confidence:
         return dense, fine, q_s, q_d, point_confidence(tokenizer, *tokens[2:])
     return dense, fine, q_s, q_d

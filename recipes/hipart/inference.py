@@ -24,6 +24,7 @@ from .centring import generate_centred
 from .checkpoint import load_exported
 from .config import check_level_min_visible
 from .distributed import pick_device
+from .imputation import JointImputer
 from .fast import FROZEN, Compiled, autocast, check_dtype
 from .level_gates import gate_reads_scores, lifted_visibility, part_ids_of
 from .train_lifter import mapped_levels, snap_of
@@ -34,6 +35,11 @@ from skeletok.data.views.cameras import normalize_screen
 from skeletok.lifter import HierarchicalLifter
 
 __all__ = ["Prediction", "HiPART", "root_relative"]
+
+
+def _imputer_of(extra: dict):
+    """The `JointImputer` a lifter export carries (``guess=gaussian``), or None."""
+    return JointImputer.from_export(extra["joint_imputer"]) if "joint_imputer" in extra else None
 
 
 def root_relative(joints: torch.Tensor) -> torch.Tensor:
@@ -99,18 +105,22 @@ class HiPART:
             the tokens: its joints and levels are those of the default pipeline, its tokens are returned as -1 and
             neither generated nor decoded. Partly seen poses are generated as usual (a different subset of a
             sampled batch draws different samples). Raises ValueError for models it does not apply to.
+        imputer: the guess of hidden joints for snapping in place of the prior's
+            (`recipes.hipart.imputation.JointImputer`; set by `load` from a lifter trained with ``guess=gaussian``).
+            With it and ``snap_detail=0`` no pose's answer reads its tokens, so ``lazy`` generates none.
     """
 
     def __init__(self, tokenizer, prior, lifter, *, device: str | torch.device = "auto", data_file: str = "",
                  compile: bool = False, compile_options: dict | None = None, dtype: str = "fp32",
                  snap_detail: float | None = None, gate_levels: bool = False, level_min_visible: int = 0,
-                 guess_min_logp: float = 0.0, lazy: bool = False):
+                 guess_min_logp: float = 0.0, lazy: bool = False, imputer=None):
         self.data_file = data_file
         self.guess_min_logp = float(guess_min_logp)
         self.level_min_visible = level_min_visible
-        self.snap = snap_of(prior, snap_detail)
-        self.gate = part_ids_of(tokenizer) if gate_levels else None
         self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.imputer = None if imputer is None else imputer.to(self.device).eval()
+        self.snap = snap_of(prior, snap_detail, self.imputer)
+        self.gate = part_ids_of(tokenizer) if gate_levels else None
         self.dtype = check_dtype(dtype)
         self.tokenizer = tokenizer.to(self.device).eval()
         self.prior = prior.to(self.device).eval()
@@ -157,7 +167,8 @@ class HiPART:
         (`recipes.hipart.bench`)."""
         return HiPART(self.tokenizer, self.prior, self.lifter, device=self.device, data_file=self.data_file,
                       snap_detail=self.snap[2] if self.snap else None, gate_levels=self.gate is not None,
-                      level_min_visible=self.level_min_visible, guess_min_logp=self.guess_min_logp, lazy=lazy)
+                      level_min_visible=self.level_min_visible, guess_min_logp=self.guess_min_logp, lazy=lazy,
+                      imputer=self.imputer)
 
     @property
     def compile_active(self) -> bool:
@@ -190,7 +201,8 @@ class HiPART:
                    snap_detail=extra.get("snap_detail") if extra.get("snap_levels") else None,
                    gate_levels=bool(extra.get("gate_levels", False)),
                    level_min_visible=int(extra.get("level_min_visible", 0)),
-                   guess_min_logp=float(extra.get("guess_min_logp", 0.0)), lazy=lazy)
+                   guess_min_logp=float(extra.get("guess_min_logp", 0.0)), lazy=lazy,
+                   imputer=_imputer_of(extra))
 
     @torch.inference_mode()
     def densify(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,
@@ -247,25 +259,28 @@ class HiPART:
             joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown], **extra).float())
         return dense, fine, q_s, q_d, joints
 
-    def _mapped(self, sparse_2d: torch.Tensor) -> tuple:
-        """``lazy``'s answer for fully seen poses ``(b, 17, 2)``: the level map of the observed joints
-        (`recipes.hipart.train_lifter.mapped_levels`, what snapping gives them), and -1 tokens."""
+    def _mapped(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
+        """``lazy``'s answer for poses ``(b, 17, 2)`` whose answer reads no token: the level map of the observed
+        joints, the hidden ones guessed by the imputer (`recipes.hipart.train_lifter.mapped_levels`, what snapping
+        gives them), and -1 tokens."""
         b, p, r = sparse_2d.shape[0], self.tokenizer.num_parts, self.tokenizer.dense_per_part
         q_s, q_d = (torch.full(shape, -1, dtype=torch.long, device=sparse_2d.device) for shape in ((b, p), (b, p, r)))
-        return (*mapped_levels(self.prior, sparse_2d), q_s, q_d)
+        joints = sparse_2d if self.imputer is None else self.imputer(sparse_2d, visibility)
+        return (*mapped_levels(self.prior, joints), q_s, q_d)
 
     def _densify_partly_seen(self, sparse_2d, visibility, temperature, generator, use_cache) -> tuple:
-        """``lazy`` densification: `_mapped` for every pose, then the partly seen ones generated and decoded."""
-        dense, fine, q_s, q_d = self._mapped(sparse_2d)
+        """``lazy`` densification: `_mapped` for every pose, then (without an imputer) the partly seen ones
+        generated and decoded."""
+        dense, fine, q_s, q_d = self._mapped(sparse_2d, visibility)
         rows = (~visibility.all(1)).nonzero().squeeze(1)
-        if rows.numel():
+        if rows.numel() and self.imputer is None:
             made = self._densify(sparse_2d[rows], visibility[rows], temperature, generator, use_cache)
             dense, fine, q_s, q_d = (x.index_copy(0, rows, y.to(x.dtype)) for x, y in zip((dense, fine, q_s, q_d), made))
         return dense, fine, q_s, q_d
 
     def _lift_seen(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
         """``lazy``'s whole pipeline for a batch of fully seen poses (compiled on its own with ``compile``)."""
-        dense, fine, q_s, q_d = self._mapped(sparse_2d)
+        dense, fine, q_s, q_d = self._mapped(sparse_2d, visibility)
         shown = lifted_visibility([sparse_2d, dense, fine], [visibility, None, None], self.gate, None,
                                   self.guess_min_logp, self.level_min_visible)[1:]
         with autocast(self.device, self.dtype):
@@ -303,7 +318,7 @@ class HiPART:
         """
         if self.lazy and not hide_levels:
             visibility = self.prior.check_condition(sparse_2d, visibility)
-            if bool(visibility.all()):
+            if self.imputer is not None or bool(visibility.all()):  # no token read
                 return self._compiled_seen(sparse_2d, visibility)
         if self._runs_compiled(temperature, use_cache, hide_levels):
             out = self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))

@@ -48,7 +48,8 @@ from .launch import add_stage_parser, stage_main
 from .level_gates import drop_levels, gate_reads_scores, lifted_visibility, part_ids_of
 from .level_gates import few_joints_hidden, gated_visibility  # noqa: F401 (imported from here before session 12)
 from .loop import configure_threads, export_stage, seed_all, train
-from .train_prior import load_prior
+from .imputation import fit_joint_imputer
+from .train_prior import clean_poses, load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok.lifter import HierarchicalLifter
 from skeletok.prior import HierarchicalARPrior
@@ -72,9 +73,10 @@ def lifter_kwargs(cfg: LifterConfig) -> dict:
     return kwargs
 
 
-def snap_of(prior: HierarchicalARPrior, detail: float | None) -> tuple | None:
+def snap_of(prior: HierarchicalARPrior, detail: float | None, imputer=None) -> tuple | None:
     """The ``snap`` argument of `recipes.hipart.centring.generate_centred` for ``prior``: its level regressors,
-    ``detail`` and its learned level map (``None`` when its export has none), or ``None`` when ``detail`` is ``None``
+    ``detail``, its learned level map (``None`` when its export has none) and ``imputer`` (the guess of hidden
+    joints, `recipes.hipart.imputation.JointImputer`; ``None``: the prior's), or ``None`` when ``detail`` is ``None``
     (no snapping).
 
     Raises:
@@ -86,13 +88,13 @@ def snap_of(prior: HierarchicalARPrior, detail: float | None) -> tuple | None:
         raise ValueError("snap_levels needs a prior exported with its level regressors (extra['level_regressors']); "
                          "retrain the prior with this version of `skeletok hipart train-prior`, or set "
                          "snap_levels=false")
-    return prior.dense_regressor, prior.fine_regressor, float(detail), getattr(prior, "level_densifier", None)
+    return prior.dense_regressor, prior.fine_regressor, float(detail), getattr(prior, "level_densifier", None), imputer
 
 
 @torch.no_grad()
 def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseTokenizer, sparse_2d: torch.Tensor,
                     visible: torch.Tensor, *, return_confidence: bool = False,
-                    snap: float | None = None) -> tuple[torch.Tensor, ...]:
+                    snap: float | None = None, imputer=None) -> tuple[torch.Tensor, ...]:
     """HiPART's densification: argmax tokens from the prior, decoded by the tokenizer, in pelvis-centred
     coordinates (`recipes.hipart.centring`) shifted back to the input's frame.
 
@@ -104,13 +106,14 @@ def generate_levels(prior: HierarchicalARPrior, tokenizer: HierarchicalPoseToken
         return_confidence: also return the points' confidence (`recipes.hipart.centring.point_confidence`).
         snap: ``None``, or the detail weight of `recipes.hipart.centring.snap_levels` (levels rebuilt from the
             observed joints with the prior's level regressors).
+        imputer: with ``snap``, the guess of hidden joints in place of the prior's (`snap_of`).
 
     Returns:
         ``dense (b, 48, 2)`` and ``fine (b, 96, 2)`` generated poses, normalised coordinates; with
         ``return_confidence`` also ``dense_conf (b, 48)`` and ``fine_conf (b, 96)``.
     """
     out = generate_centred(prior, tokenizer, sparse_2d, visible, regressor=getattr(prior, "joint_regressor", None),
-                           return_confidence=return_confidence, snap=snap_of(prior, snap))
+                           return_confidence=return_confidence, snap=snap_of(prior, snap, imputer))
     return (out[0], out[1], *out[4]) if return_confidence else (out[0], out[1])
 
 
@@ -119,7 +122,7 @@ def mapped_levels(prior: HierarchicalARPrior, sparse_2d: torch.Tensor) -> tuple[
     """What `generate_levels` with ``snap=0`` gives for fully seen poses, without running the prior: the prior's
     level map (`recipes.hipart.centring.map_levels`) of the ``(b, 17, 2)`` joints, ``dense (b, 48, 2)`` and
     ``fine (b, 96, 2)``."""
-    dense_map, fine_map, _, densifier = snap_of(prior, 0.0)
+    dense_map, fine_map, _, densifier, _ = snap_of(prior, 0.0)
     levels = map_levels(sparse_2d, dense_regressor=dense_map, fine_regressor=fine_map, densifier=densifier)
     return levels[:, :dense_map.shape[0] // 2], levels[:, dense_map.shape[0] // 2:]
 
@@ -147,14 +150,14 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseTokenizer] | None,
           level_dropout: float = 0.0, confidence: bool = False, aux_3d: float = 0.0, snap: float | None = None,
           gate: tuple[torch.Tensor, torch.Tensor] | None = None, min_visible: int = 0, guess_min_logp: float = 0.0,
-          partial_dropout: float = 0.0):
+          partial_dropout: float = 0.0, imputer=None):
     guesses = gate_reads_scores(gate, guess_min_logp)
 
     def step(net: torch.nn.Module, batch: dict):
         if generator is not None:
             batch = dict(batch)
             out = generate_levels(*generator, batch["sparse_2d"], batch["sparse_visible"],
-                                  return_confidence=confidence or guesses, snap=snap)
+                                  return_confidence=confidence or guesses, snap=snap, imputer=imputer)
             batch.update(zip(("dense_hat", "fine_hat", "dense_conf", "fine_conf"), out))
         levels, visibility = lifter_inputs(mode, batch)
         if mode == "hipart":
@@ -175,26 +178,28 @@ def _step(mode: str, generator: tuple[HierarchicalARPrior, HierarchicalPoseToken
     return step
 
 
-def token_rows(visible: torch.Tensor, *, snap: float | None, scored: bool, min_visible: int) -> torch.Tensor:
+def token_rows(visible: torch.Tensor, *, snap: float | None, scored: bool, min_visible: int,
+               imputed: bool = False) -> torch.Tensor:
     """``(b,)`` bool: the samples whose lifted levels depend on the prior's tokens. Not those seeing fewer than
     ``min_visible`` joints (their levels are hidden, `few_joints_hidden`), nor, when the levels are snapped with
     no detail (``snap == 0``) and no scores are read (``scored`` False), the fully seen ones (their levels are
-    the level map of the observed joints, `recipes.hipart.centring.snap_levels`)."""
+    the level map of the observed joints, `recipes.hipart.centring.snap_levels`), nor then any sample when the
+    hidden joints are guessed by an imputer (``imputed``) instead of the prior."""
     need = visible.sum(-1) >= min_visible
     if snap == 0 and not scored:
-        need &= ~visible.all(-1)
+        need &= torch.zeros_like(need) if imputed else ~visible.all(-1)
     return need
 
 
 @torch.no_grad()
 def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
                 prior_of_item: torch.Tensor | None = None, confidence: bool = False,
-                snap: float | None = None, epoch: int = 0, min_visible: int = 0) -> TensorItems:
+                snap: float | None = None, epoch: int = 0, min_visible: int = 0, imputer=None) -> TensorItems:
     """Generate the levels (and with ``confidence`` their scores) of every training item once, from epoch
     ``epoch``'s occlusion draw. Item ``i`` is densified by ``priors[prior_of_item[i]]`` (``priors[0]`` when
-    ``prior_of_item`` is None). Only the `token_rows` run the prior: the fully seen samples whose levels are the
-    level map of their joints get it without tokens, those seeing fewer than ``min_visible`` joints zeros (the
-    lifter never reads them)."""
+    ``prior_of_item`` is None). Only the `token_rows` run the prior: the other samples whose levels the lifter reads
+    get the level map of their joints (the hidden ones guessed by ``imputer``) without tokens, those seeing fewer
+    than ``min_visible`` joints zeros (the lifter never reads them)."""
     keep = ("sparse_2d", "sparse_visible", "sparse_3d") + (("dense_3d", "fine_3d") if getattr(dataset, "levels_3d", False) else ())
     made = ("dense_hat", "fine_hat", "dense_conf", "fine_conf") if confidence else ("dense_hat", "fine_hat")
     columns: dict[str, list[torch.Tensor]] = {k: [] for k in (*keep, *made)}
@@ -206,18 +211,21 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
         start += b
         outs = [torch.zeros(b, 48, 2), torch.zeros(b, 96, 2), torch.zeros(b, 48), torch.zeros(b, 96)][:len(made)]
         visible = batch["sparse_visible"]
-        need = token_rows(visible, snap=snap, scored=confidence, min_visible=min_visible)
-        mapped = ~need & visible.all(-1)  # fully seen poses are never below min_visible (<= 17)
+        need = token_rows(visible, snap=snap, scored=confidence, min_visible=min_visible, imputed=imputer is not None)
+        mapped = ~need & (visible.sum(-1) >= min_visible)  # fully seen, or guessed by the imputer
+        joints = batch["sparse_2d"].to(device)
+        joints = joints if imputer is None else imputer(joints, visible.to(device))
         for k in which.unique().tolist():
             sel = (which == k) & need
             if sel.any():
                 got = generate_levels(priors[k], tokenizer, batch["sparse_2d"][sel].to(device),
-                                      visible[sel].to(device), return_confidence=confidence, snap=snap)
+                                      visible[sel].to(device), return_confidence=confidence, snap=snap,
+                                      imputer=imputer)
                 for out, value in zip(outs, got):
                     out[sel] = value.cpu()
             sel = (which == k) & mapped
             if sel.any():
-                for out, value in zip(outs, mapped_levels(priors[k], batch["sparse_2d"][sel].to(device))):
+                for out, value in zip(outs, mapped_levels(priors[k], joints[sel.to(device)])):
                     out[sel] = value.cpu()
         for key in keep:
             columns[key].append(batch[key])
@@ -226,13 +234,13 @@ def _precompute(dataset, priors: list[HierarchicalARPrior], tokenizer, device,
     return TensorItems(**{k: torch.cat(v) for k, v in columns.items()})
 
 
-def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of_item, snap) -> Dataset:
+def _precomputed(cfg: LifterConfig, dataset, priors, tokenizer, device, prior_of_item, snap, imputer=None) -> Dataset:
     """The training set with its generated levels: one occlusion draw for every epoch (``generated=once``) or
     each epoch's own draw (``generated=epoch``, as the sparse-only and oracle lifters see)."""
     draws = 1 if cfg.generated == "once" else cfg.epochs
     scored = cfg.confidence or gate_reads_scores(cfg.gate_levels, cfg.guess_min_logp)
     made = [_precompute(dataset, priors, tokenizer, device, prior_of_item, scored, snap, epoch=e,
-                        min_visible=cfg.level_min_visible) for e in range(draws)]
+                        min_visible=cfg.level_min_visible, imputer=imputer) for e in range(draws)]
     return made[0] if draws == 1 else EpochDraws(made)
 
 
@@ -295,7 +303,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
     extra = {"data_file": str(data), "mode": cfg.mode}
     generator = None
     snap = cfg.snap_detail if cfg.mode == "hipart" and cfg.snap_levels else None
-    gate = None
+    gate = imputer = None
     if cfg.mode == "hipart":
         run_dir = Path(cfg.run_dir)
         tok_path = Path(cfg.tokenizer) if cfg.tokenizer else run_dir / "tokenizer.pt"
@@ -311,6 +319,9 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         if snap is not None:
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
             extra.update(snap_levels=True, snap_detail=float(snap))
+            if cfg.guess == "gaussian":  # hidden joints guessed by a Gaussian of the clean training poses
+                imputer = fit_joint_imputer(clean_poses(train_set, max_samples=50_000)[0]).to(info.device)
+                extra.update(guess="gaussian", joint_imputer=imputer.export())
         if cfg.oof_folds:
             if cfg.generated == "online":
                 raise ValueError("oof_folds needs generated=once or generated=epoch (out-of-fold levels are "
@@ -323,10 +334,10 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             priors = [load_prior(path).to(info.device) for path in paths]
             fold_of = torch.from_numpy(sequence_folds(data, cfg.oof_folds, seed=cfg.seed))
             prior_of_item = fold_of[train_set.item_sequence].clamp_min(0)
-            train_set = _precomputed(cfg, train_set, priors, tokenizer, info.device, prior_of_item, snap)
+            train_set = _precomputed(cfg, train_set, priors, tokenizer, info.device, prior_of_item, snap, imputer)
             extra.update(oof_priors=[str(p) for p in paths])
         elif cfg.generated in ("once", "epoch"):
-            train_set = _precomputed(cfg, train_set, [prior], tokenizer, info.device, None, snap)
+            train_set = _precomputed(cfg, train_set, [prior], tokenizer, info.device, None, snap, imputer)
         else:
             generator = (prior, tokenizer)
     kwargs = lifter_kwargs(cfg)
@@ -337,7 +348,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
         warm_start(model, load_lifter(start)[0])
         extra.update(warm_start=str(start))
     step = _step(cfg.mode, generator, cfg.level_dropout, model.point_confidence, cfg.aux_3d, snap, gate,
-                 cfg.level_min_visible, cfg.guess_min_logp, cfg.partial_level_dropout)
+                 cfg.level_min_visible, cfg.guess_min_logp, cfg.partial_level_dropout, imputer)
     model = train(cfg, name=name, model=model, train_set=train_set, step=step, info=info,
                   resume=resume, extra_config=extra)
     return export_stage(cfg, name, model, kwargs=kwargs, extra=extra, info=info)
