@@ -239,12 +239,15 @@ class HiPART:
         return dense.float(), fine.float()
 
     def _pipeline(self, sparse_2d, visibility, temperature=0.0, generator=None, use_cache=True,
-                  hide_levels=False) -> tuple:
+                  hide_levels=False, tokens=True) -> tuple:
         """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
-        argmax pipeline that ``compile=True`` compiles into one graph."""
+        argmax pipeline that ``compile=True`` compiles into one graph. ``tokens=False`` (``lazy``, when no pose's
+        answer reads a token): the level map only, no generation."""
         scored = self.lifter.point_confidence
         guesses = gate_reads_scores(self.gate, self.guess_min_logp)
-        if self.lazy:
+        if not tokens:
+            out = self._mapped(sparse_2d, visibility)
+        elif self.lazy:
             out = self._densify_partly_seen(sparse_2d, visibility, temperature, generator, use_cache)
         else:
             out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
@@ -279,13 +282,8 @@ class HiPART:
         return dense, fine, q_s, q_d
 
     def _lift_seen(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
-        """``lazy``'s whole pipeline for a batch of fully seen poses (compiled on its own with ``compile``)."""
-        dense, fine, q_s, q_d = self._mapped(sparse_2d, visibility)
-        shown = lifted_visibility([sparse_2d, dense, fine], [visibility, None, None], self.gate, None,
-                                  self.guess_min_logp, self.level_min_visible)[1:]
-        with autocast(self.device, self.dtype):
-            joints = root_relative(self.lifter([sparse_2d, dense, fine], [visibility, *shown]).float())
-        return dense, fine, q_s, q_d, joints
+        """``lazy``'s whole pipeline when no pose's answer reads a token (compiled on its own with ``compile``)."""
+        return self._pipeline(sparse_2d, visibility, tokens=False)
 
     def _runs_compiled(self, temperature: float, use_cache: bool, hide_levels: bool = False) -> bool:
         """Whether `densify_and_lift` takes the compiled argmax pipeline for these settings."""
