@@ -240,6 +240,19 @@ def test_infer_on_coco_json(run_dir, tmp_path):
     names = list(res["joint_names"])
     assert not res["visible"][0, names.index("left_ankle")]
     np.testing.assert_allclose(res["joints_3d"][0, 0], 0.0, atol=1e-5)  # root-relative
+    # --lazy: a fully seen pose gets no tokens, and both poses the same answer
+    dets.append({**dets[0], "keypoints": np.concatenate([xy + 20, np.full((17, 1), 0.9)], 1).reshape(-1).tolist()})
+    (tmp_path / "two.json").write_text(json.dumps(dets))
+    both = []
+    for extra in ([], ["--lazy"]):
+        assert main(["hipart", "infer", "--run", str(run_dir), "--keypoints", str(tmp_path / "two.json"),
+                     "--out", str(out), "--image-size", "1000", "1000", *extra]) == 0
+        both.append(dict(np.load(out)))
+    full, lazy = both
+    np.testing.assert_allclose(lazy["joints_3d"], full["joints_3d"], atol=1e-6)
+    np.testing.assert_allclose(lazy["fine_2d"], full["fine_2d"], atol=1e-3)  # pixels
+    assert (lazy["q_s"][1] == -1).all() and (full["q_s"][1] >= 0).all()
+    np.testing.assert_array_equal(lazy["q_s"][0], full["q_s"][0])
     # unknown image size is a clear error
     assert main(["hipart", "infer", "--run", str(run_dir), "--keypoints", str(tmp_path / "dets.json"),
                  "--out", str(out)]) == 2

@@ -4,7 +4,7 @@ Launch::
 
     skeletok hipart infer --run runs/demo --keypoints dets.json --out result.npz [--plot out.png]
         [--image-size W H] [--layout coco17|h36m17] [--score-threshold 0.3]
-        [--temperature 0] [--hypotheses 1]
+        [--temperature 0] [--hypotheses 1] [--lazy]
 
 ``--keypoints`` is COCO-17 or H36M-17 keypoints with scores: COCO results / annotations JSON, OpenPose or
 mmpose JSON, or npz (`recipes.hipart.keypoints`). Keypoints scoring below the threshold are treated as
@@ -20,11 +20,13 @@ Output ``.npz``:
 | ``joints_3d`` | ``(n, [h,] 17, 3)`` | Human3.6M-17 joints, camera frame (x right, y down, z forward), root-relative (pelvis at 0), metres |
 | ``sparse_2d``, ``dense_2d``, ``fine_2d`` | ``(n, [h,] 17/48/96, 2)`` | input and generated 2D levels, pixels |
 | ``visible``, ``scores`` | ``(n, 17)`` | which keypoints were used, detector scores |
-| ``q_s``, ``q_d`` | ``(n, [h,] p)``, ``(n, [h,] p, r)`` | generated tokens |
+| ``q_s``, ``q_d`` | ``(n, [h,] p)``, ``(n, [h,] p, r)`` | generated tokens (-1 for fully seen poses with ``--lazy``) |
 | ``joint_names`` | ``(17,)`` | Human3.6M-17 joint names |
 | ``image_size`` | ``(2,)`` | width, height in pixels |
 
-``h`` (hypotheses) is present only with ``--hypotheses`` > 1 (which needs ``--temperature`` > 0).
+``h`` (hypotheses) is present only with ``--hypotheses`` > 1 (which needs ``--temperature`` > 0). ``--lazy``
+generates tokens only for the poses whose answer reads them (`recipes.hipart.inference.HiPART`, ``lazy``): the same
+joints and levels, faster when many poses are fully seen.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ __all__ = ["run_infer", "add_parser", "main"]
 def run_infer(run: str | Path, keypoints: str | Path, out: str | Path, *, plot: str | Path | None = None,
               image_size: tuple[float, float] | None = None, layout: str | None = None,
               score_threshold: float = 0.3, temperature: float = 0.0, hypotheses: int = 1,
-              device: str = "auto", seed: int = 0) -> Path:
+              device: str = "auto", seed: int = 0, lazy: bool = False) -> Path:
     """Run HiPART on a keypoint file and write ``out`` (see the module docstring for its keys).
 
     Raises:
@@ -58,7 +60,7 @@ def run_infer(run: str | Path, keypoints: str | Path, out: str | Path, *, plot: 
     if kp.image_size is None:
         raise ValueError(f"{keypoints}: the image size is unknown (the file does not say); pass --image-size W H")
     w, h = kp.image_size
-    model = HiPART.load(run, device=device)
+    model = HiPART.load(run, device=device, lazy=lazy)
     generator = torch.Generator(device=model.device).manual_seed(seed) if temperature > 0 else None
     pred = model.predict_pixels(torch.from_numpy(kp.points), torch.from_numpy(kp.visible), image_size=(w, h),
                                 temperature=temperature, num_hypotheses=hypotheses, generator=generator)
@@ -118,6 +120,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-threshold", type=float, default=0.3)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--hypotheses", type=int, default=1)
+    parser.add_argument("--lazy", action="store_true", help="tokens only for poses whose answer reads them")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -126,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     out = run_infer(args.run, args.keypoints, args.out, plot=args.plot,
                     image_size=tuple(args.image_size) if args.image_size else None, layout=args.layout,
                     score_threshold=args.score_threshold, temperature=args.temperature,
-                    hypotheses=args.hypotheses, device=args.device, seed=args.seed)
+                    hypotheses=args.hypotheses, device=args.device, seed=args.seed, lazy=args.lazy)
     print(f"wrote {out}" + (f" and {args.plot}" if args.plot else ""))
     return 0
 
