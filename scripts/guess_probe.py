@@ -8,7 +8,7 @@ rebuilds from all 17 joints, the hidden ones guessed (by default: the joints of 
 whose levels the lifter reads, with the run's HiPART lifter as exported:
 
 - the hidden joints' error (px on a 1000-px image) of the prior's guess and of the Gaussian guess
-  (`recipes.hipart.imputation.fit_joint_imputer` on the run's training poses, as ``guess=gaussian`` fits it);
+  (`recipes.hipart.train_lifter.training_imputer` on the run's training poses, as ``guess=gaussian`` fits it);
 - the seen parts' points' error (px) and the 3D error (mm) of those poses with the prior's guesses, with the Gaussian
   guesses, and with the *true* hidden joints (a bound on any better guess).
 
@@ -33,13 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's `rec
 from recipes.hipart.checkpoint import atomic_save  # noqa: E402
 from recipes.hipart.centring import generate_centred  # noqa: E402
 from recipes.hipart.data import make_dataset, occlusion_of, train_set_of  # noqa: E402
-from recipes.hipart.imputation import fit_joint_imputer  # noqa: E402
 from recipes.hipart.inference import HiPART, root_relative  # noqa: E402
 from recipes.hipart.level_gates import lifted_visibility  # noqa: E402
 from recipes.hipart.presets import get_preset  # noqa: E402
 from recipes.hipart.protocols import _collect, _subsample  # noqa: E402
-from recipes.hipart.train_lifter import mapped_levels  # noqa: E402
-from recipes.hipart.train_prior import clean_poses  # noqa: E402
+from recipes.hipart.train_lifter import mapped_levels, training_imputer  # noqa: E402
 from skeletok.data.views.occlusion import Occlusion  # noqa: E402
 from skeletok.metrics import mpjpe  # noqa: E402
 
@@ -50,7 +48,7 @@ PROTOCOLS = (("mask", 0.2), ("crop", 0.2), ("crop", 0.3), ("crop", 0.4))
 def fitted_imputer(data: str, run: Path):
     """The Gaussian imputer ``train-lifter guess=gaussian`` fits for the demo preset's training set of ``data``."""
     cfg = get_preset("lifter", "demo", [f"run_dir={run}", f"data={data}", "mode=hipart"])
-    return fit_joint_imputer(clean_poses(train_set_of(cfg, data, occlusion=occlusion_of(cfg)), max_samples=50_000)[0])
+    return training_imputer(train_set_of(cfg, data, occlusion=occlusion_of(cfg)))
 
 
 @torch.inference_mode()

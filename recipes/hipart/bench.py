@@ -234,7 +234,7 @@ def run_bench(*, run: str | Path | None = None, preset: str = "demo", batch_size
     # the default pipeline (fp32, eager) on the same modules: the reference of the opt-in settings; and the fp32
     # eager twin of the timed pipeline, whose FLOPs the counter can see (not a compiled graph's)
     reference = model.reference() if fast else model
-    twin = model.reference(lazy=lazy) if fast else model
+    twin = model.reference(lazy=lazy) if compile or dtype != "fp32" else model
     result: dict = {
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
                     "matmul_gflops_fp32": matmul_gflops(dtype=torch.float32, min_time_s=min_time_s),

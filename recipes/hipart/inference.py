@@ -27,7 +27,7 @@ from .distributed import pick_device
 from .imputation import JointImputer
 from .fast import FROZEN, Compiled, autocast, check_dtype
 from .level_gates import gate_reads_scores, lifted_visibility, part_ids_of
-from .train_lifter import mapped_levels, snap_of
+from .train_lifter import mapped_levels, snap_of, token_rows
 from .train_prior import load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok._checks import check_tensor, check_visibility
@@ -239,16 +239,16 @@ class HiPART:
         return dense.float(), fine.float()
 
     def _pipeline(self, sparse_2d, visibility, temperature=0.0, generator=None, use_cache=True,
-                  hide_levels=False, tokens=True) -> tuple:
+                  hide_levels=False, tokens="all") -> tuple:
         """Densify and lift (`densify_and_lift`'s arithmetic; inputs already on the device); with its defaults, the
-        argmax pipeline that ``compile=True`` compiles into one graph. ``tokens=False`` (``lazy``, when no pose's
-        answer reads a token): the level map only, no generation."""
+        argmax pipeline that ``compile=True`` compiles into one graph. ``tokens``: ``"all"`` generated, ``"needed"``
+        only for the `_token_rows` (``lazy``), ``"none"`` (``lazy``, when no pose's answer reads one)."""
         scored = self.lifter.point_confidence
         guesses = gate_reads_scores(self.gate, self.guess_min_logp)
-        if not tokens:
+        if tokens == "none":
             out = self._mapped(sparse_2d, visibility)
-        elif self.lazy:
-            out = self._densify_partly_seen(sparse_2d, visibility, temperature, generator, use_cache)
+        elif tokens == "needed":
+            out = self._densify_lazily(sparse_2d, visibility, temperature, generator, use_cache)
         else:
             out = self._densify(sparse_2d, visibility, temperature, generator, use_cache, confidence=scored or guesses)
         dense, fine, q_s, q_d = out[:4]
@@ -271,19 +271,23 @@ class HiPART:
         joints = sparse_2d if self.imputer is None else self.imputer(sparse_2d, visibility)
         return (*mapped_levels(self.prior, joints), q_s, q_d)
 
-    def _densify_partly_seen(self, sparse_2d, visibility, temperature, generator, use_cache) -> tuple:
-        """``lazy`` densification: `_mapped` for every pose, then (without an imputer) the partly seen ones
-        generated and decoded."""
+    def _token_rows(self, visibility: torch.Tensor) -> torch.Tensor:
+        """``(b,)`` bool: under ``lazy``, the poses whose answer reads their tokens (`train_lifter.token_rows` with
+        no gate on the joint count: a pose lifted without levels still returns its generated levels)."""
+        return token_rows(visibility, snap=0.0, scored=False, min_visible=0, imputed=self.imputer is not None)
+
+    def _densify_lazily(self, sparse_2d, visibility, temperature, generator, use_cache) -> tuple:
+        """``lazy`` densification: `_mapped` for every pose, then the `_token_rows` generated and decoded."""
         dense, fine, q_s, q_d = self._mapped(sparse_2d, visibility)
-        rows = (~visibility.all(1)).nonzero().squeeze(1)
-        if rows.numel() and self.imputer is None:
+        rows = self._token_rows(visibility).nonzero().squeeze(1)
+        if rows.numel():
             made = self._densify(sparse_2d[rows], visibility[rows], temperature, generator, use_cache)
             dense, fine, q_s, q_d = (x.index_copy(0, rows, y.to(x.dtype)) for x, y in zip((dense, fine, q_s, q_d), made))
         return dense, fine, q_s, q_d
 
     def _lift_seen(self, sparse_2d: torch.Tensor, visibility: torch.Tensor) -> tuple:
         """``lazy``'s whole pipeline when no pose's answer reads a token (compiled on its own with ``compile``)."""
-        return self._pipeline(sparse_2d, visibility, tokens=False)
+        return self._pipeline(sparse_2d, visibility, tokens="none")
 
     def _runs_compiled(self, temperature: float, use_cache: bool, hide_levels: bool = False) -> bool:
         """Whether `densify_and_lift` takes the compiled argmax pipeline for these settings."""
@@ -314,18 +318,21 @@ class HiPART:
         Raises:
             ValueError: on bad shapes or NaN/inf at visible joints (the prior's checks).
         """
+        compiled = self._runs_compiled(temperature, use_cache, hide_levels)
+        if compiled or (self.lazy and not hide_levels):
+            visibility = self.prior.check_condition(sparse_2d, visibility)  # the checks the compiled graph skips
         if self.lazy and not hide_levels:
-            visibility = self.prior.check_condition(sparse_2d, visibility)
-            if self.imputer is not None or bool(visibility.all()):  # no token read
+            need = self._token_rows(visibility)
+            if not bool(need.any()):
                 return self._compiled_seen(sparse_2d, visibility)
-        if self._runs_compiled(temperature, use_cache, hide_levels):
-            out = self._compiled(sparse_2d, self.prior.check_condition(sparse_2d, visibility))
-            if self.lazy:  # a mixed batch runs the whole compiled graph; its fully seen poses' tokens read as -1
-                seen = visibility.all(1)
-                out = (*out[:2], out[2].masked_fill(seen[:, None], -1), out[3].masked_fill(seen[:, None, None], -1),
+        if compiled:
+            out = self._compiled(sparse_2d, visibility)
+            if self.lazy:  # a mixed batch runs the whole compiled graph; the tokens no answer read are -1
+                out = (*out[:2], out[2].masked_fill(~need[:, None], -1), out[3].masked_fill(~need[:, None, None], -1),
                        out[4])
             return out
-        return self._pipeline(sparse_2d, visibility, temperature, generator, use_cache, hide_levels)
+        return self._pipeline(sparse_2d, visibility, temperature, generator, use_cache, hide_levels,
+                              tokens="needed" if self.lazy else "all")
 
     @torch.inference_mode()
     def predict(self, sparse_2d: torch.Tensor, visibility: torch.Tensor | None = None, *,

@@ -48,7 +48,7 @@ from .launch import add_stage_parser, stage_main
 from .level_gates import drop_levels, gate_reads_scores, lifted_visibility, part_ids_of
 from .level_gates import few_joints_hidden, gated_visibility  # noqa: F401 (imported from here before session 12)
 from .loop import configure_threads, export_stage, seed_all, train
-from .imputation import fit_joint_imputer
+from .imputation import JointImputer, fit_joint_imputer
 from .train_prior import clean_poses, load_prior
 from .train_tokenizer import load_tokenizer
 from skeletok.lifter import HierarchicalLifter
@@ -56,9 +56,8 @@ from skeletok.prior import HierarchicalARPrior
 from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "few_joints_hidden", "gated_visibility",
-           "gate_reads_scores", "lifted_visibility",
-           "part_ids_of", "generate_levels", "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter",
-           "add_parser", "main"]
+           "gate_reads_scores", "lifted_visibility", "part_ids_of", "generate_levels", "training_imputer",
+           "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
 
@@ -142,6 +141,12 @@ def lifter_inputs(mode: str, batch: dict) -> tuple[list[torch.Tensor], list[torc
             [batch["sparse_visible"], batch["dense_visible"], batch["fine_visible"]])
 
 
+def training_imputer(train_set) -> JointImputer:
+    """The ``guess=gaussian`` imputer of a training set: `recipes.hipart.imputation.fit_joint_imputer` on up to
+    50,000 of its clean poses (`recipes.hipart.train_prior.clean_poses`)."""
+    return fit_joint_imputer(clean_poses(train_set, max_samples=50_000)[0])
+
+
 def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean per-joint Euclidean error of ``(b, j, 3)`` poses, in the unit of the inputs (metres here)."""
     return (pred - target).norm(dim=-1).mean()
@@ -187,7 +192,7 @@ def token_rows(visible: torch.Tensor, *, snap: float | None, scored: bool, min_v
     hidden joints are guessed by an imputer (``imputed``) instead of the prior."""
     need = visible.sum(-1) >= min_visible
     if snap == 0 and not scored:
-        need &= torch.zeros_like(need) if imputed else ~visible.all(-1)
+        return torch.zeros_like(need) if imputed else need & ~visible.all(-1)
     return need
 
 
@@ -320,7 +325,7 @@ def run(cfg: LifterConfig, *, resume: bool = False, info: DistInfo | None = None
             snap_of(prior, snap)  # refuse a prior without level regressors before any training
             extra.update(snap_levels=True, snap_detail=float(snap))
             if cfg.guess == "gaussian":  # hidden joints guessed by a Gaussian of the clean training poses
-                imputer = fit_joint_imputer(clean_poses(train_set, max_samples=50_000)[0]).to(info.device)
+                imputer = training_imputer(train_set).to(info.device)
                 extra.update(guess="gaussian", joint_imputer=imputer.export())
         if cfg.oof_folds:
             if cfg.generated == "online":
