@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -258,3 +259,33 @@ def test_demo_jobs_train_the_same_files_as_one_process(data_file, tmp_path):
         assert all(torch.equal(one[k], two[k]) for k in one), name
     with pytest.raises(ValueError, match="jobs must be >= 1"):
         run_demo(tmp_path / "bad", overrides=tiny, progress=False, evaluate=False, jobs=0)
+
+
+def test_demo_resume_keeps_finished_stages_and_continues_the_rest(data_file, tmp_path):
+    """``demo --resume`` after a kill: stages exported before are kept (not retrained), a stage killed while
+    exporting is exported from its checkpoint, a stage never started trains; the files equal an uninterrupted
+    run's, bitwise. Other settings are refused with the fields named."""
+    from recipes.hipart.demo import resume_plan, run_demo
+
+    tiny = [f"data={data_file}", *DEMO_TINY, "threads=1"]
+    run_demo(tmp_path / "one", overrides=tiny, progress=False, evaluate=False, jobs=1)
+    two = tmp_path / "two"
+    shutil.copytree(tmp_path / "one", two)
+    (two / "prior.pt").unlink()  # killed while exporting: its checkpoint holds the last step
+    (two / "lifter_hipart.pt").unlink()
+    (two / "lifter_oracle.pt").unlink()
+    shutil.rmtree(two / "lifter_oracle")  # never started
+    kept = (two / "tokenizer.pt").stat().st_mtime_ns
+    cfg = get_preset("prior", "demo", [f"run_dir={two}", *split_overrides(tiny)["prior"]])
+    fold0 = dataclasses.replace(cfg, folds=2, fold=0)
+    assert resume_plan(cfg, "prior") == "resume" and resume_plan(fold0, "prior_fold0") == "keep"
+    timings = run_demo(two, overrides=tiny, progress=False, evaluate=False, jobs=1, resume=True)
+    assert timings["tokenizer"] == 0.0 and timings["prior_fold1"] == 0.0 and timings["lifter_sparse_only"] == 0.0
+    assert (two / "tokenizer.pt").stat().st_mtime_ns == kept
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.pt"))
+    assert names == sorted(p.name for p in two.glob("*.pt")) and len(names) == 8
+    for name in names:
+        one, again = _state(tmp_path / "one" / name), _state(two / name)
+        assert all(torch.equal(one[k], again[k]) for k in one), name
+    with pytest.raises(ValueError, match="cannot resume: the config differs .* lr"):
+        run_demo(two, overrides=[*tiny, "lr=0.5"], progress=False, evaluate=False, jobs=1, resume=True)

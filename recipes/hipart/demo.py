@@ -3,7 +3,7 @@
 Launch::
 
     skeletok hipart demo [--out runs/demo] [--preset demo|full] [--seeds N] [--max-frames N] [--no-eval]
-                         [--eval-split test|val] [--jobs N] [key=value ...]
+                         [--eval-split test|val] [--jobs N] [--resume] [key=value ...]
     python -m recipes.hipart.demo --out runs/demo
 
 Steps: build the default dataset if it is missing (`skeletok.data.sets.build.build_default_dataset`; the ``demo``
@@ -18,6 +18,9 @@ are printed and written to ``--out/timings.json``.
 deviation of every number of the reports into ``--out/report.json`` and ``--out/report.md``
 (`recipes.hipart.seeds`). The test split is for the final reading only: choose settings with
 ``--eval-split val``.
+
+``--resume`` continues a killed run (`resume_plan`): stages already exported are kept, a stage with a checkpoint
+continues from it (bit-identical to an uninterrupted run), the others train, then the evaluation runs.
 
 ``key=value`` overrides apply to every stage that has the field (e.g. ``seed=1 device=cpu``); a key no stage
 knows is an error. The demo runs on one machine (no ``torchrun``). ``--jobs N`` trains independent stages side by
@@ -50,9 +53,10 @@ from .presets import PRESETS, get_preset
 from .distributed import DistInfo, init_distributed
 from .evaluate import run_evaluation
 from .launch import add_command, command_main
+from .loop import check_resumable
 from .report import format_markdown
 
-__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "run_demo",
+__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "resume_plan", "run_demo",
            "run_seeds", "add_parser", "main"]
 
 # Frames kept per take (evenly spaced over the whole take) in the demo's dataset variant (sizes the run time).
@@ -90,17 +94,35 @@ def threads_per_job(threads: int, jobs: int) -> int:
     return max(1, threads // jobs)
 
 
-def _stage_job(fn, cfg, info: DistInfo | None = None) -> tuple[float, str]:
-    """One stage, here (``info``) or in a worker process (``None``: its own): ``fn(cfg)`` (a stage's ``run``), its
-    seconds and output path."""
+def _stage_job(fn, cfg, info: DistInfo | None = None, resume: bool = False) -> tuple[float, str]:
+    """One stage, here (``info``) or in a worker process (``None``: its own): ``fn(cfg)`` (a stage's ``run``;
+    ``resume=True`` continues from its checkpoint), its seconds and output path."""
     tic = time.perf_counter()
-    path = fn(cfg, info=info or init_distributed(cfg.device))
+    path = fn(cfg, info=info or init_distributed(cfg.device), **({"resume": True} if resume else {}))
     return time.perf_counter() - tic, str(path)
+
+
+def resume_plan(cfg, name: str) -> str:
+    """What ``demo --resume`` does with stage ``name`` of the run in ``cfg.run_dir``: ``"keep"`` its exported file
+    ``run_dir/<name>.pt`` (trained to the end by an earlier call), ``"resume"`` from its checkpoint
+    ``run_dir/<name>/checkpoint.pt`` (killed while training or exporting), or ``"train"`` it (never started).
+
+    Raises:
+        ValueError: when the stage was trained with a config that differs from ``cfg`` in a field that changes
+            training (naming the fields), so that a kept file never comes from other settings.
+    """
+    folder = Path(cfg.run_dir) / name
+    if (folder / "config.json").is_file():
+        check_resumable(json.loads((folder / "config.json").read_text())["config"], cfg)
+    if (Path(cfg.run_dir) / f"{name}.pt").is_file():
+        return "keep"
+    return "resume" if (folder / "checkpoint.pt").is_file() else "train"
 
 
 def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames: int | None | str = "preset",
              overrides: list[str] | tuple[str, ...] = (), progress: bool = True, evaluate: bool = True,
-             eval_samples: int = 1000, eval_split: str = "test", jobs: int | None = None) -> dict[str, float]:
+             eval_samples: int = 1000, eval_split: str = "test", jobs: int | None = None,
+             resume: bool = False) -> dict[str, float]:
     """Build the data if needed and train the three stages and three lifters into ``out``.
 
     Args:
@@ -116,6 +138,8 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
         eval_split: the split evaluated (``test``, or ``val`` while choosing settings).
         jobs: worker processes training independent stages side by side, each with ``1/jobs`` of the threads
             (``None`` = `default_jobs`; 1 = every stage in this process, one after the other).
+        resume: continue a killed run in ``out`` (`resume_plan`): stages exported before are kept (0 s in the
+            timings), a stage with a checkpoint continues from it, the others train; then the evaluation runs.
 
     Returns:
         Seconds per step: ``data``, ``tokenizer``, ``prior``, ``prior_fold<k>``, ``lifter_hipart``,
@@ -125,7 +149,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
         fp32 matmul GFLOP/s, measured first, goes to ``out/machine.json``.
 
     Raises:
-        ValueError: for ``jobs < 1``.
+        ValueError: for ``jobs < 1``, or with ``resume``, a stage of ``out`` trained with other settings.
     """
     from .timing import matmul_gflops
 
@@ -164,22 +188,31 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "demo", max_frames:
 
     def wave(name: str, stages: list[tuple[str, object, object]]) -> None:
         """Train independent stages: one after the other here, or side by side in ``jobs`` processes; the wave's
-        wall clock goes to ``timings["wave_<name>"]``."""
-        tic = time.perf_counter()
-        if jobs == 1 or len(stages) == 1:  # a lone stage keeps every thread
+        wall clock goes to ``timings["wave_<name>"]`` (not for a lone stage). With ``resume``, kept stages are not
+        run."""
+        tic, lone = time.perf_counter(), len(stages) == 1
+        plans = {key: resume_plan(cfg, key) if resume and fn is not train_lifter.warm_lifter else "train"
+                 for key, fn, cfg in stages}  # the warm start keeps or resumes itself
+        for key, fn, cfg in stages:
+            if plans[key] == "keep":
+                done(key, 0.0, f"{Path(cfg.run_dir) / key}.pt (kept)")
+        stages = [(key, fn, cfg) for key, fn, cfg in stages if plans[key] != "keep"]
+        if jobs == 1 or len(stages) <= 1:  # a lone stage keeps every thread
             for key, fn, cfg in stages:
-                done(key, *_stage_job(fn, cfg, info))
+                done(key, *_stage_job(fn, cfg, info, plans[key] == "resume"))
         else:
             threads = threads_per_job(stages[0][2].threads or torch.get_num_threads(), jobs)
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
                 futures = [(key, pool.submit(_stage_job, fn, dataclasses.replace(cfg, threads=threads,
-                                                                                  progress=False)))
+                                                                                  progress=False),
+                                             None, plans[key] == "resume"))
                            for key, fn, cfg in stages]
                 for key, future in futures:
                     done(key, *future.result())
-        timings[f"wave_{name}"] = time.perf_counter() - tic
+        if not lone:
+            timings[f"wave_{name}"] = time.perf_counter() - tic
 
-    done("tokenizer", *_stage_job(train_tokenizer.run, configs["tokenizer"], info))  # alone, with every thread
+    wave("tokenizer", [("tokenizer", train_tokenizer.run, configs["tokenizer"])])  # alone, with every thread
     folds = configs["lifter"].oof_folds
     priors = [("prior", train_prior.run, configs["prior"])]
     priors += [(f"prior_fold{k}", train_prior.run, dataclasses.replace(configs["prior"], folds=folds, fold=k))
@@ -247,13 +280,17 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="stages trained side by side in worker processes, each with 1/N of the threads "
                              "(default: 2 on a CPU with >= 2 cores, 1 on a GPU)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run in --out: keep the stages it exported, continue a stage from "
+                             "its checkpoint, train the rest (the settings must be the run's)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides applied to every stage")
 
 
 def _run(args: argparse.Namespace) -> int:
     max_frames = "preset" if args.max_frames is None else (args.max_frames or None)
     kwargs = dict(preset=args.preset, max_frames=max_frames, overrides=args.overrides, evaluate=not args.no_eval,
-                  eval_samples=args.eval_samples, eval_split=args.eval_split, jobs=args.jobs)
+                  eval_samples=args.eval_samples, eval_split=args.eval_split, jobs=args.jobs,
+                  resume=args.resume)
     if args.seeds == 1:
         run_demo(args.out, **kwargs)
     else:

@@ -37,7 +37,7 @@ from .distributed import DistInfo, all_reduce_mean, barrier
 from .runlog import MetricsLog
 
 __all__ = ["export_stage", "configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
-           "stage_dir", "autocast"]
+           "stage_dir", "autocast", "check_resumable"]
 
 StepFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]
 
@@ -136,7 +136,9 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _check_resumable(saved: dict, cfg: RunConfig) -> None:
+def check_resumable(saved: dict, cfg: RunConfig) -> None:
+    """Raise ``ValueError`` naming the fields where ``cfg`` differs from a run's ``saved`` config (a checkpoint's
+    or a config.json's ``config``) in something that changes training (every field but `RESUMABLE`)."""
     now = dataclasses.asdict(cfg)
     diff = sorted(k for k in now if k not in RESUMABLE and saved.get(k) != now[k])
     if diff:
@@ -176,7 +178,7 @@ def train(cfg: RunConfig, *, name: str, model: torch.nn.Module, train_set: Datas
     done = 0
     if resume:
         payload = load_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler)
-        _check_resumable(payload["config"], cfg)
+        check_resumable(payload["config"], cfg)
         done = payload["step"]
     total = cfg.epochs * spe
     stop = min(total, cfg.max_steps) if cfg.max_steps > 0 else total
