@@ -107,11 +107,11 @@ def test_snapping_through_generation_and_the_lifter_export(tmp_path):
     sparse = torch.randn(2, 17, 2, generator=g) * 0.1
     vis = torch.ones(2, 17, dtype=torch.bool)
     plain = generate_centred(prior, tok, sparse, vis, regressor=joint)
-    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(w_dense, w_fine, 0.0, None))
+    snapped = generate_centred(prior, tok, sparse, vis, regressor=joint, snap=(w_dense, w_fine, 0.0, None, None))
     torch.testing.assert_close(snapped[1], regress_levels(w_fine, sparse), atol=1e-5, rtol=0)
     assert not torch.allclose(plain[1], snapped[1])
     with pytest.raises(ValueError, match="joint regressor"):
-        generate_centred(prior, tok, sparse, vis, snap=(w_dense, w_fine, 0.0, None))
+        generate_centred(prior, tok, sparse, vis, snap=(w_dense, w_fine, 0.0, None, None))
     from recipes.hipart.train_lifter import snap_of
     assert snap_of(prior, None) is None
     with pytest.raises(ValueError, match="level regressors"):

@@ -270,9 +270,10 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
         regressor: ``(17, 96)`` joint regressor (`fit_joint_regressor`); where the pelvis is hidden, the levels
             are placed by `solve_translation` over the visible joints instead of at the fallback centre.
         decode: ``(q_s, q_d) -> (dense, fine)`` in place of ``tokenizer.decode`` (e.g. a compiled one).
-        snap: ``(dense_regressor, fine_regressor, detail, densifier[, imputer])``: rebuild the placed levels from
-            the observed joints (`snap_levels`; needs ``regressor``; ``densifier`` and ``imputer`` may be ``None`` or
-            the latter left out: the affine map, the generated pose's joints); ``None`` returns the decoded levels.
+        snap: ``(dense_regressor, fine_regressor, detail, densifier, imputer)`` (`recipes.hipart.train_lifter.snap_of`):
+            rebuild the placed levels from the observed joints (`snap_levels`; needs ``regressor``; ``densifier`` and
+            ``imputer`` may be ``None``: the affine map, the generated pose's joints); ``None`` returns the decoded
+            levels.
         return_confidence: also return `point_confidence` of the generated points.
 
     Under ``torch.compile`` the prior's `generate_unchecked` runs (its checks are data-dependent and would split the
@@ -300,7 +301,7 @@ def generate_centred(prior, tokenizer, sparse_2d: torch.Tensor, visible: torch.T
             raise ValueError("snapping the levels needs the joint regressor of the prior's export")
         dense, fine = snap_levels(dense, fine, sparse_2d, visible, joint_regressor=regressor,
                                   dense_regressor=snap[0], fine_regressor=snap[1], detail=snap[2],
-                                  densifier=snap[3], imputer=snap[4] if len(snap) > 4 else None)
+                                  densifier=snap[3], imputer=snap[4])
     if return_confidence:
         return dense, fine, q_s, q_d, point_confidence(tokenizer, *tokens[2:])
     return dense, fine, q_s, q_d
