@@ -56,8 +56,8 @@ from .launch import add_command, command_main
 from .loop import check_resumable
 from .report import format_markdown
 
-__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "resume_plan", "run_demo",
-           "run_seeds", "add_parser", "main"]
+__all__ = ["DEMO_MAX_FRAMES", "PRESET_MAX_FRAMES", "split_overrides", "default_jobs", "threads_per_job", "resume_plan",
+           "run_demo", "run_seeds", "add_parser", "main"]
 
 # Frames kept per take (evenly spaced over the whole take) in the demo's dataset variant (sizes the run time).
 DEMO_MAX_FRAMES = 150
@@ -98,7 +98,7 @@ def _stage_job(fn, cfg, info: DistInfo | None = None, resume: bool = False) -> t
     """One stage, here (``info``) or in a worker process (``None``: its own): ``fn(cfg)`` (a stage's ``run``;
     ``resume=True`` continues from its checkpoint), its seconds and output path."""
     tic = time.perf_counter()
-    path = fn(cfg, info=info or init_distributed(cfg.device), **({"resume": True} if resume else {}))
+    path = fn(cfg, resume=resume, info=info or init_distributed(cfg.device))
     return time.perf_counter() - tic, str(path)
 
 

@@ -271,16 +271,17 @@ def warm_start(model: HierarchicalLifter, source: HierarchicalLifter) -> Hierarc
     return model
 
 
-def warm_lifter(cfg: LifterConfig, *, info: DistInfo | None = None) -> Path:
+def warm_lifter(cfg: LifterConfig, *, resume: bool = True, info: DistInfo | None = None) -> Path:
     """``run_dir/lifter_sparse_only_warm.pt``: the shared sparse-only start of ``warm_epochs`` epochs, trained here
     if missing (all ``warm_epochs``, whatever ``max_steps`` says, so a run stopped early and resumed starts from
-    the same lifter as an uninterrupted one)."""
+    the same lifter as an uninterrupted one). It always keeps its exported file and continues a killed run, so
+    ``resume`` (a stage's keyword, as in `run`) changes nothing."""
     path = Path(cfg.run_dir) / "lifter_sparse_only_warm.pt"
     if not path.is_file():  # whole epochs always (``max_steps`` is the caller's), resuming a killed warm run
         warm = dataclasses.replace(cfg, mode="sparse_only", tag="warm", epochs=cfg.warm_epochs, warm_epochs=0,
                                    oof_folds=0, max_steps=0)
-        resume = (Path(cfg.run_dir) / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
-        run(warm, resume=resume, info=info or init_distributed(cfg.device))
+        killed = (Path(cfg.run_dir) / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
+        run(warm, resume=killed, info=info or init_distributed(cfg.device))
     return path
 
 
