@@ -123,9 +123,9 @@ def lifter_demo() -> LifterConfig:
 # --- full: every frame of the default data; 1.5 hours on two CPU cores, minutes on a GPU -------------------
 #
 # The demo's settings at about 4x the model size and 3-4x the training length, over the full default dataset
-# (every frame at 50 fps, training takes mirrored and on 2 body shapes: 22,692 training frames). Measured twice
-# (sessions 15-16, seeds 0 and 1, `--jobs 2`): 1 h 24 min 52 s and 1 h 24 min 22 s at 147 and 162 GFLOP/s fp32
-# matmul, evaluation included (recipes/hipart/README.md, "The `full` preset, measured"). None of its settings
+# (every frame at 50 fps, training takes mirrored and on 2 body shapes: 22,692 training frames). Measured three
+# times (sessions 15-17, seeds 0-2, `--jobs 2`): 1 h 24 min 52 s, 1 h 24 min 22 s and 1 h 14 min 2 s on 2 CPU
+# cores, evaluation included (recipes/hipart/README.md, "The `full` preset, measured"). None of its settings
 # was chosen on its own runs.
 
 _FULL_RUN = dict(run_dir="runs/full", log_every=50, ckpt_every=500, random_views=0.5)
