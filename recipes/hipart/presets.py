@@ -120,7 +120,7 @@ def lifter_demo() -> LifterConfig:
                   gate_levels=True, level_min_visible=12, **_DEMO_OCCLUSION)
 
 
-# --- full: every frame of the default data; 1.5 hours on two CPU cores, minutes on a GPU -------------------
+# --- full: every frame of the default data; 74-85 minutes on two CPU cores, minutes on a GPU -------------
 #
 # The demo's settings at about 4x the model size and 3-4x the training length, over the full default dataset
 # (every frame at 50 fps, training takes mirrored and on 2 body shapes: 22,692 training frames). Measured three
