@@ -199,11 +199,13 @@ def test_resume_is_bit_identical(stage, trained, data_file, tmp_path):
 
 
 def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(data_file, tmp_path):
-    train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "max_steps=1"))
+    # the lifter's own checkpoint (no warm start: its check is test_recipes_train_lifter's)
+    train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "max_steps=1", "warm_epochs=0"))
     with pytest.raises(ValueError, match=r"cannot resume.*lr: 0.002 -> 0.005"):
-        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "lr=5e-3"), resume=True)
+        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=sparse_only", "lr=5e-3", "warm_epochs=0"),
+                         resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
-        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=oracle"), resume=True)
+        train_lifter.run(tiny("lifter", data_file, tmp_path, "mode=oracle", "warm_epochs=0"), resume=True)
 
 
 def test_exported_files_reject_the_wrong_class(trained):

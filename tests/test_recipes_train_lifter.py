@@ -396,3 +396,23 @@ def test_level_min_visible_hides_the_levels_of_mostly_guessed_poses(trained, dat
     assert HiPART.load(tmp_path, device="cpu").level_min_visible == 9
     with pytest.raises(ValueError, match="level_min_visible"):
         get_preset("lifter", "demo", ["level_min_visible=18"])
+
+
+def test_a_kept_warm_start_serves_lifters_that_differ_only_where_a_sparse_lifter_does_not_read(data_file, tmp_path):
+    cfg = tiny("lifter", data_file, tmp_path / "a", "mode=hipart", "warm_epochs=1")
+    path = train_lifter.warm_lifter(cfg)
+    levels = dict(mode="oracle", aux_3d=0.5, level_dropout=1.0, level_min_visible=17, gate_levels=not cfg.gate_levels,
+                  generated="online", snap_levels=False, oof_folds=0)
+    assert set(levels) - {"mode"} <= train_lifter.LEVEL_FIELDS
+    # trained with other values of the level fields, the warm start is the same lifter: they are never read
+    other = train_lifter.warm_lifter(dataclasses.replace(cfg, run_dir=str(tmp_path / "b"), **levels))
+    a, b = (train_lifter.load_lifter(p)[0].state_dict() for p in (path, other))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # so a kept warm start serves them as it is
+    stamp = path.stat().st_mtime_ns
+    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path and path.stat().st_mtime_ns == stamp
+    # what a sparse-only lifter reads must match: a clear error, not a start from other settings
+    with pytest.raises(ValueError, match=r"trained with other settings \(lr: 0\.002 -> 0\.001\); delete it"):
+        train_lifter.warm_lifter(dataclasses.replace(cfg, lr=1e-3))
+    with pytest.raises(ValueError, match=r"mask_ratio: 0\.4 -> 0\.8"):
+        train_lifter.warm_lifter(dataclasses.replace(cfg, mask_ratio=0.8, aux_3d=0.5))

@@ -37,7 +37,7 @@ from .distributed import DistInfo, all_reduce_mean, barrier
 from .runlog import MetricsLog
 
 __all__ = ["export_stage", "configure_threads", "seed_all", "build_optimizer", "build_scheduler", "epoch_batches", "train",
-           "stage_dir", "autocast", "check_resumable"]
+           "stage_dir", "autocast", "config_diff", "check_resumable"]
 
 StepFn = Callable[[torch.nn.Module, dict], tuple[torch.Tensor, dict]]
 
@@ -136,13 +136,20 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def check_resumable(saved: dict, cfg: RunConfig) -> None:
-    """Raise ``ValueError`` naming the fields where ``cfg`` differs from a run's ``saved`` config (a checkpoint's
-    or a config.json's ``config``) in something that changes training (every field but `RESUMABLE`)."""
+def config_diff(saved: dict, cfg: RunConfig, ignore: frozenset[str] = frozenset()) -> str:
+    """``"field: saved -> now, ..."`` for the fields where ``cfg`` differs from a run's ``saved`` config (a
+    checkpoint's or a config.json's ``config``) in something that changes training (every field but `RESUMABLE`
+    and ``ignore``); empty when none."""
     now = dataclasses.asdict(cfg)
-    diff = sorted(k for k in now if k not in RESUMABLE and saved.get(k) != now[k])
-    if diff:
-        pairs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
+    diff = sorted(k for k in now if k not in RESUMABLE | ignore and saved.get(k) != now[k])
+    return ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in diff)
+
+
+def check_resumable(saved: dict, cfg: RunConfig) -> None:
+    """Raise ``ValueError`` naming the fields where ``cfg`` differs from a run's ``saved`` config in something that
+    changes training (`config_diff`)."""
+    pairs = config_diff(saved, cfg)
+    if pairs:
         raise ValueError(f"cannot resume: the config differs from the checkpoint's in {pairs}")
 
 

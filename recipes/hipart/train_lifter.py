@@ -33,6 +33,7 @@ Output: ``run_dir/lifter_<mode>.pt`` and ``run_dir/lifter_<mode>/`` (config.json
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -47,7 +48,7 @@ from .distributed import DistInfo, init_distributed
 from .launch import add_stage_parser, stage_main
 from .level_gates import drop_levels, gate_reads_scores, lifted_visibility, part_ids_of
 from .level_gates import few_joints_hidden, gated_visibility  # noqa: F401 (imported from here before session 12)
-from .loop import configure_threads, export_stage, seed_all, train
+from .loop import config_diff, configure_threads, export_stage, seed_all, train
 from .imputation import JointImputer, fit_joint_imputer
 from .train_prior import clean_poses, load_prior
 from .train_tokenizer import load_tokenizer
@@ -57,7 +58,7 @@ from skeletok.tokenizer import HierarchicalPoseTokenizer
 
 __all__ = ["MODES", "lifter_kwargs", "lifter_inputs", "snap_of", "few_joints_hidden", "gated_visibility",
            "gate_reads_scores", "lifted_visibility", "part_ids_of", "generate_levels", "training_imputer",
-           "mpjpe_loss", "warm_start", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
+           "mpjpe_loss", "warm_start", "LEVEL_FIELDS", "warm_lifter", "run", "load_lifter", "add_parser", "main"]
 
 MODES = ("hipart", "sparse_only", "oracle")
 
@@ -271,17 +272,32 @@ def warm_start(model: HierarchicalLifter, source: HierarchicalLifter) -> Hierarc
     return model
 
 
+# What a sparse-only lifter never reads: a kept warm start serves lifters that differ in these only.
+LEVEL_FIELDS = frozenset({"tokenizer", "prior", "generated", "level_dropout", "partial_level_dropout", "oof_folds",
+                          "confidence", "aux_3d", "snap_levels", "snap_detail", "guess", "gate_levels",
+                          "guess_min_logp", "level_min_visible"})
+
+
 def warm_lifter(cfg: LifterConfig, *, resume: bool = True, info: DistInfo | None = None) -> Path:
     """``run_dir/lifter_sparse_only_warm.pt``: the shared sparse-only start of ``warm_epochs`` epochs, trained here
     if missing (all ``warm_epochs``, whatever ``max_steps`` says, so a run stopped early and resumed starts from
     the same lifter as an uninterrupted one). It always keeps its exported file and continues a killed run, so
-    ``resume`` (a stage's keyword, as in `run`) changes nothing."""
-    path = Path(cfg.run_dir) / "lifter_sparse_only_warm.pt"
+    ``resume`` (a stage's keyword, as in `run`) changes nothing.
+
+    Raises:
+        ValueError: the kept (or killed) warm start was trained with other settings than ``cfg`` asks for, in a
+            field a sparse-only lifter reads (all but `LEVEL_FIELDS` and `recipes.hipart.loop.RESUMABLE`).
+    """
+    path, folder = Path(cfg.run_dir) / "lifter_sparse_only_warm.pt", Path(cfg.run_dir) / "lifter_sparse_only_warm"
+    warm = dataclasses.replace(cfg, mode="sparse_only", tag="warm", epochs=cfg.warm_epochs, warm_epochs=0,
+                               oof_folds=0, max_steps=0)
+    if (folder / "config.json").is_file():
+        diff = config_diff(json.loads((folder / "config.json").read_text())["config"], warm, LEVEL_FIELDS)
+        if diff:
+            raise ValueError(f"the warm start {folder} was trained with other settings ({diff}); delete it and "
+                             f"{path} to train it again with these")
     if not path.is_file():  # whole epochs always (``max_steps`` is the caller's), resuming a killed warm run
-        warm = dataclasses.replace(cfg, mode="sparse_only", tag="warm", epochs=cfg.warm_epochs, warm_epochs=0,
-                                   oof_folds=0, max_steps=0)
-        killed = (Path(cfg.run_dir) / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
-        run(warm, resume=killed, info=info or init_distributed(cfg.device))
+        run(warm, resume=(folder / "checkpoint.pt").is_file(), info=info or init_distributed(cfg.device))
     return path
 
 
