@@ -411,6 +411,12 @@ def test_a_kept_warm_start_serves_lifters_that_differ_only_where_a_sparse_lifter
     # so a kept warm start serves them as it is
     stamp = path.stat().st_mtime_ns
     assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path and path.stat().st_mtime_ns == stamp
+    # and a killed one (its checkpoint without the export) continues for them
+    assert (tmp_path / "a" / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
+    path.unlink()
+    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path
+    c = train_lifter.load_lifter(path)[0].state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a)
     # what a sparse-only lifter reads must match: a clear error, not a start from other settings
     with pytest.raises(ValueError, match=r"trained with other settings \(lr: 0\.002 -> 0\.001\); delete it"):
         train_lifter.warm_lifter(dataclasses.replace(cfg, lr=1e-3))

@@ -292,10 +292,13 @@ def warm_lifter(cfg: LifterConfig, *, resume: bool = True, info: DistInfo | None
     warm = dataclasses.replace(cfg, mode="sparse_only", tag="warm", epochs=cfg.warm_epochs, warm_epochs=0,
                                oof_folds=0, max_steps=0)
     if (folder / "config.json").is_file():
-        diff = config_diff(json.loads((folder / "config.json").read_text())["config"], warm, LEVEL_FIELDS)
+        saved = json.loads((folder / "config.json").read_text())["config"]
+        diff = config_diff(saved, warm, LEVEL_FIELDS)
         if diff:
             raise ValueError(f"the warm start {folder} was trained with other settings ({diff}); delete it and "
                              f"{path} to train it again with these")
+        # the fields it never reads as they were, so that a killed warm run continues whatever they are now
+        warm = dataclasses.replace(warm, **{k: saved[k] for k in LEVEL_FIELDS if k in saved})
     if not path.is_file():  # whole epochs always (``max_steps`` is the caller's), resuming a killed warm run
         run(warm, resume=(folder / "checkpoint.pt").is_file(), info=info or init_distributed(cfg.device))
     return path
