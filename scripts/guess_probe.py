@@ -36,9 +36,8 @@ from recipes.hipart.data import make_dataset, occlusion_of, train_set_of  # noqa
 from recipes.hipart.inference import HiPART, root_relative  # noqa: E402
 from recipes.hipart.level_gates import lifted_visibility  # noqa: E402
 from recipes.hipart.presets import get_preset  # noqa: E402
-from recipes.hipart.protocols import _collect, _subsample  # noqa: E402
+from recipes.hipart.protocols import _collect, _subsample, sweep_occlusion  # noqa: E402
 from recipes.hipart.train_lifter import mapped_levels, training_imputer  # noqa: E402
-from skeletok.data.views.occlusion import Occlusion  # noqa: E402
 from skeletok.metrics import mpjpe  # noqa: E402
 
 PX = 500.0  # normalised units -> px on a 1000-px-wide image (u = x / w * 2 - 1)
@@ -57,9 +56,7 @@ def probe(model: HiPART, imputer, split: str, max_samples: int) -> dict:
     keep = _subsample(len(make_dataset(data, split=split)), max_samples)
     out = {}
     for protocol, ratio in PROTOCOLS:
-        occ = Occlusion(mask_ratio=ratio if protocol == "mask" else 0.0,
-                        crop_ratio=ratio if protocol == "crop" else 0.0, noise_px=0.0, probability=1.0)
-        b = _collect(data, split, occ, 0, keep)
+        b = _collect(data, split, sweep_occlusion(protocol, ratio), 0, keep)
         x, vis, clean = b["sparse_2d"], b["sparse_visible"], b["sparse_2d_clean"]
         seen = vis.sum(1)
         rows = (seen >= model.level_min_visible) & (seen < 17)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the clone's `rec
 
 from recipes.hipart.data import make_dataset  # noqa: E402
 from recipes.hipart.inference import HiPART, root_relative  # noqa: E402
-from recipes.hipart.protocols import CROP_RATIOS, MASK_RATIOS, _collect, _subsample  # noqa: E402
+from recipes.hipart.protocols import CROP_RATIOS, MASK_RATIOS, _collect, _subsample, sweep_occlusion  # noqa: E402
 from recipes.hipart.train_lifter import load_lifter  # noqa: E402
 from skeletok.data.views.occlusion import Occlusion  # noqa: E402
 
@@ -46,9 +46,7 @@ def cells(noise_px: float = 5.0) -> list[tuple[str, Occlusion]]:
                 if r == 0 and (noisy or protocol == "crop"):  # clean input once
                     continue
                 out.append((f"{protocol}{'_noisy' if noisy else ''} {r}",
-                            Occlusion(mask_ratio=r if protocol == "mask" else 0.0,
-                                      crop_ratio=r if protocol == "crop" else 0.0,
-                                      noise_px=noise_px if noisy else 0.0, probability=1.0)))
+                            sweep_occlusion(protocol, r, noise_px if noisy else 0.0)))
     return out
 
 

@@ -78,3 +78,14 @@ def trained(data_file, tmp_path_factory) -> Path:
 
 def _state(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def script_module(name: str):
+    """The module of ``scripts/<name>.py`` (a folder of scripts, not a package), imported from its file."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

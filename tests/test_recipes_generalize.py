@@ -3,6 +3,7 @@ generation, mean +- std over seeds, leave-one-source-out data."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,11 +16,12 @@ from recipes.hipart.centring import (fit_joint_regressor, fit_level_regressor, g
 from recipes.hipart.cross_source import format_table, leave_one_out, run_cross_source, split_sources
 from recipes.hipart.data import TensorItems, sequence_folds
 from recipes.hipart.seeds import aggregate_reports, format_aggregate
+from recipes.hipart import train_lifter
 from recipes.hipart.train_lifter import _precompute
 from skeletok.data.sets.fileformat import load_dataset
 from skeletok.data.sets.splits import frame_sources
 from skeletok.skeleton import H36M_17
-from tests.recipe_runs import write_random_walk
+from tests.recipe_runs import data_file, tiny, write_random_walk  # noqa: F401 (fixture)
 
 PELVIS, R_HIP, L_HIP = H36M_17.index("pelvis"), H36M_17.index("right_hip"), H36M_17.index("left_hip")
 
@@ -318,3 +320,29 @@ def test_point_confidence_is_the_parts_mean_log_probability():
     _Tok.dense_part_ids = None  # no part structure: every point gets the mean over parts
     dense, _ = point_confidence(_Tok(), p_s, p_d, floor=-10.0)
     torch.testing.assert_close(dense, part.mean().expand(1, 4))
+
+
+def test_a_kept_warm_start_serves_lifters_that_differ_only_where_a_sparse_lifter_does_not_read(data_file, tmp_path):
+    cfg = tiny("lifter", data_file, tmp_path / "a", "mode=hipart", "warm_epochs=1")
+    path = train_lifter.warm_lifter(cfg)
+    levels = dict(mode="oracle", aux_3d=0.5, level_dropout=1.0, level_min_visible=17, gate_levels=not cfg.gate_levels,
+                  generated="online", snap_levels=False, oof_folds=0)
+    assert set(levels) - {"mode"} <= train_lifter.LEVEL_FIELDS
+    # trained with other values of the level fields, the warm start is the same lifter: they are never read
+    other = train_lifter.warm_lifter(dataclasses.replace(cfg, run_dir=str(tmp_path / "b"), **levels))
+    a, b = (train_lifter.load_lifter(p)[0].state_dict() for p in (path, other))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # so a kept warm start serves them as it is
+    stamp = path.stat().st_mtime_ns
+    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path and path.stat().st_mtime_ns == stamp
+    # and a killed one (its checkpoint without the export) continues for them
+    assert (tmp_path / "a" / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
+    path.unlink()
+    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path
+    c = train_lifter.load_lifter(path)[0].state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    # what a sparse-only lifter reads must match: a clear error, not a start from other settings
+    with pytest.raises(ValueError, match=r"trained with other settings \(lr: 0\.002 -> 0\.001\); delete it"):
+        train_lifter.warm_lifter(dataclasses.replace(cfg, lr=1e-3))
+    with pytest.raises(ValueError, match=r"mask_ratio: 0\.4 -> 0\.8"):
+        train_lifter.warm_lifter(dataclasses.replace(cfg, mask_ratio=0.8, aux_3d=0.5))

@@ -4,7 +4,6 @@ levels, confidence, the auxiliary 3D loss, level dropout, hidden levels (tiny ru
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from recipes.hipart.presets import get_preset
 from recipes.hipart.runlog import read_metrics
 from skeletok.lifter import HierarchicalLifter
 from skeletok.skeleton import H36M_17
-from tests.recipe_runs import data_file, tiny, trained  # noqa: F401 (fixtures)
+from tests.recipe_runs import data_file, script_module, tiny, trained  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("mode", ["hipart", "sparse_only", "oracle"])
@@ -221,11 +220,7 @@ def test_guess_threshold_travels_from_training_to_inference(trained, data_file, 
 
 
 def test_script_adds_the_level_regressors_train_prior_would_have_exported(trained, tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("alr", Path(__file__).parents[1] / "scripts" / "add_level_regressors.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = script_module("add_level_regressors")
     for name in ("prior.pt", "prior_fold1.pt"):
         payload = torch.load(trained / name, map_location="cpu", weights_only=False)
         payload["extra"].pop("level_regressors")  # as an export of session 4 and earlier
@@ -397,28 +392,3 @@ def test_level_min_visible_hides_the_levels_of_mostly_guessed_poses(trained, dat
     with pytest.raises(ValueError, match="level_min_visible"):
         get_preset("lifter", "demo", ["level_min_visible=18"])
 
-
-def test_a_kept_warm_start_serves_lifters_that_differ_only_where_a_sparse_lifter_does_not_read(data_file, tmp_path):
-    cfg = tiny("lifter", data_file, tmp_path / "a", "mode=hipart", "warm_epochs=1")
-    path = train_lifter.warm_lifter(cfg)
-    levels = dict(mode="oracle", aux_3d=0.5, level_dropout=1.0, level_min_visible=17, gate_levels=not cfg.gate_levels,
-                  generated="online", snap_levels=False, oof_folds=0)
-    assert set(levels) - {"mode"} <= train_lifter.LEVEL_FIELDS
-    # trained with other values of the level fields, the warm start is the same lifter: they are never read
-    other = train_lifter.warm_lifter(dataclasses.replace(cfg, run_dir=str(tmp_path / "b"), **levels))
-    a, b = (train_lifter.load_lifter(p)[0].state_dict() for p in (path, other))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    # so a kept warm start serves them as it is
-    stamp = path.stat().st_mtime_ns
-    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path and path.stat().st_mtime_ns == stamp
-    # and a killed one (its checkpoint without the export) continues for them
-    assert (tmp_path / "a" / "lifter_sparse_only_warm" / "checkpoint.pt").is_file()
-    path.unlink()
-    assert train_lifter.warm_lifter(dataclasses.replace(cfg, **levels)) == path
-    c = train_lifter.load_lifter(path)[0].state_dict()
-    assert all(torch.equal(a[k], c[k]) for k in a)
-    # what a sparse-only lifter reads must match: a clear error, not a start from other settings
-    with pytest.raises(ValueError, match=r"trained with other settings \(lr: 0\.002 -> 0\.001\); delete it"):
-        train_lifter.warm_lifter(dataclasses.replace(cfg, lr=1e-3))
-    with pytest.raises(ValueError, match=r"mask_ratio: 0\.4 -> 0\.8"):
-        train_lifter.warm_lifter(dataclasses.replace(cfg, mask_ratio=0.8, aux_3d=0.5))

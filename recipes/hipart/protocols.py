@@ -28,7 +28,7 @@ from .report import METHODS
 from skeletok.data.views.occlusion import Occlusion
 from skeletok.metrics import mpjpe
 
-__all__ = ["MASK_RATIOS", "CROP_RATIOS", "occlusion_sweep"]
+__all__ = ["MASK_RATIOS", "CROP_RATIOS", "sweep_occlusion", "occlusion_sweep"]
 
 MASK_RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8)
 CROP_RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -80,6 +80,13 @@ def _lift(model: HiPART, lifters: dict, batch: dict, batch_size: int,
     return out
 
 
+def sweep_occlusion(protocol: str, ratio: float, noise_px: float = 0.0) -> Occlusion:
+    """The occlusion of one cell of the sweep: ``protocol`` ``mask`` or ``crop`` at ``ratio`` on every sample, with
+    detector-like 2D noise of ``noise_px`` pixels (0 = the noise-free protocol)."""
+    return Occlusion(mask_ratio=ratio if protocol == "mask" else 0.0, crop_ratio=ratio if protocol == "crop" else 0.0,
+                     noise_px=noise_px, probability=1.0)
+
+
 def occlusion_sweep(model: HiPART, lifters: dict, data: Path, split: str, keep: torch.Tensor | None,
                     gt_mm: torch.Tensor, *, shown_mask: float, noise_px: float = 5.0, seed: int = 0,
                     inputs: str = "ground_truth", det_min_score: float = 0.0, batch_size: int = 512,
@@ -116,8 +123,7 @@ def occlusion_sweep(model: HiPART, lifters: dict, data: Path, split: str, keep: 
             key = f"{protocol}_noisy" if noisy else protocol
             scores[key] = {}
             for r in ratios:
-                occ = Occlusion(mask_ratio=r if protocol == "mask" else 0.0, crop_ratio=r if protocol == "crop" else 0.0,
-                                noise_px=noise_px if noisy else 0.0, probability=1.0)
+                occ = sweep_occlusion(protocol, r, noise_px if noisy else 0.0)
                 if r == 0 and occ.noise_px in zero:
                     batch, p = zero[occ.noise_px]
                 else:
